@@ -1,0 +1,158 @@
+"""``gatortron-jax`` command line: one subcommand per job, gin at the edge.
+
+    gatortron-jax pretrain --gin_file=gin/pretrain/sample_tiny.gin --model_dir=DIR [--gin.NAME=VALUE ...]
+    gatortron-jax train-vocab --input data/sample_corpus/train --vocab_size 4000 --output data/sample_vocab/spm
+    gatortron-jax make-sample-data --output data/sample_corpus
+
+Errors in input or configuration print one line (``error: ...``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
+
+from gatortron_jax.errors import GatortronError  # noqa: E402
+
+log = logging.getLogger("gatortron_jax")
+
+
+def _split_gin_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Pull ``--gin.NAME=VALUE`` out of argv (argparse cannot declare open-ended flags)."""
+    rest, overrides = [], []
+    for arg in argv:
+        if arg.startswith("--gin."):
+            overrides.append(arg[len("--gin."):])
+        else:
+            rest.append(arg)
+    return rest, overrides
+
+
+def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("multi-process (jax.distributed)")
+    g.add_argument("--distributed", action="store_true", help="join a multi-process run (SLURM/MPI env autodetected)")
+    g.add_argument("--coordinator_address", default=None, help="host:port of process 0")
+    g.add_argument("--num_processes", type=int, default=None)
+    g.add_argument("--process_id", type=int, default=None)
+
+
+def _maybe_init_distributed(args: argparse.Namespace) -> None:
+    if args.distributed or args.coordinator_address:
+        from gatortron_jax import distributed
+
+        distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+
+
+def cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> int:
+    _maybe_init_distributed(args)
+    from gatortron_jax import gin_config
+    from gatortron_jax.models.config import EncoderConfig
+    from gatortron_jax.training import trainer
+    from gatortron_jax.training.config import MeshConfig, MLMDataConfig, TrainConfig
+    from gatortron_jax.training.optimizer import OptimizerConfig
+
+    gin_config.parse(args.gin_file, overrides)
+    summary = trainer.train_mlm(
+        args.model_dir,
+        gin_config.build(EncoderConfig),
+        gin_config.build(MLMDataConfig),
+        gin_config.build(TrainConfig),
+        gin_config.build(OptimizerConfig),
+        gin_config.build(MeshConfig),
+    )
+    with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
+        f.write(gin_config.operative_config())
+    if summary["first_loss"] is not None:
+        log.info(
+            "done: steps %d→%d, train loss %.4f → %.4f; checkpoints in %s",
+            summary["start_step"], summary["end_step"], summary["first_loss"], summary["last_loss"],
+            os.path.join(args.model_dir, "checkpoints"),
+        )
+    else:
+        log.info("nothing to do: %s is already at step %d", args.model_dir, summary["end_step"])
+    return 0
+
+
+def cmd_train_vocab(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.data import vocab
+
+    inputs: list[str] = []
+    for path in args.input:
+        if os.path.isdir(path):
+            for root, _, files in os.walk(path):
+                inputs += [os.path.join(root, f) for f in sorted(files) if f.endswith((".txt", ".jsonl"))]
+        else:
+            inputs.append(path)
+    model = vocab.train_sentencepiece(sorted(inputs), args.output, args.vocab_size, model_type=args.model_type)
+    log.info("wrote %s (%d pieces from %d files)", model, args.vocab_size, len(inputs))
+    return 0
+
+
+def cmd_make_sample_data(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.data import synthetic
+
+    counts = synthetic.write_sample_corpus(args.output, args.num_train, args.num_validation, args.seed)
+    log.info("wrote synthetic notes to %s: %s", args.output, counts)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gatortron-jax", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pretrain", help="masked-LM pretraining (resumes from --model_dir if it has checkpoints)")
+    p.add_argument("--gin_file", action="append", required=True, help="gin file(s); later files win")
+    p.add_argument("--model_dir", required=True, help="checkpoints, TensorBoard events and config go here")
+    _add_distributed_flags(p)
+    p.set_defaults(fn=cmd_pretrain)
+
+    p = sub.add_parser("train-vocab", help="train a SentencePiece vocabulary on plain-text notes")
+    p.add_argument("--input", nargs="+", required=True, help="files or directories of .txt notes")
+    p.add_argument("--vocab_size", type=int, required=True)
+    p.add_argument("--output", required=True, help="output prefix; writes PREFIX.model and PREFIX.vocab")
+    p.add_argument("--model_type", default="unigram", choices=["unigram", "bpe"])
+    p.set_defaults(fn=cmd_train_vocab)
+
+    p = sub.add_parser("make-sample-data", help="write the synthetic clinical sample corpus")
+    p.add_argument("--output", default="data/sample_corpus")
+    p.add_argument("--num_train", type=int, default=400)
+    p.add_argument("--num_validation", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=cmd_make_sample_data)
+    return parser
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname).1s %(message)s", datefmt="%H:%M:%S")
+    log.setLevel(logging.INFO)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.WARNING)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest, overrides = _split_gin_overrides(argv)
+    args = build_parser().parse_args(rest)
+    if overrides and args.command != "pretrain":
+        print(f"error: --gin.{overrides[0]}: this subcommand takes no gin bindings", file=sys.stderr)
+        return 2
+    _setup_logging()
+    fn: Callable[[argparse.Namespace, list[str]], int] = args.fn
+    try:
+        return fn(args, overrides)
+    except GatortronError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

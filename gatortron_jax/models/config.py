@@ -1,0 +1,93 @@
+"""Encoder hyper-parameters.
+
+One frozen dataclass describes every GatorTron / BERT shape. Gin binds it at the edge
+(`gin/models/*.gin` set ``EncoderConfig.*``); the modules below take it as a plain value so
+model code never reads global configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax.numpy as jnp
+
+from gatortron_jax.errors import ConfigError
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch", "qkv_proj")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """Shape and numerics of a Megatron-BERT (pre-LN) or classic BERT (post-LN) encoder.
+
+    ``vocab_size`` is the number of embedding rows, which may exceed the tokenizer's
+    vocabulary: Megatron pads it to a multiple of 128 x tensor-parallel size (GatorTron-base
+    has 50176 rows for ~50101 entries). Padded rows are never predicted by the loss.
+    """
+
+    vocab_size: int = 50176
+    hidden_size: int = 1024
+    num_layers: int = 24
+    num_heads: int = 16
+    head_dim: int | None = None  # defaults to hidden_size // num_heads
+    mlp_dim: int = 4096
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    dropout_rate: float = 0.1
+    attention_dropout_rate: float = 0.1
+    initializer_range: float = 0.02
+    post_ln: bool = False  # False: Megatron/GatorTron pre-LN + final LN; True: classic BERT
+    use_pooler: bool = True
+    dtype: str = "float32"  # compute dtype of activations and matmuls
+    param_dtype: str = "float32"  # master weights
+    scan_layers: bool = True  # nn.scan over blocks: compile time independent of depth
+    remat_policy: str = "none"  # one of REMAT_POLICIES
+    attention_impl: str | None = None  # None (auto), "xla" or "cudnn"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in _DTYPES or self.param_dtype not in _DTYPES:
+            raise ConfigError(
+                f"EncoderConfig: dtype/param_dtype must be one of {sorted(_DTYPES)}, "
+                f"got {self.dtype!r}/{self.param_dtype!r}"
+            )
+        if self.remat_policy not in REMAT_POLICIES:
+            raise ConfigError(
+                f"EncoderConfig.remat_policy={self.remat_policy!r}; choose one of {REMAT_POLICIES}"
+            )
+        if self.head_dim is None and self.hidden_size % self.num_heads:
+            raise ConfigError(
+                f"EncoderConfig: hidden_size={self.hidden_size} is not divisible by "
+                f"num_heads={self.num_heads}; set head_dim explicitly"
+            )
+        if self.attention_impl not in (None, "xla", "cudnn"):
+            raise ConfigError(f"EncoderConfig.attention_impl={self.attention_impl!r}")
+
+    @property
+    def kv_dim(self) -> int:
+        return self.head_dim or self.hidden_size // self.num_heads
+
+    @property
+    def compute_dtype(self) -> Any:
+        return _DTYPES[self.dtype]
+
+    @property
+    def weight_dtype(self) -> Any:
+        return _DTYPES[self.param_dtype]
+
+    def replace(self, **changes: Any) -> "EncoderConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "EncoderConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"EncoderConfig: unknown fields {unknown}")
+        return cls(**values)

@@ -1,0 +1,297 @@
+"""Megatron-BERT encoder (GatorTron) and classic post-LN BERT, in Flax linen.
+
+Every parameter and activation is annotated with *logical* axis names only
+(`vocab`, `embed`, `heads`, `kv`, `mlp`, `layers`, and `activation_*` for activations);
+`gatortron_jax.partitioning` alone maps those names onto mesh axes.
+
+Layout follows Megatron-LM / HF ``MegatronBertModel`` so released checkpoints map 1:1:
+
+    pre-LN (post_ln=False):  x = x + Attn(LN(x)); x = x + MLP(LN(x)); ...; final LN
+    post-LN (post_ln=True):  embeddings LN; x = LN(x + Attn(x)); x = LN(x + MLP(x))
+
+The block stack is an ``nn.scan`` (params stacked on a leading ``layers`` axis) so a 56-layer
+model compiles as fast as a 2-layer one; remat policies are chosen by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
+
+from gatortron_jax.models.config import EncoderConfig
+
+Array = jax.Array
+
+BATCH_LENGTH_EMBED = ("activation_batch", "activation_length", "activation_embed")
+
+
+def _init(config: EncoderConfig) -> Callable:
+    return nn.initializers.normal(stddev=config.initializer_range)
+
+
+def _partitioned(init: Callable, names: tuple[str, ...]) -> Callable:
+    return nn.with_logical_partitioning(init, names)
+
+
+def _layer_norm(config: EncoderConfig, name: str) -> nn.LayerNorm:
+    return nn.LayerNorm(
+        epsilon=config.layer_norm_eps,
+        dtype=config.compute_dtype,
+        param_dtype=config.weight_dtype,
+        scale_init=_partitioned(nn.initializers.ones, ("embed",)),
+        bias_init=_partitioned(nn.initializers.zeros, ("embed",)),
+        name=name,
+    )
+
+
+def _constrain(x: Array, names: tuple[str, ...] = BATCH_LENGTH_EMBED) -> Array:
+    return nn.with_logical_constraint(x, names)
+
+
+def gelu(x: Array) -> Array:
+    """Exact (erf) GELU, as Megatron-LM and HF ``hidden_act="gelu"`` use."""
+    return nn.gelu(x, approximate=False)
+
+
+class Embeddings(nn.Module):
+    """Word + learned absolute position + token-type embeddings (+ LN for post-LN BERT)."""
+
+    config: EncoderConfig
+
+    def setup(self) -> None:
+        cfg = self.config
+        embed = lambda n, names, name: nn.Embed(  # noqa: E731
+            n,
+            cfg.hidden_size,
+            dtype=cfg.compute_dtype,
+            param_dtype=cfg.weight_dtype,
+            embedding_init=_partitioned(_init(cfg), names),
+            name=name,
+        )
+        self.word_embeddings = embed(cfg.vocab_size, ("vocab", "embed"), "word_embeddings")
+        self.position_embeddings = embed(
+            cfg.max_position_embeddings, ("position", "embed"), "position_embeddings"
+        )
+        self.token_type_embeddings = embed(
+            cfg.type_vocab_size, ("token_type", "embed"), "token_type_embeddings"
+        )
+        if cfg.post_ln:
+            self.ln = _layer_norm(cfg, "ln")
+        self.dropout = nn.Dropout(cfg.dropout_rate)
+
+    def __call__(
+        self, input_ids: Array, token_type_ids: Array, position_ids: Array, deterministic: bool
+    ) -> Array:
+        x = (
+            self.word_embeddings(input_ids)
+            + self.position_embeddings(position_ids)
+            + self.token_type_embeddings(token_type_ids)
+        )
+        if self.config.post_ln:
+            x = self.ln(x)
+        x = self.dropout(x, deterministic=deterministic)
+        return _constrain(x)
+
+    def attend(self, x: Array) -> Array:
+        """Logits against the (tied) word-embedding matrix."""
+        return self.word_embeddings.attend(x)
+
+
+class HeadProjection(nn.Module):
+    """Kernel + bias contracted by einsum, for the per-head q/k/v and output projections.
+
+    (flax's DenseGeneral initialises a flattened 2-D kernel and then applies the 3-D logical
+    constraint to it when a mesh is active, which fails; an explicit einsum also keeps the
+    [embed, heads, kv] layout that checkpoint converters map onto.)
+    """
+
+    config: EncoderConfig
+    equation: str
+    kernel_shape: tuple[int, ...]
+    kernel_axes: tuple[str, ...]
+    bias_shape: tuple[int, ...]
+    bias_axes: tuple[str, ...]
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        cfg = self.config
+        kernel = self.param("kernel", _partitioned(_init(cfg), self.kernel_axes), self.kernel_shape, cfg.weight_dtype)
+        bias = self.param("bias", _partitioned(nn.initializers.zeros, self.bias_axes), self.bias_shape, cfg.weight_dtype)
+        dtype = cfg.compute_dtype
+        return jnp.einsum(self.equation, x.astype(dtype), kernel.astype(dtype)) + bias.astype(dtype)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention through ``jax.nn.dot_product_attention``.
+
+    On GPU with bf16 that call dispatches to cuDNN fused (flash) attention; on CPU it is XLA.
+    """
+
+    config: EncoderConfig
+
+    @nn.compact
+    def __call__(self, x: Array, mask: Array | None, deterministic: bool) -> Array:
+        cfg = self.config
+        proj = lambda name: HeadProjection(  # noqa: E731
+            cfg, "bsh,hnd->bsnd", (cfg.hidden_size, cfg.num_heads, cfg.kv_dim),
+            ("embed", "heads", "kv"), (cfg.num_heads, cfg.kv_dim), ("heads", "kv"), name=name,
+        )
+        names = ("activation_batch", "activation_length", "activation_heads", "activation_kv")
+        q = checkpoint_name(nn.with_logical_constraint(proj("query")(x), names), "query_proj")
+        k = checkpoint_name(nn.with_logical_constraint(proj("key")(x), names), "key_proj")
+        v = checkpoint_name(nn.with_logical_constraint(proj("value")(x), names), "value_proj")
+        use_dropout = not deterministic and cfg.attention_dropout_rate > 0.0
+        if use_dropout:
+            # Fused kernels have no attention-prob dropout; spell the math out instead.
+            scale = 1.0 / jnp.sqrt(cfg.kv_dim).astype(cfg.compute_dtype)
+            logits = jnp.einsum("bqhd,bkhd->bhqk", q * scale, k)
+            if mask is not None:
+                logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+            probs = jax.nn.softmax(logits.astype(jnp.float32)).astype(cfg.compute_dtype)
+            probs = nn.Dropout(cfg.attention_dropout_rate)(probs, deterministic=False)
+            out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
+        else:
+            out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=cfg.attention_impl)
+        out = nn.with_logical_constraint(out, names)
+        out = HeadProjection(
+            cfg, "bsnd,ndh->bsh", (cfg.num_heads, cfg.kv_dim, cfg.hidden_size),
+            ("heads", "kv", "embed"), (cfg.hidden_size,), ("embed",), name="out",
+        )(out)
+        return checkpoint_name(_constrain(out), "attention_out")
+
+
+class Mlp(nn.Module):
+    config: EncoderConfig
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        cfg = self.config
+        h = nn.Dense(
+            cfg.mlp_dim,
+            dtype=cfg.compute_dtype,
+            param_dtype=cfg.weight_dtype,
+            kernel_init=_partitioned(_init(cfg), ("embed", "mlp")),
+            bias_init=_partitioned(nn.initializers.zeros, ("mlp",)),
+            name="wi",
+        )(x)
+        h = gelu(nn.with_logical_constraint(h, ("activation_batch", "activation_length", "activation_mlp")))
+        return nn.Dense(
+            cfg.hidden_size,
+            dtype=cfg.compute_dtype,
+            param_dtype=cfg.weight_dtype,
+            kernel_init=_partitioned(_init(cfg), ("mlp", "embed")),
+            bias_init=_partitioned(nn.initializers.zeros, ("embed",)),
+            name="wo",
+        )(h)
+
+
+class Block(nn.Module):
+    """One transformer layer. Returns ``(x, None)`` so it can be the body of ``nn.scan``."""
+
+    config: EncoderConfig
+
+    @nn.compact
+    def __call__(self, x: Array, mask: Array | None, deterministic: bool) -> tuple[Array, None]:
+        cfg = self.config
+        drop = nn.Dropout(cfg.dropout_rate)
+        attention = SelfAttention(cfg, name="attention")
+        mlp = Mlp(cfg, name="mlp")
+        if cfg.post_ln:
+            x = _layer_norm(cfg, "attention_ln")(x + drop(attention(x, mask, deterministic), deterministic))
+            x = _layer_norm(cfg, "mlp_ln")(x + drop(mlp(x), deterministic))
+        else:
+            h = attention(_layer_norm(cfg, "attention_ln")(x), mask, deterministic)
+            x = x + drop(h, deterministic)
+            x = x + drop(mlp(_layer_norm(cfg, "mlp_ln")(x)), deterministic)
+        return _constrain(x), None
+
+
+def _remat_policy(name: str) -> Any:
+    policies = jax.checkpoint_policies
+    return {
+        "full": policies.nothing_saveable,
+        "dots": policies.checkpoint_dots,
+        "dots_no_batch": policies.dots_with_no_batch_dims_saveable,
+        "qkv_proj": policies.save_only_these_names("query_proj", "key_proj", "value_proj", "attention_out"),
+    }[name]
+
+
+def attention_mask(segment_ids: Array | None) -> Array | None:
+    """Boolean [batch, 1, q, k] mask: a token attends only within its own segment.
+
+    ``segment_ids`` is 0 for padding and 1..k for the packed documents of a row, so packed
+    documents never see each other and real tokens never see padding.
+    """
+    if segment_ids is None:
+        return None
+    return (segment_ids[:, None, :, None] == segment_ids[:, None, None, :])
+
+
+class Encoder(nn.Module):
+    """Embeddings → N blocks → final LN (pre-LN) → optional pooler."""
+
+    config: EncoderConfig
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.embeddings = Embeddings(cfg)
+        block: Any = Block
+        if cfg.remat_policy != "none":
+            block = nn.remat(
+                Block, policy=_remat_policy(cfg.remat_policy), static_argnums=(3,), prevent_cse=not cfg.scan_layers
+            )
+        if cfg.scan_layers:
+            self.layers = nn.scan(
+                block,
+                variable_axes={"params": 0},
+                split_rngs={"params": True, "dropout": True},
+                in_axes=(nn.broadcast, nn.broadcast),
+                length=cfg.num_layers,
+                metadata_params={nn.PARTITION_NAME: "layers"},
+            )(cfg)
+        else:
+            self.layers = [block(cfg) for _ in range(cfg.num_layers)]
+        if not cfg.post_ln:
+            self.final_ln = _layer_norm(cfg, "final_ln")
+        if cfg.use_pooler:
+            self.pooler = nn.Dense(
+                cfg.hidden_size,
+                dtype=cfg.compute_dtype,
+                param_dtype=cfg.weight_dtype,
+                kernel_init=_partitioned(_init(cfg), ("embed", "mlp")),
+                bias_init=_partitioned(nn.initializers.zeros, ("mlp",)),
+            )
+
+    def __call__(
+        self,
+        input_ids: Array,
+        token_type_ids: Array | None = None,
+        position_ids: Array | None = None,
+        segment_ids: Array | None = None,
+        deterministic: bool = True,
+    ) -> tuple[Array, Array | None]:
+        """Returns (last hidden states [B, L, H], pooled [B, H] or None)."""
+        if token_type_ids is None:
+            token_type_ids = jnp.zeros_like(input_ids)
+        if position_ids is None:
+            position_ids = jnp.broadcast_to(jnp.arange(input_ids.shape[-1]), input_ids.shape)
+        x = self.embeddings(input_ids, token_type_ids, position_ids, deterministic)
+        mask = attention_mask(segment_ids)
+        if self.config.scan_layers:
+            x, _ = self.layers(x, mask, deterministic)
+        else:
+            for layer in self.layers:
+                x, _ = layer(x, mask, deterministic)
+        if not self.config.post_ln:
+            x = self.final_ln(x)
+        pooled = None
+        if self.config.use_pooler:
+            pooled = jnp.tanh(self.pooler(x[:, 0]))
+        return x, pooled
+
+    def attend(self, x: Array) -> Array:
+        return self.embeddings.attend(x)
