@@ -68,10 +68,10 @@ def restore_params(checkpoint_dir: str, abstract_params: Any, step: int | None =
     if step is None:
         raise InputError(f"{ckpt.directory}: no checkpoint found")
     path = os.path.join(ckpt.directory, str(step), "state")
-    with ocp.StandardCheckpointer() as checkpointer:
+    with ocp.PyTreeCheckpointer() as checkpointer:
         metadata = checkpointer.metadata(path)
         tree = metadata.item_metadata.tree if hasattr(metadata, "item_metadata") else metadata
-        _check_compatible(tree.get("params", tree) if isinstance(tree, dict) else tree, abstract_params, path)
+        _check_compatible(tree["params"], abstract_params, path)
         partial = {"params": abstract_params}
         restored = checkpointer.restore(path, ocp.args.PyTreeRestore(
             item=partial,

@@ -22,6 +22,7 @@ class MLMDataConfig:
     validation_fraction: float = 0.05
     whole_word: bool = False
     mask_rate: float = 0.15
+    validate_corpus: bool = True  # read every document once before training (clear errors up front)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -71,6 +71,9 @@ def train_mlm(
         data.task_name, data.corpus_dir, data.vocab_path, doc_per_line=data.doc_per_line,
         validation_fraction=data.validation_fraction, whole_word=data.whole_word, mask_rate=data.mask_rate,
     )
+    if data.validate_corpus:  # fail on a bad file now, not hours into the run
+        counts = task.source.validate()
+        log.info("corpus %s: %s", data.corpus_dir, {k: v.documents for k, v in counts.items()})
     partitioner = partitioning.Partitioner(
         partitioning.create_mesh(mesh.data, mesh.fsdp, mesh.tensor),
         partitioning.parse_rules_overrides(mesh.rules_overrides),
