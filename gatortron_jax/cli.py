@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_validation", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_make_sample_data)
+
+    # --- checkpoint interop (import-hf / export-hf / embed) ---
+    # --- fine-tuning (finetune / evaluate / predict / deid) ---
+    # --- scale (plan) ---
     return parser
 
 

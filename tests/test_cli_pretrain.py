@@ -35,6 +35,8 @@ def test_pretrain_writes_checkpoints_events_and_resumes(repo_root, tmp_path):
     assert list((model_dir / "tensorboard").glob("events.out.tfevents.*"))
     config = json.loads((model_dir / "config.json").read_text())
     assert config["train_config"]["seq_len"] == 64  # the gin override reached the run
+    assert config["vocab"] == {"path": "vocab/spm.model", "size": 4000, "lowercase": None}
+    assert (model_dir / "vocab" / "spm.model").read_bytes() == (repo_root / "data/sample_vocab/spm.model").read_bytes()
     assert "steps 0→4" in first.stderr and "step 4/4 | loss" in first.stderr
 
     second = _run_cli(repo_root, "pretrain", f"--model_dir={model_dir}", *TINY_RUN, "--gin.TrainConfig.num_steps=6")

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from typing import Any, Iterator
 
@@ -110,7 +111,16 @@ def train_mlm(
         "mesh": dict(partitioner.mesh.shape),
     }
     if jax.process_index() == 0:
-        os.makedirs(model_dir, exist_ok=True)
+        # One model dir = everything later commands need: config, checkpoints and the vocabulary.
+        os.makedirs(os.path.join(model_dir, "vocab"), exist_ok=True)
+        vocab_file = data.vocab_path
+        if os.path.isdir(vocab_file):
+            vocab_file = os.path.join(vocab_file, "vocab.txt")
+        vocab_copy = os.path.join("vocab", os.path.basename(vocab_file))
+        if os.path.abspath(os.path.join(model_dir, vocab_copy)) != os.path.abspath(vocab_file):
+            shutil.copyfile(vocab_file, os.path.join(model_dir, vocab_copy))
+        run_info["vocab"] = {"path": vocab_copy, "size": vocab.vocab_size,
+                             "lowercase": getattr(vocab, "lowercase", None)}
         with open(os.path.join(model_dir, "config.json"), "w") as f:
             json.dump(run_info, f, indent=2, default=str)
 
