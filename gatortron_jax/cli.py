@@ -101,6 +101,57 @@ def cmd_make_sample_data(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax import planning  # sets up simulated CPU devices before JAX starts
+
+    return planning.run(args, overrides)
+
+
+def cmd_import_hf(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.convert.model_dir import import_hf
+
+    s = import_hf(args.hf_dir, args.out_dir, lowercase=args.lowercase)
+    print(f"imported {s['model_type']} ({s['layers']} layers, hidden {s['hidden']}, {s['tensors']} tensors) "
+          f"from {', '.join(s['files'])} -> {s['out_dir']}")
+    print(f"vocabulary: {s['vocab_entries']} entries, {s['embedding_rows']} embedding rows "
+          f"({s['embedding_rows'] - s['vocab_entries']} padding rows kept); "
+          f"{'uncased (lowercase)' if s['lowercase'] else 'cased'}: {s['lowercase_source']}")
+    if not s["has_mlm_head"]:
+        print("note: no MLM head in the checkpoint; a freshly initialised head is stored (export-hf omits it)")
+    if not s["has_pooler"]:
+        print("note: no pooler in the checkpoint; the model is stored without one")
+    for kind, label in (("task_heads", "task heads ignored (e.g. NSP)"), ("buffers", "buffers skipped"),
+                        ("tied", "tied to the word embeddings")):
+        if s["ignored"][kind]:
+            print(f"note: {label}: {', '.join(s['ignored'][kind])}")
+    return 0
+
+
+def cmd_export_hf(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.convert.model_dir import export_hf
+
+    s = export_hf(args.model_dir, args.out_dir)
+    print(f"exported {s['tensors']} tensors as {s['architectures'][0]} ({s['model_type']}) -> {s['out_dir']}: "
+          f"{', '.join(s['files'])}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.embed import embed_file
+
+    s = embed_file(args.checkpoint, args.input, args.output, max_length=args.max_length, overlap=args.overlap,
+                   batch_size=args.batch_size)
+    long = sum(1 for w in s["windows"] if w > 1)
+    print(f"wrote {s['output']}: {s['lines']} arrays (key = line index '0'..'{max(s['lines'] - 1, 0)}'), each "
+          f"float32 [tokens incl. [CLS]/[SEP], {s['hidden']}] last hidden states.")
+    print("An encoder gives one contextual vector per token, not text: feed these to a downstream model "
+          "(classifier, NER tagger, similarity).")
+    if s["lines"]:
+        print(f"tokens per line: min {min(s['tokens'])}, max {max(s['tokens'])}; {long} line(s) longer than "
+              f"{s['max_length']} positions were windowed (overlap {s['overlap']}) and stitched, not truncated")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatortron-jax", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,8 +177,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_make_sample_data)
 
     # --- checkpoint interop (import-hf / export-hf / embed) ---
+    p = sub.add_parser("import-hf", help="HF megatron-bert/bert directory -> model dir (orbax + config + vocab)")
+    p.add_argument("hf_dir", help="directory with config.json, model.safetensors or pytorch_model.bin, vocab.txt")
+    p.add_argument("out_dir", help="model dir to create")
+    case = p.add_mutually_exclusive_group()
+    case.add_argument("--lowercase", dest="lowercase", action="store_true", default=None,
+                      help="uncased tokenizer (default: tokenizer_config.json do_lower_case, else inferred)")
+    case.add_argument("--cased", dest="lowercase", action="store_false", default=None, help="cased tokenizer")
+    p.set_defaults(fn=cmd_import_hf)
+
+    p = sub.add_parser("export-hf", help="model dir -> safetensors + config.json + vocab for transformers")
+    p.add_argument("model_dir")
+    p.add_argument("out_dir")
+    p.set_defaults(fn=cmd_export_hf)
+
+    p = sub.add_parser("embed", help="one float32 [tokens, hidden] array of last hidden states per input line")
+    p.add_argument("--checkpoint", required=True, help="model dir (from pretrain or import-hf)")
+    p.add_argument("--input", required=True, help="UTF-8 text file, one text per line")
+    p.add_argument("--output", required=True, help=".npz file; key = line index as a string")
+    p.add_argument("--max_length", type=int, default=None, help="window length incl. [CLS]/[SEP] "
+                   "(default max_position_embeddings)")
+    p.add_argument("--overlap", type=int, default=None, help="tokens shared by neighbouring windows (default half)")
+    p.add_argument("--batch_size", type=int, default=8)
+    p.set_defaults(fn=cmd_embed)
+
     # --- fine-tuning (finetune / evaluate / predict / deid) ---
     # --- scale (plan) ---
+    p = sub.add_parser("plan", help="AOT-compile the train step on simulated devices: memory, FLOPs, collectives")
+    from gatortron_jax.planning import add_arguments as _plan_arguments
+
+    _plan_arguments(p)
+    p.set_defaults(fn=cmd_plan, accepts_gin=True)
     return parser
 
 
@@ -146,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     rest, overrides = _split_gin_overrides(argv)
     args = build_parser().parse_args(rest)
-    if overrides and args.command != "pretrain":
+    if overrides and args.command != "pretrain" and not getattr(args, "accepts_gin", False):
         print(f"error: --gin.{overrides[0]}: this subcommand takes no gin bindings", file=sys.stderr)
         return 2
     _setup_logging()

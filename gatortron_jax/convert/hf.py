@@ -22,6 +22,9 @@ Per-layer tensors are stacked on a leading ``layers`` axis when the model is sca
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from typing import Any, Mapping
 
 import numpy as np
@@ -36,6 +39,15 @@ def config_from_hf(hf: Mapping[str, Any], **overrides: Any) -> EncoderConfig:
         raise InputError(f"config.json: model_type {model_type!r} is not megatron-bert or bert")
     if hf.get("hidden_act", "gelu") != "gelu":
         raise InputError(f"config.json: hidden_act {hf.get('hidden_act')!r} is not supported (only exact gelu)")
+    if hf.get("position_embedding_type", "absolute") != "absolute":
+        raise InputError(f"config.json: position_embedding_type {hf.get('position_embedding_type')!r} is not "
+                         "supported (only absolute)")
+    if hf.get("is_decoder"):
+        raise InputError("config.json: is_decoder is true; only bidirectional encoders are supported")
+    missing = [k for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                           "intermediate_size", "max_position_embeddings") if k not in hf]
+    if missing:
+        raise InputError(f"config.json: missing key {missing[0]}")
     values = dict(
         vocab_size=hf["vocab_size"], hidden_size=hf["hidden_size"], num_layers=hf["num_hidden_layers"],
         num_heads=hf["num_attention_heads"], mlp_dim=hf["intermediate_size"],
@@ -70,10 +82,15 @@ def _set(tree: dict, path: str, value: np.ndarray) -> None:
     tree[leaf] = value
 
 
-def params_from_hf(state: Mapping[str, np.ndarray], config: EncoderConfig, *, source: str = "state dict") -> dict:
-    """Map an HF state dict (numpy arrays) onto our param tree. Raises InputError naming the key."""
+def params_from_hf(
+    state: Mapping[str, np.ndarray], config: EncoderConfig, *, source: str = "state dict", used: set[str] | None = None
+) -> dict:
+    """Map an HF state dict (numpy arrays) onto our param tree. Raises InputError naming the key.
+
+    ``used`` (optional) collects the state-dict keys that were consumed.
+    """
     prefix = "bert." if any(k.startswith("bert.") for k in state) else ""
-    used: set[str] = set()
+    used = set() if used is None else used
     H, N, D = config.hidden_size, config.num_heads, config.kv_dim
 
     def get(key: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -141,3 +158,245 @@ def params_from_hf(state: Mapping[str, np.ndarray], config: EncoderConfig, *, so
         _set(params, "mlm_head/transform_ln/bias", get("cls.predictions.transform.LayerNorm.bias", (H,)))
         _set(params, "mlm_head/output_bias", get("cls.predictions.bias", (config.vocab_size,)))
     return params
+
+
+# ---------------------------------------------------------------------------------------
+# Reading an HF model directory (as a user has it after downloading) and the reverse map.
+# ---------------------------------------------------------------------------------------
+
+# Keys that are legitimately not part of the encoder: dropped with a note, never silently.
+_TASK_HEAD_PREFIXES = ("cls.seq_relationship.", "classifier.", "qa_outputs.")
+_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
+_TIED = {"cls.predictions.decoder.weight": "embeddings.word_embeddings.weight",
+         "cls.predictions.decoder.bias": "cls.predictions.bias"}
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def read_hf_config(hf_dir: str) -> dict[str, Any]:
+    path = os.path.join(hf_dir, "config.json")
+    if not os.path.isdir(hf_dir):
+        raise InputError(f"{hf_dir}: not a directory (expected an HF model directory with config.json)")
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: missing (an HF model directory needs config.json)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            hf = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(hf, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    if "model_type" not in hf:
+        raise InputError(f"{path}: missing key model_type")
+    return hf
+
+
+def _to_numpy(tensor: Any) -> np.ndarray:
+    if hasattr(tensor, "detach"):  # torch: bf16 has no numpy dtype, go through float32
+        import torch
+
+        t = tensor.detach().cpu()
+        if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+            t = t.float()
+        return t.numpy()
+    return np.asarray(tensor)
+
+
+def _load_safetensors(path: str) -> dict[str, np.ndarray]:
+    try:
+        from safetensors import safe_open
+    except ImportError:  # pragma: no cover
+        raise InputError(f"{path}: reading safetensors needs the 'safetensors' package (pip install safetensors)") from None
+    try:
+        framework = "pt"
+        try:
+            import torch  # noqa: F401  (torch reads bf16/fp16; numpy cannot hold bf16)
+        except ImportError:  # pragma: no cover
+            framework = "np"
+        out = {}
+        with safe_open(path, framework=framework) as f:
+            for key in f.keys():
+                out[key] = _to_numpy(f.get_tensor(key))
+        return out
+    except InputError:
+        raise
+    except Exception as e:  # safetensors raises its own SafetensorError / OSError
+        raise InputError(f"{path}: cannot read safetensors file ({type(e).__name__}: {e})") from None
+
+
+def _load_torch_bin(path: str) -> dict[str, np.ndarray]:
+    """``torch.load(weights_only=True)`` only: a checkpoint from elsewhere is untrusted code otherwise."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        raise InputError(f"{path}: reading pytorch_model.bin needs torch (or convert it to model.safetensors)") from None
+    import pickle
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        m = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        what = f"global {m.group(1)}" if m else str(e).splitlines()[0][:200]
+        raise InputError(
+            f"{path}: refused to load: the pickle is not weights-only (it references {what}); only "
+            "torch.load(weights_only=True) is used because a pickle can run arbitrary code. Re-save the "
+            "state dict from a trusted environment (torch.save(model.state_dict(), ...)) or as model.safetensors"
+        ) from None
+    except Exception as e:
+        raise InputError(f"{path}: cannot read PyTorch checkpoint ({type(e).__name__}: {e})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
+    out = {}
+    for key, value in state.items():
+        if not hasattr(value, "detach"):
+            raise InputError(f"{path}: entry {key} is a {type(value).__name__}, not a tensor")
+        out[key] = _to_numpy(value)
+    return out
+
+
+def read_hf_state_dict(hf_dir: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """(state dict as float numpy arrays, the weight files read). Prefers safetensors."""
+    for name in WEIGHT_FILES:
+        path = os.path.join(hf_dir, name)
+        if not os.path.isfile(path):
+            continue
+        loader = _load_safetensors if ".safetensors" in name else _load_torch_bin
+        if not name.endswith(".index.json"):
+            return loader(path), [path]
+        try:
+            with open(path, encoding="utf-8") as f:
+                weight_map = json.load(f)["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{path}: cannot read the shard index (key weight_map; {type(e).__name__})") from None
+        state: dict[str, np.ndarray] = {}
+        files = []
+        for shard in sorted(set(weight_map.values())):
+            shard_path = os.path.join(hf_dir, shard)
+            if not os.path.isfile(shard_path):
+                raise InputError(f"{path}: shard {shard} listed in weight_map is missing")
+            state.update(loader(shard_path))
+            files.append(shard_path)
+        return state, files
+    raise InputError(f"{hf_dir}: no weights found (expected one of {', '.join(WEIGHT_FILES)})")
+
+
+def classify_unused(state: Mapping[str, np.ndarray], used: set[str], *, source: str) -> dict[str, list[str]]:
+    """Sort the keys ``params_from_hf`` did not consume; an unknown tensor is an error.
+
+    Returns {"task_heads": [...], "buffers": [...], "tied": [...]}. A decoder weight that is
+    *not* equal to the word embeddings (untied output layer) cannot be represented: error.
+    """
+    prefix = "bert." if any(k.startswith("bert.") for k in state) else ""
+    notes: dict[str, list[str]] = {"task_heads": [], "buffers": [], "tied": []}
+    for key in sorted(set(state) - used):
+        bare = key[len(prefix):] if prefix and key.startswith(prefix) else key
+        if bare.startswith(_TASK_HEAD_PREFIXES):
+            notes["task_heads"].append(key)
+        elif bare.endswith(_BUFFER_SUFFIXES):
+            notes["buffers"].append(key)
+        elif key in _TIED:
+            target = _TIED[key]
+            target = target if target.startswith("cls.") else prefix + target
+            if target in state and not np.array_equal(np.asarray(state[key]), np.asarray(state[target])):
+                raise InputError(f"{source}: {key} differs from {target}; untied output embeddings are not supported")
+            notes["tied"].append(key)
+        else:
+            raise InputError(f"{source}: unexpected tensor {key} (not part of a {'/'.join(('megatron-bert', 'bert'))} "
+                             "encoder, MLM head or known task head)")
+    return notes
+
+
+def _get(tree: Mapping, path: str) -> np.ndarray:
+    for p in path.split("/"):
+        tree = tree[p]
+    return np.asarray(tree)
+
+
+def params_to_hf(params: Mapping, config: EncoderConfig, *, include_mlm_head: bool = True) -> dict[str, np.ndarray]:
+    """Inverse of ``params_from_hf``: our (scanned or per-layer) params → an HF state dict.
+
+    With the MLM head, keys are ``bert.*`` + ``cls.predictions.*`` (``*ForMaskedLM`` layout,
+    decoder tied so not written); without it, bare encoder keys (``*Model`` layout). The pooler is
+    written when the params have one. Arrays are copied exactly (transposes/reshapes only).
+    """
+    H, N, D = config.hidden_size, config.num_heads, config.kv_dim
+    prefix = "bert." if include_mlm_head else ""
+    enc = params["encoder"]
+    out: dict[str, np.ndarray] = {}
+
+    def put(key: str, value: Any) -> None:
+        out[key if key.startswith("cls.") else prefix + key] = np.ascontiguousarray(np.asarray(value))
+
+    emb = enc["embeddings"]
+    put("embeddings.word_embeddings.weight", emb["word_embeddings"]["embedding"])
+    put("embeddings.position_embeddings.weight", emb["position_embeddings"]["embedding"])
+    put("embeddings.token_type_embeddings.weight", emb["token_type_embeddings"]["embedding"])
+    if config.post_ln:
+        put("embeddings.LayerNorm.weight", emb["ln"]["scale"])
+        put("embeddings.LayerNorm.bias", emb["ln"]["bias"])
+    for i in range(config.num_layers):
+        if config.scan_layers:
+            lp = {}
+            for ours in _layer_keys(config.post_ln):
+                for leaf in ("scale", "bias") if ours.endswith("_ln") else ("kernel", "bias"):
+                    lp[f"{ours}/{leaf}"] = _get(enc["layers"], f"{ours}/{leaf}")[i]
+        else:
+            lp = {f"{ours}/{leaf}": _get(enc[f"layers_{i}"], f"{ours}/{leaf}")
+                  for ours in _layer_keys(config.post_ln)
+                  for leaf in (("scale", "bias") if ours.endswith("_ln") else ("kernel", "bias"))}
+        for ours, theirs in _layer_keys(config.post_ln).items():
+            base = f"encoder.layer.{i}.{theirs}"
+            if ours.endswith("_ln"):
+                put(f"{base}.weight", lp[f"{ours}/scale"])
+                put(f"{base}.bias", lp[f"{ours}/bias"])
+            elif ours in ("attention/query", "attention/key", "attention/value"):
+                put(f"{base}.weight", lp[f"{ours}/kernel"].reshape(H, N * D).T)
+                put(f"{base}.bias", lp[f"{ours}/bias"].reshape(N * D))
+            elif ours == "attention/out":
+                put(f"{base}.weight", lp[f"{ours}/kernel"].reshape(N * D, H).T)
+                put(f"{base}.bias", lp[f"{ours}/bias"])
+            else:
+                put(f"{base}.weight", lp[f"{ours}/kernel"].T)
+                put(f"{base}.bias", lp[f"{ours}/bias"])
+    if not config.post_ln:
+        put("encoder.ln.weight", enc["final_ln"]["scale"])
+        put("encoder.ln.bias", enc["final_ln"]["bias"])
+    if "pooler" in enc:
+        put("pooler.dense.weight", np.asarray(enc["pooler"]["kernel"]).T)
+        put("pooler.dense.bias", enc["pooler"]["bias"])
+    if include_mlm_head:
+        head = params["mlm_head"]
+        put("cls.predictions.transform.dense.weight", np.asarray(head["transform"]["kernel"]).T)
+        put("cls.predictions.transform.dense.bias", head["transform"]["bias"])
+        put("cls.predictions.transform.LayerNorm.weight", head["transform_ln"]["scale"])
+        put("cls.predictions.transform.LayerNorm.bias", head["transform_ln"]["bias"])
+        put("cls.predictions.bias", head["output_bias"])
+    return out
+
+
+def hf_config_dict(config: EncoderConfig, *, model_type: str | None = None, include_mlm_head: bool = True,
+                   base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """config.json for ``transformers``; ``base`` (the imported config.json) keeps unrelated fields."""
+    if model_type is None:
+        model_type = "bert" if config.post_ln else "megatron-bert"
+    if (model_type == "bert") != config.post_ln:
+        raise InputError(f"model_type {model_type!r} does not match post_ln={config.post_ln} "
+                         "(bert is post-LN, megatron-bert is pre-LN)")
+    if config.hidden_size != config.num_heads * config.kv_dim:
+        raise InputError(f"head_dim={config.head_dim} x num_heads={config.num_heads} != hidden_size="
+                         f"{config.hidden_size}: transformers cannot represent this model")
+    arch = {"bert": "Bert", "megatron-bert": "MegatronBert"}[model_type]
+    out = {k: v for k, v in (base or {}).items() if k not in ("architectures", "torch_dtype", "dtype")}
+    out.update(
+        model_type=model_type, architectures=[arch + ("ForMaskedLM" if include_mlm_head else "Model")],
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads, intermediate_size=config.mlp_dim, hidden_act="gelu",
+        max_position_embeddings=config.max_position_embeddings, type_vocab_size=config.type_vocab_size,
+        layer_norm_eps=config.layer_norm_eps, hidden_dropout_prob=config.dropout_rate,
+        attention_probs_dropout_prob=config.attention_dropout_rate, initializer_range=config.initializer_range,
+        position_embedding_type="absolute", tie_word_embeddings=True,
+    )
+    out.setdefault("pad_token_id", 0)
+    return out

@@ -1,0 +1,339 @@
+"""The model dir every command reads and writes, and HF import/export on top of it.
+
+Layout (pretraining writes the same)::
+
+    DIR/config.json    {"model_config": EncoderConfig.to_dict(),
+                        "vocab": {"path": "vocab/<file>", "size": N, "lowercase": bool|None}, ...}
+    DIR/vocab/<file>   vocab.txt (WordPiece) or *.model (SentencePiece)
+    DIR/checkpoints/<step>/{state,meta}   orbax; state["params"] is the EncoderForMLM tree
+
+``load_model_dir`` restores params straight into their sharded layout when given a
+``Partitioner`` (each device reads only its shards), else onto one device.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gatortron_jax.errors import ConfigError, InputError
+from gatortron_jax.models.config import EncoderConfig
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+
+
+# ---- generic model dir ------------------------------------------------------------------
+def _vocab_size_of(path: str) -> int:
+    if path.endswith(".txt"):
+        from gatortron_jax.data.wordpiece import read_vocab_file
+
+        return len(read_vocab_file(path))
+    from gatortron_jax.data.vocab import load_vocabulary
+
+    return load_vocabulary(path).vocab_size
+
+
+def save_model_dir(
+    model_dir: str,
+    config: EncoderConfig,
+    params: Mapping[str, Any],
+    vocab_file: str,
+    lowercase: bool | None,
+    extra_meta: Mapping[str, Any] | None = None,
+    *,
+    step: int = 0,
+) -> str:
+    """Write config.json, vocab/<file> and an orbax checkpoint whose state is {"params": params}.
+
+    ``params`` is the unboxed EncoderForMLM tree (numpy or jax arrays). Numpy leaves are put on
+    the host CPU device, so importing a model larger than one accelerator's memory works.
+    """
+    if not os.path.isfile(vocab_file):
+        raise InputError(f"{vocab_file}: vocabulary file not found")
+    size = _vocab_size_of(vocab_file)
+    if size > config.vocab_size:
+        raise InputError(f"{vocab_file}: {size} entries but the model has only {config.vocab_size} embedding rows")
+    os.makedirs(os.path.join(model_dir, "vocab"), exist_ok=True)
+    vocab_rel = os.path.join("vocab", os.path.basename(vocab_file))
+    if os.path.abspath(os.path.join(model_dir, vocab_rel)) != os.path.abspath(vocab_file):
+        shutil.copyfile(vocab_file, os.path.join(model_dir, vocab_rel))
+    info: dict[str, Any] = {
+        "model_config": config.to_dict(),
+        "vocab": {"path": vocab_rel, "size": size, "lowercase": lowercase},
+    }
+    info.update(extra_meta or {})
+
+    from gatortron_jax.training.checkpoints import Checkpointer
+
+    cpu = jax.devices("cpu")[0]
+    state = {"params": jax.tree.map(
+        lambda x: x if isinstance(x, jax.Array) else jax.device_put(np.asarray(x), cpu), dict(params))}
+    ckpt = Checkpointer(model_dir, async_save=False, max_to_keep=None)
+    ckpt.save(step, state, {"step": step, **info}, force=True)
+    ckpt.close()
+    tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(info, f, indent=2, default=str)
+    os.replace(tmp, os.path.join(model_dir, CONFIG_FILE))
+    return model_dir
+
+
+def read_model_info(model_dir: str) -> dict[str, Any]:
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: missing (not a gatortron-jax model dir; create one with pretrain or import-hf)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("model_config"), dict):
+        raise InputError(f"{path}: missing key model_config")
+    return info
+
+
+def model_config_of(model_dir: str, info: Mapping[str, Any] | None = None) -> EncoderConfig:
+    info = read_model_info(model_dir) if info is None else info
+    try:
+        return EncoderConfig.from_dict(dict(info["model_config"]))
+    except (ConfigError, TypeError) as e:
+        raise InputError(f"{os.path.join(model_dir, CONFIG_FILE)}: model_config: {e}") from None
+
+
+def vocab_of(model_dir: str, info: Mapping[str, Any] | None = None) -> Any:
+    """The model's vocabulary (casing as stored), or None when config.json records none."""
+    info = read_model_info(model_dir) if info is None else info
+    vinfo = info.get("vocab")
+    if not vinfo:
+        return None
+    if not isinstance(vinfo, dict) or "path" not in vinfo:
+        raise InputError(f"{os.path.join(model_dir, CONFIG_FILE)}: vocab: missing key path")
+    path = os.path.join(model_dir, vinfo["path"])
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: vocabulary file named by {CONFIG_FILE} key vocab.path is missing")
+    if path.endswith(".txt"):
+        from gatortron_jax.data.wordpiece import WordPieceVocabulary
+
+        return WordPieceVocabulary(path, lowercase=vinfo.get("lowercase"))
+    from gatortron_jax.data.vocab import load_vocabulary
+
+    return load_vocabulary(path)
+
+
+def abstract_params(config: EncoderConfig, partitioner: Any = None, device: Any = None) -> Any:
+    """ShapeDtypeStructs (with shardings) of the EncoderForMLM params; nothing is allocated."""
+    import flax.linen as nn
+
+    from gatortron_jax.models.heads import EncoderForMLM
+
+    model = EncoderForMLM(config)
+
+    def init(rng):
+        return model.init({"params": rng, "dropout": rng}, jnp.zeros((1, 8), jnp.int32))["params"]
+
+    if partitioner is not None:
+        with partitioner.activate():
+            boxed = jax.eval_shape(init, jax.random.key(0))
+        shardings = partitioner.shardings_of(boxed)
+    else:
+        boxed = jax.eval_shape(init, jax.random.key(0))
+        single = jax.sharding.SingleDeviceSharding(device or jax.devices()[0])
+        shardings = jax.tree.map(lambda _: single, nn.unbox(boxed))
+    return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), nn.unbox(boxed), shardings)
+
+
+def load_model_dir(
+    model_dir: str, partitioner: Any = None, *, encoder_only: bool = False, device: Any = None
+) -> tuple[EncoderConfig, Any, Any]:
+    """(EncoderConfig, params, vocabulary) from a model dir.
+
+    With ``partitioner`` the params are restored directly into the mesh layout of the logical
+    axis rules (no host ever materialises a full replicated copy first); otherwise onto
+    ``device`` (default: the first device). ``encoder_only`` skips the MLM head.
+    """
+    info = read_model_info(model_dir)
+    config = model_config_of(model_dir, info)
+    vocab = vocab_of(model_dir, info)
+    abstract = abstract_params(config, partitioner, device)
+    if encoder_only:
+        abstract = {"encoder": abstract["encoder"]}
+    if not os.path.isdir(os.path.join(model_dir, "checkpoints")):
+        raise InputError(f"{os.path.join(model_dir, 'checkpoints')}: missing (config.json without a checkpoint)")
+    from gatortron_jax.training.checkpoints import restore_params
+
+    try:
+        params = restore_params(model_dir, abstract)
+    except ConfigError as e:
+        raise InputError(str(e)) from None
+    return config, params, vocab
+
+
+# ---- HF import / export -----------------------------------------------------------------
+def _decide_lowercase(hf_dir: str, vocab_tokens: list[str], flag: bool | None) -> tuple[bool, str]:
+    if flag is not None:
+        return flag, "command-line flag"
+    tc = os.path.join(hf_dir, "tokenizer_config.json")
+    if os.path.isfile(tc):
+        try:
+            with open(tc, encoding="utf-8") as f:
+                value = json.load(f).get("do_lower_case")
+        except (OSError, ValueError, AttributeError) as e:
+            raise InputError(f"{tc}: not valid JSON ({e})") from None
+        if isinstance(value, bool):
+            return value, f"{tc} do_lower_case"
+    tj = os.path.join(hf_dir, "tokenizer.json")
+    if os.path.isfile(tj):
+        normalizer = (_read_json(tj).get("normalizer") or {})
+        if normalizer.get("type") == "BertNormalizer" and isinstance(normalizer.get("lowercase"), bool):
+            return normalizer["lowercase"], f"{tj} normalizer.lowercase"
+    from gatortron_jax.data.wordpiece import infer_lowercase
+
+    lower, share = infer_lowercase(vocab_tokens)
+    return lower, f"inferred from the vocabulary ({100 * share:.2f}% of entries start uppercase)"
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+
+
+def _vocab_from_hf_dir(hf_dir: str, scratch: str) -> str:
+    """vocab.txt, or one written (in id order) from a WordPiece tokenizer.json."""
+    path = os.path.join(hf_dir, "vocab.txt")
+    if os.path.isfile(path):
+        return path
+    tj = os.path.join(hf_dir, "tokenizer.json")
+    if os.path.isfile(tj):
+        model = _read_json(tj).get("model") or {}
+        if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
+            raise InputError(f"{tj}: key model.type is {model.get('type')!r}; only WordPiece tokenizers are supported")
+        by_id = sorted(model["vocab"].items(), key=lambda kv: kv[1])
+        if [i for _, i in by_id] != list(range(len(by_id))):
+            raise InputError(f"{tj}: model.vocab ids are not 0..{len(by_id) - 1}")
+        os.makedirs(scratch, exist_ok=True)
+        out = os.path.join(scratch, "vocab.txt")
+        with open(out, "w", encoding="utf-8") as f:
+            f.write("".join(t + "\n" for t, _ in by_id))
+        return out
+    raise InputError(f"{hf_dir}: no vocab.txt or tokenizer.json (the model's tokenizer files are needed)")
+
+
+def import_hf(hf_dir: str, out_dir: str, *, lowercase: bool | None = None, scan_layers: bool = True) -> dict[str, Any]:
+    """HF megatron-bert/bert directory → model dir. Returns a summary (printed by the CLI)."""
+    from gatortron_jax.convert import hf
+    from gatortron_jax.data.wordpiece import read_vocab_file
+
+    if os.path.isdir(os.path.join(out_dir, "checkpoints")) and os.listdir(os.path.join(out_dir, "checkpoints")):
+        raise InputError(f"{out_dir}: already holds checkpoints; choose an empty output directory")
+    hf_config = hf.read_hf_config(hf_dir)
+    config_path = os.path.join(hf_dir, "config.json")
+    try:
+        state, files = hf.read_hf_state_dict(hf_dir)
+    except InputError:
+        raise
+    source = ", ".join(files)
+    prefix = "bert." if any(k.startswith("bert.") for k in state) else ""
+    has_pooler = prefix + "pooler.dense.weight" in state
+    has_mlm = "cls.predictions.transform.dense.weight" in state
+    try:
+        config = hf.config_from_hf(hf_config, scan_layers=scan_layers, use_pooler=has_pooler)
+    except InputError as e:
+        raise InputError(str(e).replace("config.json", config_path, 1)) from None
+    except (ConfigError, TypeError) as e:
+        raise InputError(f"{config_path}: {e}") from None
+    used: set[str] = set()
+    params = hf.params_from_hf(state, config, source=source, used=used)
+    notes = hf.classify_unused(state, used, source=source)
+    if not has_mlm:  # keep the model dir a complete EncoderForMLM tree: fresh head, recorded as such
+        params["mlm_head"] = _fresh_mlm_head(config)
+
+    scratch = os.path.join(out_dir, ".import_tmp")
+    vocab_file = _vocab_from_hf_dir(hf_dir, scratch)
+    tokens = read_vocab_file(vocab_file)
+    if len(tokens) > config.vocab_size:
+        raise InputError(f"{vocab_file}: {len(tokens)} entries but {source} has only {config.vocab_size} "
+                         "word-embedding rows (key embeddings.word_embeddings.weight)")
+    lower, lower_source = _decide_lowercase(hf_dir, tokens, lowercase)
+    interop = {
+        "source": os.path.abspath(hf_dir), "files": [os.path.basename(f) for f in files],
+        "hf_model_type": hf_config["model_type"], "has_mlm_head": has_mlm, "has_pooler": has_pooler,
+        "lowercase_source": lower_source, "ignored": notes,
+        "hf_config": {k: v for k, v in hf_config.items() if not k.startswith("_")},
+    }
+    save_model_dir(out_dir, config, params, vocab_file, lower, {"interop": interop})
+    shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "out_dir": out_dir, "model_type": hf_config["model_type"], "layers": config.num_layers,
+        "hidden": config.hidden_size, "embedding_rows": config.vocab_size, "vocab_entries": len(tokens),
+        "lowercase": lower, "lowercase_source": lower_source, "has_mlm_head": has_mlm, "has_pooler": has_pooler,
+        "ignored": notes, "files": files, "tensors": len(used),
+    }
+
+
+def _fresh_mlm_head(config: EncoderConfig) -> dict:
+    import flax.linen as nn
+
+    from gatortron_jax.models.heads import EncoderForMLM
+
+    shapes = jax.eval_shape(lambda r: nn.unbox(EncoderForMLM(config).init(r, jnp.zeros((1, 2), jnp.int32))["params"]),
+                            jax.random.key(0))["mlm_head"]
+    rng = np.random.default_rng(0)
+    H = config.hidden_size
+    return {
+        "transform": {"kernel": (rng.standard_normal((H, H)) * config.initializer_range).astype(np.float32),
+                      "bias": np.zeros((H,), np.float32)},
+        "transform_ln": {"scale": np.ones((H,), np.float32), "bias": np.zeros((H,), np.float32)},
+        "output_bias": np.zeros(shapes["output_bias"].shape, np.float32),
+    }
+
+
+def export_hf(model_dir: str, out_dir: str) -> dict[str, Any]:
+    """Model dir → safetensors + config.json + vocab.txt + tokenizer_config.json for transformers."""
+    from gatortron_jax.convert import hf
+
+    try:
+        from safetensors.numpy import save_file
+    except ImportError:  # pragma: no cover
+        raise InputError("export-hf needs the 'safetensors' package (pip install safetensors)") from None
+    info = read_model_info(model_dir)
+    interop = info.get("interop") or {}
+    include_mlm = bool(interop.get("has_mlm_head", True))
+    config, params, vocab = load_model_dir(model_dir, device=jax.devices("cpu")[0])
+    host = jax.tree.map(np.asarray, params)
+    hf_cfg = hf.hf_config_dict(config, model_type=interop.get("hf_model_type"), include_mlm_head=include_mlm,
+                               base=interop.get("hf_config"))
+    state = hf.params_to_hf(host, config, include_mlm_head=include_mlm)
+    os.makedirs(out_dir, exist_ok=True)
+    save_file(state, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(hf_cfg, f, indent=2)
+    written = ["model.safetensors", "config.json"]
+    vinfo = info.get("vocab") or {}
+    if vinfo.get("path"):
+        src = os.path.join(model_dir, vinfo["path"])
+        if src.endswith(".txt"):
+            shutil.copyfile(src, os.path.join(out_dir, "vocab.txt"))
+            lower = getattr(vocab, "lowercase", vinfo.get("lowercase"))
+            with open(os.path.join(out_dir, "tokenizer_config.json"), "w") as f:
+                json.dump({"tokenizer_class": "BertTokenizer", "do_lower_case": bool(lower),
+                           "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                           "mask_token": "[MASK]", "tokenize_chinese_chars": True, "strip_accents": None,
+                           "model_max_length": config.max_position_embeddings}, f, indent=2)
+            written += ["vocab.txt", "tokenizer_config.json"]
+        else:
+            shutil.copyfile(src, os.path.join(out_dir, os.path.basename(src)))
+            written.append(os.path.basename(src) + " (SentencePiece: no transformers tokenizer config written)")
+    return {"out_dir": out_dir, "model_type": hf_cfg["model_type"], "architectures": hf_cfg["architectures"],
+            "tensors": len(state), "files": written}

@@ -1,0 +1,196 @@
+"""Run a fine-tuned NER model dir on documents, and write predictions in benchmark formats.
+
+A fine-tuned model dir (written by ``training/finetune_ner.py``) is self-contained:
+``config.json`` (encoder config, label list, scheme, CRF flag, window length, task, vocab
+path), ``vocab/`` and an orbax checkpoint whose ``params`` is the
+``EncoderForTokenClassification`` tree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+
+from gatortron_jax import partitioning
+from gatortron_jax.data import windowing
+from gatortron_jax.data.documents import Document
+from gatortron_jax.errors import ConfigError, InputError
+
+log = logging.getLogger("gatortron_jax")
+
+FORMATS = ("brat", "i2b2", "jsonl")
+
+
+def read_model_config(model_dir: str) -> dict[str, Any]:
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.isfile(path):
+        raise InputError(f"{model_dir}: no config.json (not a model directory)")
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_model_vocab(model_dir: str, config: dict[str, Any]):
+    from gatortron_jax.data.vocab import load_vocabulary
+
+    vocab = config.get("vocab") or {}
+    if not vocab.get("path"):
+        raise InputError(f"{model_dir}/config.json: no vocab.path")
+    return load_vocabulary(os.path.join(model_dir, vocab["path"]))
+
+
+def pad_rows(features: dict[str, np.ndarray], start: int, size: int) -> dict[str, np.ndarray]:
+    """Rows ``start:start+size`` padded with empty rows (label_mask 0) to exactly ``size``."""
+    out = {}
+    for k, v in features.items():
+        chunk = v[start:start + size]
+        if len(chunk) < size:
+            pad = np.zeros((size - len(chunk),) + v.shape[1:], v.dtype)
+            chunk = np.concatenate([chunk, pad])
+        out[k] = chunk
+    return out
+
+
+def predict_encoded(
+    p_predict: Callable,
+    params: Any,
+    encoded: Sequence[windowing.EncodedDocument],
+    tokenizer: windowing.OffsetTokenizer,
+    max_length: int,
+    id_to_label: Sequence[str],
+    batch_size: int,
+    data_sharding=None,
+) -> list[Document]:
+    """Windows → model → merged per-token labels → documents with predicted entities."""
+    feats, rows = windowing.window_features(encoded, tokenizer, max_length)
+    preds = np.zeros((len(rows), max_length), np.int64)
+    for start in range(0, len(rows), batch_size):
+        batch = pad_rows(feats, start, batch_size)
+        if data_sharding is not None:
+            batch = {k: jax.device_put(v, data_sharding) for k, v in batch.items()}
+        out = np.asarray(jax.device_get(p_predict(params, batch)))
+        n = min(batch_size, len(rows) - start)
+        preds[start:start + n] = out[:n]
+    return windowing.predictions_to_documents(encoded, rows, preds, id_to_label)
+
+
+class NERPredictor:
+    """Loads a fine-tuned model dir once; ``predict(docs)`` returns docs with entities."""
+
+    def __init__(self, model_dir: str, batch_size: int = 32):
+        import optax
+
+        from gatortron_jax.models.config import EncoderConfig
+        from gatortron_jax.models.token_classification import EncoderForTokenClassification, predict_labels
+        from gatortron_jax.training.checkpoints import restore_params
+        from gatortron_jax.training.train_state import abstract_train_state
+
+        self.model_dir = model_dir
+        self.config = read_model_config(model_dir)
+        ner = self.config.get("ner")
+        if not ner:
+            raise InputError(f"{model_dir}: config.json has no 'ner' section (not a fine-tuned NER model)")
+        self.labels: list[str] = list(ner["labels"])
+        self.max_length = int(ner["max_length"])
+        self.overlap = int(ner["overlap"])
+        self.task = ner.get("task")
+        self.output_format = ner.get("output_format", "brat")
+        model_config = EncoderConfig.from_dict(self.config["model_config"])
+        self.model = EncoderForTokenClassification(model_config, len(self.labels), use_crf=bool(ner["use_crf"]))
+        self.tokenizer = windowing.OffsetTokenizer(load_model_vocab(model_dir, self.config))
+        self.partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))
+        dp = self.partitioner.data_parallel_size
+        self.batch_size = max(dp, (batch_size + dp - 1) // dp * dp)
+        abstract, _ = abstract_train_state(self.model, optax.identity(), self.partitioner)
+        self.params = restore_params(model_dir, abstract.params)
+        model = self.model
+        with self.partitioner.activate():
+            self._predict = jax.jit(lambda p, b: predict_labels(model, p, b))
+
+    def predict(self, docs: Sequence[Document]) -> list[Document]:
+        encoded, _ = windowing.encode_documents(docs, self.tokenizer, self.max_length, self.overlap)
+        with self.partitioner.activate():
+            return predict_encoded(
+                self._predict, self.params, encoded, self.tokenizer, self.max_length, self.labels,
+                self.batch_size, self.partitioner.data_sharding,
+            )
+
+
+# ----------------------------------------------------------------------------- raw notes / writers
+
+
+def read_raw_notes(input_path: str) -> list[Document]:
+    """``.txt`` notes under a directory (recursively; id = relative path without .txt), or one file."""
+    paths: list[tuple[str, str]] = []
+    if os.path.isfile(input_path):
+        paths.append((input_path, os.path.splitext(os.path.basename(input_path))[0]))
+    elif os.path.isdir(input_path):
+        for root, dirs, files in os.walk(input_path):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(".txt"):
+                    p = os.path.join(root, name)
+                    paths.append((p, os.path.relpath(p, input_path)[:-4].replace(os.sep, "/")))
+    else:
+        raise InputError(f"{input_path}: no such file or directory")
+    if not paths:
+        raise InputError(f"{input_path}: no .txt notes found")
+    docs = []
+    for path, doc_id in paths:
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read()
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path}: not valid UTF-8 (byte {e.start})") from None
+        docs.append(Document(doc_id, text, [], [], path))
+    return docs
+
+
+def _write_text(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+def write_predictions(docs: Sequence[Document], output_dir: str, fmt: str, i2b2_flavour: str = "i2b2_2010") -> list[str]:
+    """Writes ``docs`` (with predicted entities) to ``output_dir``; returns written paths."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose one of {FORMATS}")
+    os.makedirs(output_dir, exist_ok=True)
+    written = []
+    if fmt == "jsonl":
+        path = os.path.join(output_dir, "predictions.jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            for d in docs:
+                ents = [
+                    {"id": e.id, "type": e.type, "spans": [list(s) for s in e.spans],
+                     "text": " ".join(d.text[s:t] for s, t in e.spans)}
+                    for e in d.entities
+                ]
+                f.write(json.dumps({"id": d.id, "entities": ents}, ensure_ascii=False) + "\n")
+        return [path]
+    for d in docs:
+        base = os.path.join(output_dir, d.id)
+        if fmt == "brat":
+            from gatortron_jax.data.formats.brat import write_brat
+
+            _write_text(base + ".txt", d.text)
+            write_brat(d, base + ".ann")
+            written.append(base + ".ann")
+        elif i2b2_flavour == "i2b2_2012":
+            from gatortron_jax.data.formats.i2b2_2012 import write_i2b2_2012_xml
+
+            os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
+            write_i2b2_2012_xml(d, base + ".xml")
+            written.append(base + ".xml")
+        else:
+            from gatortron_jax.data.formats.i2b2_2010 import write_i2b2_2010_con
+
+            _write_text(base + ".txt", d.text)
+            write_i2b2_2010_con(d, base + ".con")
+            written.append(base + ".con")
+    return written
