@@ -96,10 +96,18 @@ def make_train_step(
                 jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), zero_sums),
             )
             (grads, sums), _ = jax.lax.scan(body, init, (jnp.arange(num_microbatches), micro))
+        grad_norm = optax.global_norm(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = dict(sums, grad_norm=optax.global_norm(grads))
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+        # Non-finite guard: a NaN/Inf loss or gradient skips the update (params and optimizer
+        # moments stay as they were) and is counted; the loop decides when to give up.
+        finite = jnp.isfinite(grad_norm) & jnp.isfinite(sums["loss_sum"])
+        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)  # noqa: E731
+        metrics = dict(sums, grad_norm=grad_norm, nonfinite=(~finite).astype(jnp.float32))
+        new_state = state.replace(
+            step=state.step + 1, params=keep(params, state.params), opt_state=keep(opt_state, state.opt_state)
+        )
+        return new_state, metrics
 
     return train_step
 

@@ -44,8 +44,9 @@ def _read_text(path: str) -> str:
 
 
 def span_text(text: str, spans) -> str:
-    """The brat surface text of ``spans``: fragments joined by a space, newlines as spaces."""
-    return " ".join(text[s:e] for s, e in spans).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    """The brat surface text of ``spans``: fragments joined by a space, each newline character
+    written as a space (so the text keeps the span's length)."""
+    return " ".join(text[s:e] for s, e in spans).replace("\n", " ").replace("\r", " ")
 
 
 def text_matches(expected: str, found: str) -> bool:

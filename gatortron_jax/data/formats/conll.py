@@ -20,7 +20,7 @@ import re
 from typing import Sequence
 
 from gatortron_jax.data.documents import Document, Entity
-from gatortron_jax.data.formats import ReadSummary, redact
+from gatortron_jax.data.formats import ReadSummary, logger, redact
 from gatortron_jax.errors import InputError
 
 _TAG_RE = re.compile(r"^(?:O|[BIESLU]-.+)$")
@@ -187,7 +187,6 @@ def write_conll(docs: list[Document], path: str,
         if spans:
             out.append("\n")
     if dropped:
-        from gatortron_jax.data.formats import logger
         logger.warning("%s: %d overlapping/empty entities not expressible in BIO were left out",
                        path, dropped)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

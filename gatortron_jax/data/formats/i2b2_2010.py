@@ -26,7 +26,7 @@ from gatortron_jax.data.formats import ReadSummary, logger, redact
 from gatortron_jax.errors import InputError
 
 _CON_RE = re.compile(r'^c="(.*)" (\d+):(\d+) (\d+):(\d+)\|\|t="([^"]+)"\s*$')
-_C_PREFIX_RE = re.compile(r'^c="(.*)"(.*)$')
+_C_PREFIX_RE = re.compile(r'^c="(.*)"\s+(\S+\s+\S+\|\|.*|\S+\s+\S+)$')
 _TOKEN_RE = re.compile(r"\S+")
 _WS_RE = re.compile(r"\s+")
 
@@ -45,9 +45,11 @@ def _norm(s: str) -> str:
 
 
 def _describe_bad_line(line: str) -> str:
+    if not line.startswith('c="'):
+        return 'line does not start with c="..." (expected c="TEXT" L:T L:T||t="TYPE")'
     m = _C_PREFIX_RE.match(line)
     if not m:
-        return 'line does not start with c="..." (expected c="TEXT" L:T L:T||t="TYPE")'
+        return 'no " L:T L:T||t="TYPE" after the concept text'
     return (f'malformed offsets/type after the concept text: {redact(m.group(2))!r} '
             f'(expected " L:T L:T||t=\\"TYPE\\"")')
 
@@ -181,7 +183,7 @@ def format_con(doc: Document) -> str:
         if j == i:
             skipped += 1
             continue
-        (l1, t1, s, _), (l2, t2, _, e) = flat[i], flat[j - 1]
+        (l1, t1, _, _), (l2, t2, _, _) = flat[i], flat[j - 1]
         covered = " ".join(doc.text[a:b] for _, _, a, b in flat[i:j])
         ctext = ent.text if ent.text and _norm(ent.text) == _norm(covered) else covered.lower()
         ctext = _WS_RE.sub(" ", ctext)
