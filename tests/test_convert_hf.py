@@ -181,6 +181,16 @@ def test_casing_decision_and_cli(tmp_path, capsys):
     assert json.load(open(tmp_path / "out" / "tokenizer_config.json"))["do_lower_case"] is False
     tok = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "out"))
     assert tok("The Patient")["input_ids"] == [2, 5, 6, 3]
+    # tokenizer.json only (no vocab.txt / tokenizer_config.json): vocab and casing come from it
+    tj_dir = tmp_path / "hf_tokjson"
+    shutil.copytree(hf_dir, tj_dir)
+    os.remove(tj_dir / "vocab.txt")
+    os.remove(tj_dir / "tokenizer_config.json")
+    tok.backend_tokenizer.save(str(tj_dir / "tokenizer.json"))
+    summary = import_hf(str(tj_dir), str(tmp_path / "m4"))
+    assert summary["lowercase"] is False and "normalizer.lowercase" in summary["lowercase_source"]
+    assert open(tmp_path / "m4" / "vocab" / "vocab.txt").read() == open(os.path.join(hf_dir, "vocab.txt")).read()
+    assert not (tmp_path / "m4" / ".import_tmp").exists()
     # an existing model dir is not overwritten
     assert cli.main(["import-hf", hf_dir, str(tmp_path / "m3")]) == 2
     assert "already holds checkpoints" in capsys.readouterr().err
@@ -228,6 +238,7 @@ def test_malformed_checkpoint_dirs_name_file_and_key(tmp_path, capsys):
         with pytest.raises(InputError, match=pattern):
             import_hf(variant(name, edit), str(tmp_path / f"out_{name}"))
     # the CLI prints it as one line
+    capsys.readouterr()
     assert cli.main(["import-hf", str(tmp_path / "pickle"), str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "pytorch_model.bin" in err

@@ -303,8 +303,8 @@ def classify_unused(state: Mapping[str, np.ndarray], used: set[str], *, source: 
                 raise InputError(f"{source}: {key} differs from {target}; untied output embeddings are not supported")
             notes["tied"].append(key)
         else:
-            raise InputError(f"{source}: unexpected tensor {key} (not part of a {'/'.join(('megatron-bert', 'bert'))} "
-                             "encoder, MLM head or known task head)")
+            raise InputError(f"{source}: unexpected tensor {key} (not part of a megatron-bert/bert encoder, "
+                             "MLM head or known task head)")
     return notes
 
 

@@ -239,10 +239,7 @@ def import_hf(hf_dir: str, out_dir: str, *, lowercase: bool | None = None, scan_
         raise InputError(f"{out_dir}: already holds checkpoints; choose an empty output directory")
     hf_config = hf.read_hf_config(hf_dir)
     config_path = os.path.join(hf_dir, "config.json")
-    try:
-        state, files = hf.read_hf_state_dict(hf_dir)
-    except InputError:
-        raise
+    state, files = hf.read_hf_state_dict(hf_dir)
     source = ", ".join(files)
     prefix = "bert." if any(k.startswith("bert.") for k in state) else ""
     has_pooler = prefix + "pooler.dense.weight" in state
@@ -260,20 +257,22 @@ def import_hf(hf_dir: str, out_dir: str, *, lowercase: bool | None = None, scan_
         params["mlm_head"] = _fresh_mlm_head(config)
 
     scratch = os.path.join(out_dir, ".import_tmp")
-    vocab_file = _vocab_from_hf_dir(hf_dir, scratch)
-    tokens = read_vocab_file(vocab_file)
-    if len(tokens) > config.vocab_size:
-        raise InputError(f"{vocab_file}: {len(tokens)} entries but {source} has only {config.vocab_size} "
-                         "word-embedding rows (key embeddings.word_embeddings.weight)")
-    lower, lower_source = _decide_lowercase(hf_dir, tokens, lowercase)
-    interop = {
-        "source": os.path.abspath(hf_dir), "files": [os.path.basename(f) for f in files],
-        "hf_model_type": hf_config["model_type"], "has_mlm_head": has_mlm, "has_pooler": has_pooler,
-        "lowercase_source": lower_source, "ignored": notes,
-        "hf_config": {k: v for k, v in hf_config.items() if not k.startswith("_")},
-    }
-    save_model_dir(out_dir, config, params, vocab_file, lower, {"interop": interop})
-    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        vocab_file = _vocab_from_hf_dir(hf_dir, scratch)
+        tokens = read_vocab_file(vocab_file)
+        if len(tokens) > config.vocab_size:
+            raise InputError(f"{vocab_file}: {len(tokens)} entries but {source} has only {config.vocab_size} "
+                             "word-embedding rows (key embeddings.word_embeddings.weight)")
+        lower, lower_source = _decide_lowercase(hf_dir, tokens, lowercase)
+        interop = {
+            "source": os.path.abspath(hf_dir), "files": [os.path.basename(f) for f in files],
+            "hf_model_type": hf_config["model_type"], "has_mlm_head": has_mlm, "has_pooler": has_pooler,
+            "lowercase_source": lower_source, "ignored": notes,
+            "hf_config": {k: v for k, v in hf_config.items() if not k.startswith("_")},
+        }
+        save_model_dir(out_dir, config, params, vocab_file, lower, {"interop": interop})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return {
         "out_dir": out_dir, "model_type": hf_config["model_type"], "layers": config.num_layers,
         "hidden": config.hidden_size, "embedding_rows": config.vocab_size, "vocab_entries": len(tokens),
