@@ -1,44 +1,19 @@
 """One process of the multi-process equivalence test (``tests/test_multiprocess.py``).
 
-    python tests/multiprocess_worker.py --out F.json --devices 4                       # single process
     python tests/multiprocess_worker.py --out F.json --devices 2 \\
-        --coordinator 127.0.0.1:PORT --num_processes 2 --process_id I               # one of two
+        --coordinator 127.0.0.1:PORT --num_processes 2 --process_id I
 
 Every process builds the same fixed global batch with numpy, supplies only the rows its
 devices hold (``jax.make_array_from_process_local_data``), runs the real train step for a
 few steps on a (data=2, fsdp=2) mesh and writes the losses and a parameter checksum.
+The test runs the single-process reference in its own process with :func:`run`.
 """
 
-import argparse
 import json
 import os
 import sys
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--out", required=True)
-parser.add_argument("--devices", type=int, required=True, help="simulated CPU devices in this process")
-parser.add_argument("--coordinator", default=None)
-parser.add_argument("--num_processes", type=int, default=1)
-parser.add_argument("--process_id", type=int, default=0)
-parser.add_argument("--steps", type=int, default=3)
-args = parser.parse_args()
-
-os.environ["JAX_PLATFORMS"] = "cpu"
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from gatortron_jax import distributed, partitioning  # noqa: E402
-from gatortron_jax.models.config import EncoderConfig  # noqa: E402
-from gatortron_jax.models.heads import EncoderForMLM  # noqa: E402
-from gatortron_jax.training import steps  # noqa: E402
-from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer  # noqa: E402
-from gatortron_jax.training.train_state import create_train_state  # noqa: E402
-
-if args.coordinator:
-    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+import numpy as np
 
 BATCH, SEQ, VOCAB = 8, 16, 128
 
@@ -71,41 +46,77 @@ def local_rows(sharding, shape) -> np.ndarray:
     return np.array(sorted(rows))
 
 
-def to_global(batch: dict[str, np.ndarray], sharding) -> dict[str, jax.Array]:
-    rows = local_rows(sharding, (BATCH, SEQ))
-    return {k: jax.make_array_from_process_local_data(sharding, v[rows], (BATCH, SEQ)) for k, v in batch.items()}
+def run(devices=None, steps: int = 3) -> dict:
+    """Train ``steps`` steps on a (data=2, fsdp=2) mesh over ``devices`` (default: all global)."""
+    import jax
+
+    from gatortron_jax import partitioning
+    from gatortron_jax.models.config import EncoderConfig
+    from gatortron_jax.models.heads import EncoderForMLM
+    from gatortron_jax.training import steps as steps_lib
+    from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
+    from gatortron_jax.training.train_state import create_train_state
+
+    def to_global(batch, sharding):
+        rows = local_rows(sharding, (BATCH, SEQ))
+        return {k: jax.make_array_from_process_local_data(sharding, v[rows], (BATCH, SEQ)) for k, v in batch.items()}
+
+    config = EncoderConfig(vocab_size=VOCAB, hidden_size=32, num_layers=2, num_heads=4, mlp_dim=64,
+                           max_position_embeddings=SEQ, dropout_rate=0.1, attention_dropout_rate=0.0)
+    partitioner = partitioning.Partitioner(partitioning.create_mesh(data=2, fsdp=2, tensor=1, devices=devices))
+    model = EncoderForMLM(config)
+    optimizer = make_optimizer(OptimizerConfig(learning_rate=1e-2, warmup_steps=0), 100)
+    state, shardings = create_train_state(model, optimizer, partitioner, jax.random.key(0))
+    with partitioner.activate():
+        p_train = jax.jit(steps_lib.make_train_step(model, optimizer),
+                          in_shardings=(shardings, partitioner.data_sharding, partitioner.replicated),
+                          out_shardings=(shardings, partitioner.replicated), donate_argnums=(0,))
+        p_eval = jax.jit(steps_lib.make_eval_step(model), in_shardings=(shardings.params, partitioner.data_sharding),
+                         out_shardings=partitioner.replicated)
+        checksum = jax.jit(lambda p: sum(jax.numpy.sum(jax.numpy.abs(x)) for x in jax.tree.leaves(p)),
+                           out_shardings=partitioner.replicated)
+        batch = to_global(global_batch(), partitioner.data_sharding)
+        losses = []
+        for _ in range(steps):
+            state, metrics = p_train(state, batch, jax.random.key(7))
+            losses.append(float(metrics["loss_sum"]) / float(metrics["weight_sum"]))
+        ev = p_eval(state.params, batch)
+        result = {
+            "process_index": jax.process_index(), "process_count": jax.process_count(),
+            "mesh_devices": partitioner.mesh.devices.size,
+            "local_rows": local_rows(partitioner.data_sharding, (BATCH, SEQ)).tolist(),
+            "losses": losses, "eval_loss": float(ev["loss_sum"]) / float(ev["weight_sum"]),
+            "param_checksum": float(checksum(state.params)),
+        }
+        if jax.process_count() == 1:  # sensitivity: the same check on a batch with rows swapped
+            ev_bad = p_eval(state.params, to_global(global_batch(perturb=True), partitioner.data_sharding))
+            result["perturbed_eval_loss"] = float(ev_bad["loss_sum"]) / float(ev_bad["weight_sum"])
+    return result
 
 
-config = EncoderConfig(vocab_size=VOCAB, hidden_size=32, num_layers=2, num_heads=4, mlp_dim=64,
-                       max_position_embeddings=SEQ, dropout_rate=0.1, attention_dropout_rate=0.0)
-partitioner = partitioning.Partitioner(partitioning.create_mesh(data=2, fsdp=2, tensor=1))
-model = EncoderForMLM(config)
-optimizer = make_optimizer(OptimizerConfig(learning_rate=1e-2, warmup_steps=0), 100)
-state, shardings = create_train_state(model, optimizer, partitioner, jax.random.key(0))
-train_step = steps.make_train_step(model, optimizer)
-eval_step = steps.make_eval_step(model)
-with partitioner.activate():
-    p_train = jax.jit(train_step, in_shardings=(shardings, partitioner.data_sharding, partitioner.replicated),
-                      out_shardings=(shardings, partitioner.replicated), donate_argnums=(0,))
-    p_eval = jax.jit(eval_step, in_shardings=(shardings.params, partitioner.data_sharding),
-                     out_shardings=partitioner.replicated)
-    checksum = jax.jit(lambda p: sum(jax.numpy.sum(jax.numpy.abs(x)) for x in jax.tree.leaves(p)),
-                       out_shardings=partitioner.replicated)
-    batch = to_global(global_batch(), partitioner.data_sharding)
-    losses = []
-    for _ in range(args.steps):
-        state, metrics = p_train(state, batch, jax.random.key(7))
-        losses.append(float(metrics["loss_sum"]) / float(metrics["weight_sum"]))
-    ev = p_eval(state.params, batch)
-    result = {
-        "process_index": jax.process_index(), "process_count": jax.process_count(),
-        "global_devices": jax.device_count(), "local_rows": local_rows(partitioner.data_sharding, (BATCH, SEQ)).tolist(),
-        "losses": losses, "eval_loss": float(ev["loss_sum"]) / float(ev["weight_sum"]),
-        "param_checksum": float(checksum(state.params)),
-    }
-    if jax.process_count() == 1:  # sensitivity: the same check on a batch with rows swapped
-        ev_bad = p_eval(state.params, to_global(global_batch(perturb=True), partitioner.data_sharding))
-        result["perturbed_eval_loss"] = float(ev_bad["loss_sum"]) / float(ev_bad["weight_sum"])
-with open(args.out, "w") as f:
-    json.dump(result, f)
-print("ok", result, flush=True)
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--devices", type=int, required=True, help="simulated CPU devices in this process")
+    parser.add_argument("--coordinator", default=None)
+    parser.add_argument("--num_processes", type=int, default=1)
+    parser.add_argument("--process_id", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if args.coordinator:
+        from gatortron_jax import distributed
+
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    result = run(steps=args.steps)
+    with open(args.out, "w") as f:
+        json.dump(result, f)
+    print("ok", result, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -149,8 +149,17 @@ def train_mlm(
             seed=train.seed + 1, num_epochs=1, shard_index=jax.process_index(), num_shards=n_proc,
         ).take(train.eval_batches)
         totals: dict[str, float] = {}
+        local = list(eval_ds.as_numpy_iterator())
+        if n_proc > 1:
+            # Hosts' validation shards can hold different numbers of batches; every host must
+            # run the same number of (collective) eval steps or the larger ones hang.
+            from jax.experimental import multihost_utils
+
+            local = local[: int(np.min(multihost_utils.process_allgather(np.int32(len(local)))))]
         with partitioner.activate():
-            for batch in _global_batches(eval_ds, data_sharding):
+            for host_batch in local:
+                batch = {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
+                         for k, v in host_batch.items()}
                 for k, v in jax.device_get(p_eval(params, batch)).items():
                     totals[k] = totals.get(k, 0.0) + float(v)
         return _finish(totals) if totals else {}
