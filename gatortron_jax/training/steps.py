@@ -97,16 +97,18 @@ def make_train_step(
             )
             (grads, sums), _ = jax.lax.scan(body, init, (jnp.arange(num_microbatches), micro))
         grad_norm = optax.global_norm(grads)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
         # Non-finite guard: a NaN/Inf loss or gradient skips the update (params and optimizer
-        # moments stay as they were) and is counted; the loop decides when to give up.
+        # moments stay as they were) and is counted; the loop decides when to give up. A cond,
+        # not a select, so no second copy of the state is materialised.
         finite = jnp.isfinite(grad_norm) & jnp.isfinite(sums["loss_sum"])
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)  # noqa: E731
+
+        def apply_update(_):
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            return optax.apply_updates(state.params, updates), opt_state
+
+        params, opt_state = jax.lax.cond(finite, apply_update, lambda _: (state.params, state.opt_state), None)
         metrics = dict(sums, grad_norm=grad_norm, nonfinite=(~finite).astype(jnp.float32))
-        new_state = state.replace(
-            step=state.step + 1, params=keep(params, state.params), opt_state=keep(opt_state, state.opt_state)
-        )
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new_state, metrics
 
     return train_step
