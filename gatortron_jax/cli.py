@@ -21,6 +21,8 @@ from gatortron_jax.errors import GatortronError  # noqa: E402
 
 log = logging.getLogger("gatortron_jax")
 
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: checkpoint saved after SIGTERM; rerun the same command to resume
+
 
 def _split_gin_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """Pull ``--gin.NAME=VALUE`` out of argv (argparse cannot declare open-ended flags)."""
@@ -65,8 +67,15 @@ def cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> int:
         gin_config.build(OptimizerConfig),
         gin_config.build(MeshConfig),
     )
-    with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
-        f.write(gin_config.operative_config())
+    import jax
+
+    if jax.process_index() == 0:
+        with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
+            f.write(gin_config.operative_config())
+    if summary["preempted"]:
+        log.warning("stopped early at step %d (preempted); exit status %d asks the scheduler to requeue",
+                    summary["end_step"], EXIT_PREEMPTED)
+        return EXIT_PREEMPTED
     if summary["first_loss"] is not None:
         log.info(
             "done: steps %d→%d, train loss %.4f → %.4f; checkpoints in %s",
@@ -152,6 +161,89 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
+    _maybe_init_distributed(args)
+    from gatortron_jax import gin_config
+    from gatortron_jax.models.config import EncoderConfig
+    from gatortron_jax.training import finetune_ner
+    from gatortron_jax.training.config import MeshConfig
+    from gatortron_jax.training.ner_config import NERDataConfig, NERTrainConfig
+    from gatortron_jax.training.optimizer import OptimizerConfig
+
+    gin_config.parse(args.gin_file, overrides)
+    result = finetune_ner.finetune_ner(
+        args.model_dir,
+        gin_config.build(NERDataConfig),
+        gin_config.build(NERTrainConfig),
+        gin_config.build(OptimizerConfig),
+        gin_config.build(MeshConfig),
+        init_checkpoint=args.init_checkpoint,
+        model_config=None if args.init_checkpoint else gin_config.build(EncoderConfig),
+    )
+    with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
+        f.write(gin_config.operative_config())
+    log.info("done: best dev strict F1 %.4f at epoch %d; model in %s",
+             result["best_dev_strict_f1"], result["best_epoch"], args.model_dir)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
+    import json
+
+    from gatortron_jax import gin_config
+    from gatortron_jax.evaluation.ner_metrics import format_table
+    from gatortron_jax.inference.ner_predict import read_model_config
+    from gatortron_jax.training import finetune_ner
+    from gatortron_jax.training.ner_config import NERDataConfig
+
+    if args.gin_file:
+        gin_config.parse(args.gin_file, overrides)
+        data = gin_config.build(NERDataConfig)
+    else:  # the task and data the model was fine-tuned on
+        saved = read_model_config(args.checkpoint).get("finetune", {}).get("data_config", {})
+        data = NERDataConfig(**saved)
+    result = finetune_ner.evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    out = args.output or os.path.join(args.checkpoint, f"eval_{result['task']}_{args.split}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"{result['task']} / {args.split}: {result['documents']} documents")
+    print(format_table(result["scores"]))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.inference import ner_predict
+
+    predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
+    docs = predictor.predict(ner_predict.read_raw_notes(args.input))
+    flavour = predictor.output_format if predictor.output_format.startswith("i2b2") else "i2b2_2010"
+    written = ner_predict.write_predictions(docs, args.output, args.format, flavour)
+    n = sum(len(d.entities) for d in docs)
+    log.info("predicted %d entities in %d notes; wrote %d file(s) (%s) to %s", n, len(docs), len(written),
+             args.format if args.format != "i2b2" else flavour, args.output)
+    return 0
+
+
+def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
+    import secrets
+
+    from gatortron_jax.inference import deid, ner_predict
+
+    predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
+    notes = ner_predict.read_raw_notes(args.input)
+    found = predictor.predict(notes)
+    # Surrogate date shifts derive from (seed, note id): without --seed the seed is secret and unrecorded.
+    seed = args.seed if args.seed is not None else secrets.randbits(63)
+    results = [deid.deidentify(note, pred.entities, args.mode, seed) for note, pred in zip(notes, found)]
+    summary = deid.write_deid(results, args.output, args.mode)
+    log.info("de-identified %d notes (%s): removed %s; %d surrogate(s) fell back to masks; wrote %s",
+             summary["notes"], args.mode, summary["removed_by_type"], summary["surrogate_fallbacks_masked"],
+             args.output)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatortron-jax", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +294,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_embed)
 
     # --- fine-tuning (finetune / evaluate / predict / deid) ---
+    p = sub.add_parser("finetune", help="fine-tune a token-classification (NER/de-id) head; best dev-F1 checkpoint kept")
+    p.add_argument("--gin_file", action="append", required=True, help="gin file(s), e.g. gin/finetune/sample_ner.gin")
+    p.add_argument("--model_dir", required=True, help="new directory for the fine-tuned model")
+    p.add_argument("--init_checkpoint", default=None, help="pretrained model dir (pretrain / import-hf); "
+                   "without it the encoder is freshly initialised from gin")
+    _add_distributed_flags(p)
+    p.set_defaults(fn=cmd_finetune, accepts_gin=True)
+
+    p = sub.add_parser("evaluate", help="strict + lenient entity P/R/F1 of a fine-tuned model on a task split")
+    p.add_argument("--checkpoint", required=True, help="fine-tuned model dir")
+    p.add_argument("--gin_file", action="append", default=None, help="gin file(s) naming the task/data "
+                   "(default: the task the model was fine-tuned on)")
+    p.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    p.add_argument("--output", default=None, help="JSON file (default CHECKPOINT/eval_<task>_<split>.json)")
+    p.add_argument("--batch_size", type=int, default=32)
+    p.set_defaults(fn=cmd_evaluate, accepts_gin=True)
+
+    p = sub.add_parser("predict", help="tag raw .txt notes with a fine-tuned NER model")
+    p.add_argument("--checkpoint", required=True, help="fine-tuned model dir")
+    p.add_argument("--input", required=True, help="directory of .txt notes (recursive) or one .txt file")
+    p.add_argument("--output", required=True, help="output directory")
+    p.add_argument("--format", default="brat", choices=["brat", "i2b2", "jsonl"],
+                   help="i2b2: .con (2010) or .xml (2012), by the model's task")
+    p.add_argument("--batch_size", type=int, default=32)
+    p.set_defaults(fn=cmd_predict)
+
+    p = sub.add_parser("deid", help="de-identify raw .txt notes with a fine-tuned PHI model")
+    p.add_argument("--checkpoint", required=True, help="fine-tuned de-id model dir (e.g. i2b2_2014_deid)")
+    p.add_argument("--input", required=True, help="directory of .txt notes (recursive) or one .txt file")
+    p.add_argument("--output", required=True, help="output directory: redacted .txt + brat .ann of removed spans")
+    p.add_argument("--mode", default="mask", choices=["mask", "surrogate"])
+    p.add_argument("--seed", type=int, default=None, help="surrogate seed (default: random and unrecorded)")
+    p.add_argument("--batch_size", type=int, default=32)
+    p.set_defaults(fn=cmd_deid)
+
     # --- scale (plan) ---
     p = sub.add_parser("plan", help="AOT-compile the train step on simulated devices: memory, FLOPs, collectives")
     from gatortron_jax.planning import add_arguments as _plan_arguments

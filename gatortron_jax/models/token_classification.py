@@ -26,7 +26,7 @@ class CRFParams(nn.Module):
     def __call__(self) -> tuple[Array, Array, Array]:
         k = self.num_labels
         zeros = nn.initializers.zeros
-        transitions = self.param("transitions", _partitioned(zeros, ("labels", "labels")), (k, k), jnp.float32)
+        transitions = self.param("transitions", _partitioned(zeros, ("labels", None)), (k, k), jnp.float32)
         start = self.param("start", _partitioned(zeros, ("labels",)), (k,), jnp.float32)
         end = self.param("end", _partitioned(zeros, ("labels",)), (k,), jnp.float32)
         return transitions, start, end

@@ -38,3 +38,4 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 20
     seed: int = 0
+    max_consecutive_nonfinite: int = 20  # skipped NaN/Inf steps in a row before the run stops

@@ -37,54 +37,11 @@ from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.token_classification import EncoderForTokenClassification, forward_loss, predict_labels
 from gatortron_jax.training.checkpoints import Checkpointer, restore_params
 from gatortron_jax.training.config import MeshConfig
+from gatortron_jax.training.ner_config import NERDataConfig, NERTrainConfig
 from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
 from gatortron_jax.training.train_state import TrainState, count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
-
-
-@dataclasses.dataclass(frozen=True)
-class NERDataConfig:
-    task: str = "conll_ner"  # a name from gatortron_jax.data.ner_tasks
-    data_dir: str | None = None  # None: the task's default (the shipped synthetic sample)
-    vocab_path: str | None = None  # only for a fresh encoder (no --init_checkpoint)
-    max_length: int = 128  # window length in tokens, incl. [CLS] and [SEP]
-    overlap: int = 32  # tokens shared by consecutive windows of a long note
-    label_scheme: str = "BIO"  # BIO | BIOES
-    train_split: str = "train"
-    dev_split: str = "dev"
-    test_split: str = "test"
-
-    def __post_init__(self) -> None:
-        if self.label_scheme not in windowing.SCHEMES:
-            raise ConfigError(f"NERDataConfig.label_scheme={self.label_scheme!r}: use {windowing.SCHEMES}")
-        if self.max_length < 4:
-            raise ConfigError(f"NERDataConfig.max_length={self.max_length} is too small")
-
-    def splits(self) -> dict[str, str]:
-        return {"train": self.train_split, "dev": self.dev_split, "test": self.test_split}
-
-
-@dataclasses.dataclass(frozen=True)
-class NERTrainConfig:
-    num_epochs: int = 3
-    batch_size: int = 16  # windows per step (global)
-    eval_batch_size: int = 32
-    seed: int = 0
-    use_crf: bool = False
-    classifier_dropout: float | None = None  # None: EncoderConfig.dropout_rate
-    dropout_rate: float | None = None  # override the encoder's (hidden + attention) dropout
-    layerwise_lr_decay: float | None = None  # e.g. 0.9: layer i gets lr * decay^(L - i)
-    warmup_ratio: float | None = 0.1  # overrides OptimizerConfig.warmup_steps when set
-    patience: int | None = 3  # stop after this many epochs without a better dev F1
-    log_every: int = 50
-    max_steps_per_epoch: int | None = None  # cap (smoke tests)
-
-    def __post_init__(self) -> None:
-        if self.layerwise_lr_decay is not None and not 0.0 < self.layerwise_lr_decay <= 1.0:
-            raise ConfigError(f"NERTrainConfig.layerwise_lr_decay={self.layerwise_lr_decay}: must be in (0, 1]")
-        if self.num_epochs < 1 or self.batch_size < 1:
-            raise ConfigError("NERTrainConfig.num_epochs and batch_size must be >= 1")
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -134,27 +91,10 @@ def make_ner_optimizer(
 # ----------------------------------------------------------------------------- scoring
 
 
-def strict_micro_f1(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, float]:
-    """Exact (spans, type) matches; used for early stopping when the metrics module is absent."""
-    tp = n_gold = n_pred = 0
-    for g, p in zip(gold, pred):
-        gs = {(e.type, tuple(e.spans)) for e in g.entities}
-        ps = {(e.type, tuple(e.spans)) for e in p.entities}
-        tp += len(gs & ps)
-        n_gold += len(gs)
-        n_pred += len(ps)
-    prec = tp / n_pred if n_pred else 0.0
-    rec = tp / n_gold if n_gold else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return {"precision": prec, "recall": rec, "f1": f1, "tp": tp, "gold": n_gold, "pred": n_pred}
-
-
 def score_documents(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, Any]:
-    """Strict + lenient scores from the evaluation module (strict micro F1 at ``["strict"]["micro"]["f1"]``)."""
-    try:
-        from gatortron_jax.evaluation.ner_metrics import entity_scores
-    except ImportError:  # the metrics module is developed separately; keep training usable
-        return {"strict": {"micro": strict_micro_f1(gold, pred), "per_type": {}}}
+    """Strict + lenient entity scores (strict micro F1 at ``["strict"]["micro"]["f1"]``)."""
+    from gatortron_jax.evaluation.ner_metrics import entity_scores
+
     return entity_scores(list(gold), list(pred))
 
 

@@ -107,6 +107,9 @@ def make_train_step(
             return optax.apply_updates(state.params, updates), opt_state
 
         params, opt_state = jax.lax.cond(finite, apply_update, lambda _: (state.params, state.opt_state), None)
+        # A skipped step contributes nothing to the logged loss/accuracy (its NaN would poison the sums).
+        sums = {k: jnp.where(finite, v, 0.0) if k in ("loss_sum", "correct_sum", "weight_sum") else v
+                for k, v in sums.items()}
         metrics = dict(sums, grad_norm=grad_norm, nonfinite=(~finite).astype(jnp.float32))
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new_state, metrics

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import shutil
+import signal
+import threading
 import time
 from typing import Any, Iterator
 
@@ -22,7 +23,7 @@ from clu import metric_writers
 from gatortron_jax import partitioning
 from gatortron_jax.data import pipeline, tasks
 from gatortron_jax.data.vocab import load_vocabulary
-from gatortron_jax.errors import ConfigError
+from gatortron_jax.errors import ConfigError, GatortronError
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.heads import EncoderForMLM
 from gatortron_jax.training import steps
@@ -32,6 +33,43 @@ from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer, ma
 from gatortron_jax.training.train_state import abstract_train_state, count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
+
+
+class TrainingDiverged(GatortronError):
+    """Too many consecutive non-finite steps: the run stops, the last checkpoint is intact."""
+
+
+class PreemptionNotice:
+    """SIGTERM (the scheduler's preemption notice) sets a flag; the loop checkpoints and exits.
+
+    With several processes every host must stop at the same step, so the flag is combined
+    across processes, but only every ``log_every`` steps (a host sync is not free).
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous = None
+
+    def __enter__(self) -> "PreemptionNotice":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        self.received = True
+
+    def agreed(self, check_collectively: bool) -> bool:
+        if jax.process_count() == 1:
+            return self.received
+        if not check_collectively:
+            return False
+        from jax.experimental import multihost_utils
+
+        return bool(np.max(multihost_utils.process_allgather(np.int32(self.received))))
 
 
 def _global_batches(ds, sharding) -> Iterator[dict[str, jax.Array]]:
@@ -172,28 +210,38 @@ def train_mlm(
     pending: list[dict[str, jax.Array]] = []
     tick, tick_step = time.time(), start
     batches = _global_batches(train_ds, data_sharding)
-    with partitioner.activate():
+    nonfinite_streak, preempted, last, done = 0, False, None, start
+    with partitioner.activate(), PreemptionNotice() as notice:
         for step in range(start, train.num_steps):
             state, metrics = p_train(state, next(batches), rng)
+            if last is not None:  # the previous step has finished by now: reading its flag does not stall
+                nonfinite_streak = nonfinite_streak + 1 if float(last["nonfinite"]) else 0
+            last = metrics
             pending.append(metrics)
             done = step + 1
+            if nonfinite_streak >= train.max_consecutive_nonfinite:
+                ckpt.close()
+                raise TrainingDiverged(
+                    f"{nonfinite_streak} consecutive steps with a non-finite loss or gradient (up to step "
+                    f"{done - 1}); updates were skipped, the last checkpoint in {ckpt.directory} is intact"
+                )
             if done % train.log_every == 0 or done == train.num_steps:
                 sums = {k: float(sum(np.asarray(m[k]) for m in pending)) for k in pending[0]}
                 scalars = _finish(sums)
-                if not math.isfinite(scalars["loss"]):
-                    raise FloatingPointError(f"non-finite MLM loss at step {done}; last good checkpoint kept")
                 elapsed = time.time() - tick
                 tokens_per_s = sums["tokens"] / max(elapsed, 1e-9)
                 eta = elapsed / (done - tick_step) * (train.num_steps - done)
                 scalars.update(
                     grad_norm=sums["grad_norm"] / len(pending), learning_rate=float(schedule(step)),
                     tokens_per_second=tokens_per_s, dropped_targets=sums["dropped_targets"],
+                    nonfinite_steps=sums["nonfinite"],
                 )
                 writer.write_scalars(done, {f"train/{k}": v for k, v in scalars.items()})
                 log.info(
-                    "step %d/%d | loss %.4f | acc %.3f | lr %.2e | %s tok/s | ETA %s",
+                    "step %d/%d | loss %.4f | acc %.3f | lr %.2e | %s tok/s | ETA %s%s",
                     done, train.num_steps, scalars["loss"], scalars["accuracy"], scalars["learning_rate"],
                     f"{tokens_per_s:,.0f}", _fmt_eta(eta),
+                    f" | {sums['nonfinite']:.0f} non-finite steps skipped" if sums["nonfinite"] else "",
                 )
                 history.append((done, scalars["loss"]))
                 pending, tick, tick_step = [], time.time(), done
@@ -202,13 +250,18 @@ def train_mlm(
                 if ev:
                     writer.write_scalars(done, {f"eval/{k}": v for k, v in ev.items()})
                     log.info("eval step %d | loss %.4f | acc %.3f", done, ev["loss"], ev["accuracy"])
-            if done % train.checkpoint_every == 0 or done == train.num_steps:
+            preempted = notice.agreed(check_collectively=done % train.log_every == 0) and done < train.num_steps
+            if done % train.checkpoint_every == 0 or done == train.num_steps or preempted:
                 ckpt.save(done, state, {"step": done, "data_batches_consumed": done, **run_info}, force=True)
+            if preempted:
+                log.warning("preemption notice (SIGTERM): checkpoint saved at step %d; rerun to resume", done)
+                break
     ckpt.close()
     writer.flush()
     return {
         "start_step": start,
-        "end_step": train.num_steps,
+        "end_step": done if preempted else train.num_steps,
+        "preempted": preempted,
         "first_loss": history[0][1] if history else None,
         "last_loss": history[-1][1] if history else None,
         "history": history,

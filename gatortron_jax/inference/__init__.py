@@ -1,0 +1,1 @@
+"""Inference with fine-tuned models: NER prediction (``ner_predict``) and de-identification (``deid``)."""

@@ -1,0 +1,84 @@
+"""De-identification: masks, surrogates with per-note date shift, no PHI left behind."""
+
+import datetime as dt
+import re
+
+from gatortron_jax.data.documents import Document, Entity
+from gatortron_jax.inference import deid
+
+TEXT = ("Patient John Smith (MRN 123-45-678) seen 03/14/2019 by Dr. Jones at Mercy Hospital, Boston. "
+        "Follow-up 04/01/2019. Call 352-555-0199. Smith is 93 years old. Seen on Foo 99th.")
+
+
+def _ents():
+    spans = [("PATIENT", "John Smith"), ("MEDICALRECORD", "123-45-678"), ("DATE", "03/14/2019"),
+             ("DOCTOR", "Jones"), ("HOSPITAL", "Mercy Hospital"), ("CITY", "Boston"), ("DATE", "04/01/2019"),
+             ("PHONE", "352-555-0199"), ("PATIENT", "Smith is"), ("AGE", "93"), ("DATE", "Foo 99th")]
+    out, pos = [], 0
+    for i, (t, s) in enumerate(spans):
+        start = TEXT.index(s, pos if t != "PATIENT" or i == 0 else 0)
+        if t == "PATIENT" and i:
+            start = TEXT.index("Smith is")
+            s = "Smith"
+        out.append(Entity(f"T{i}", t, ((start, start + len(s)),), s))
+        pos = start
+    return out
+
+
+def test_hipaa_table_covers_the_i2b2_2014_types():
+    mapped = {t for types in deid.HIPAA_TO_I2B2_2014.values() for t in types}
+    assert len(deid.HIPAA_TO_I2B2_2014) == 18
+    assert mapped | set(deid.NON_HIPAA_I2B2_2014) <= set(deid.I2B2_2014_TYPES)
+    assert deid.mask_category("DOCTOR") == "NAME" and deid.mask_category("weird type") == "WEIRD_TYPE"
+
+
+def test_mask_mode_replaces_every_span_and_annotates_the_result():
+    doc = Document("n1", TEXT)
+    r = deid.deidentify(doc, _ents(), "mask")
+    for e in _ents():
+        assert e.text not in r.text
+    assert "[NAME] (MRN [ID]) seen [DATE] by Dr. [NAME] at [LOCATION], [LOCATION]." in r.text
+    for e in r.removed:
+        (s, t), = e.spans
+        assert r.text[s:t] == e.text == f"[{deid.mask_category(e.type)}]"
+
+
+def test_surrogates_shift_dates_consistently_and_never_leak():
+    doc = Document("n1", TEXT)
+    ents = _ents()
+    r = deid.deidentify(doc, ents, "surrogate", seed=7)
+    for e in ents:
+        if e.type != "AGE":
+            assert e.text not in r.text, e.type
+    dates = re.findall(r"\d{2}/\d{2}/\d{4}", r.text)
+    got = [dt.datetime.strptime(d, "%m/%d/%Y").date() for d in dates]
+    assert len(got) == 2 and (got[1] - got[0]).days == 18  # interval preserved
+    assert (got[0] - dt.date(2019, 3, 14)).days == r.date_shift_days != 0
+    assert "90+" in r.text  # ages over 89 aggregated
+    assert "[DATE]" in r.text and r.masked_fallbacks == 1  # unparseable date → mask, not original
+    # Same note id + seed → same output; another note gets another shift (almost surely).
+    assert deid.deidentify(doc, ents, "surrogate", seed=7).text == r.text
+    shifts = {deid.SurrogateGenerator(f"n{i}", 7).date_shift_days for i in range(5)}
+    assert len(shifts) > 1
+    for e in r.removed:
+        (s, t), = e.spans
+        assert r.text[s:t] == e.text
+
+
+def test_shift_date_formats():
+    assert deid.shift_date("2019-03-14", 1) == "2019-03-15"
+    assert deid.shift_date("3/14/19", -14) == "2/28/19"
+    assert deid.shift_date("March 14, 2019", 30) == "April 13, 2019"
+    assert deid.shift_date("12/31", 1) == "1/1"
+    assert deid.shift_date("02/30/2019", 1) is None
+    assert deid.shift_date("yesterday", 1) is None
+
+
+def test_write_deid(tmp_path):
+    from gatortron_jax.data.formats.brat import read_brat_dir
+
+    r = deid.deidentify(Document("sub/n1", TEXT), _ents(), "mask")
+    summary = deid.write_deid([r], str(tmp_path), "mask")
+    assert summary["removed_by_type"]["DATE"] == 3
+    docs = read_brat_dir(str(tmp_path))
+    assert docs[0].text == r.text and len(docs[0].entities) == len(r.removed)
