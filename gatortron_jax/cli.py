@@ -3,8 +3,12 @@
     gatortron-jax pretrain --gin_file=gin/pretrain/sample_tiny.gin --model_dir=DIR [--gin.NAME=VALUE ...]
     gatortron-jax train-vocab --input data/sample_corpus/train --vocab_size 4000 --output data/sample_vocab/spm
     gatortron-jax make-sample-data --output data/sample_corpus
+    gatortron-jax import-hf HF_DIR OUT_DIR | export-hf MODEL_DIR OUT_DIR | embed --checkpoint DIR ...
+    gatortron-jax finetune | evaluate | predict | deid   (token classification: NER, de-identification)
+    gatortron-jax plan --gin_file=gin/models/large.gin --mesh data=16,fsdp=8,tensor=1 --batch 1024 --seq 512
 
-Errors in input or configuration print one line (``error: ...``) and exit with status 2.
+Errors in input or configuration print one line (``error: ...``) and exit with status 2; a run
+stopped by SIGTERM (preemption) checkpoints and exits with status 75.
 """
 
 from __future__ import annotations
