@@ -52,5 +52,9 @@ def test_incompatible_config_names_the_parameter(tmp_path):
     ckpt.close()
     bigger = EncoderForMLM(CONFIG.replace(mlp_dim=96))
     abstract, _ = abstract_train_state(bigger, opt, _partitioner((1, 1, 1)))
-    with pytest.raises(ConfigError, match=r"\['mlp'\]\['wi'\]\['bias'\].*\(2, 64\).*\(2, 96\)"):
+    with pytest.raises(ConfigError, match=r"encoder/layers/mlp/wi/bias has shape \(2, 64\).*expects \(2, 96\)"):
         restore_params(str(tmp_path), abstract.params)
+    # resuming a run (full train state) with the wrong model config names the parameter too
+    full_abstract, _ = abstract_train_state(bigger, opt, _partitioner((1, 1, 1)))
+    with pytest.raises(ConfigError, match=r"params/encoder/layers/mlp/wi/bias has shape \(2, 64\).*expects \(2, 96\)"):
+        Checkpointer(str(tmp_path)).restore(full_abstract)

@@ -251,5 +251,5 @@ def test_malformed_checkpoint_dirs_name_file_and_key(tmp_path, capsys):
     info = json.load(open(cfg_path))
     info["model_config"]["mlp_dim"] = 48
     json.dump(info, open(cfg_path, "w"))
-    with pytest.raises(InputError, match=r"checkpoints/0/state: parameter .*\['wi'\]\['bias'\] has shape \(1, 32\)"):
+    with pytest.raises(InputError, match=r"checkpoints/0/state: parameter .*mlp/wi/bias has shape \(1, 32\)"):
         load_model_dir(str(tmp_path / "model"))

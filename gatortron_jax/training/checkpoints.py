@@ -25,7 +25,11 @@ class Checkpointer:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save
         )
-        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=options,
+            item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
+        )
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -41,6 +45,9 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise InputError(f"{self.directory}: no checkpoint to restore")
+        saved = self.manager.item_metadata(step)["state"]
+        if saved is not None:  # name the first mismatched parameter, not a deep orbax traceback
+            _check_compatible(getattr(saved, "tree", saved), abstract_state, os.path.join(self.directory, str(step)))
         restored = self.manager.restore(
             step,
             args=ocp.args.Composite(
@@ -83,13 +90,26 @@ def restore_params(checkpoint_dir: str, abstract_params: Any, step: int | None =
     return restored["params"]
 
 
+def _path(keys) -> str:
+    """'params/encoder/layers/mlp/wi/kernel' for dict keys, dataclass fields and list indices alike."""
+    parts = []
+    for k in keys:
+        for attr in ("key", "name", "idx"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+    return "/".join(parts)
+
+
 def _check_compatible(saved: Any, expected: Any, where: str) -> None:
     """Name the first parameter whose shape differs, instead of a deep orbax traceback."""
-    saved_flat = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_flatten_with_path(saved)[0]}
+    saved_flat = {_path(k): v for k, v in jax.tree_util.tree_flatten_with_path(saved)[0]}
     for key, value in jax.tree_util.tree_flatten_with_path(expected)[0]:
-        name = jax.tree_util.keystr(key)
+        name = _path(key)
         if name not in saved_flat:
             raise ConfigError(f"{where}: checkpoint has no parameter {name}")
         shape = tuple(getattr(saved_flat[name], "shape", ()))
         if shape != tuple(value.shape):
-            raise ConfigError(f"{where}: parameter {name} has shape {shape} in the checkpoint, model expects {tuple(value.shape)}")
+            raise ConfigError(
+                f"{where}: parameter {name} has shape {shape} in the checkpoint, the model expects {tuple(value.shape)}"
+            )
