@@ -175,6 +175,8 @@ def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.training.optimizer import OptimizerConfig
 
     gin_config.parse(args.gin_file, overrides)
+    if _sequence_task_bound():
+        return _finetune_sequence_task(args)
     result = finetune_ner.finetune_ner(
         args.model_dir,
         gin_config.build(NERDataConfig),
@@ -202,6 +204,9 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
 
     if args.gin_file:
         gin_config.parse(args.gin_file, overrides)
+    if "sequence_task" in read_model_config(args.checkpoint):
+        return _evaluate_sequence_task(args)
+    if args.gin_file:
         data = gin_config.build(NERDataConfig)
     else:  # the task and data the model was fine-tuned on
         saved = read_model_config(args.checkpoint).get("finetune", {}).get("data_config", {})
@@ -220,6 +225,12 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
 def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.inference import ner_predict
 
+    if "sequence_task" in ner_predict.read_model_config(args.checkpoint):
+        from gatortron_jax.training import finetune_tasks
+
+        s = finetune_tasks.predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size)
+        log.info("predicted %d examples; wrote %s to %s", s["examples"], ", ".join(s["written"]), args.output)
+        return 0
     predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
     docs = predictor.predict(ner_predict.read_raw_notes(args.input))
     flavour = predictor.output_format if predictor.output_format.startswith("i2b2") else "i2b2_2010"
@@ -227,6 +238,76 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     n = sum(len(d.entities) for d in docs)
     log.info("predicted %d entities in %d notes; wrote %d file(s) (%s) to %s", n, len(docs), len(written),
              args.format if args.format != "i2b2" else flavour, args.output)
+    return 0
+
+
+# --- sentence / pair tasks (RE, NLI, STS): same subcommands, dispatched on the task kind ---
+
+
+def _sequence_task_bound() -> bool:
+    """True when the parsed gin config names a TaskDataConfig.task (else the NER flow runs)."""
+    import gin
+
+    try:
+        return bool(gin.query_parameter("TaskDataConfig.task"))
+    except ValueError:
+        return False
+
+
+def _finetune_sequence_task(args: argparse.Namespace) -> int:
+    from gatortron_jax import gin_config
+    from gatortron_jax.models.config import EncoderConfig
+    from gatortron_jax.training import finetune_tasks
+    from gatortron_jax.training.config import MeshConfig
+    from gatortron_jax.training.optimizer import OptimizerConfig
+    from gatortron_jax.training.task_config import TaskDataConfig, TaskTrainConfig
+
+    result = finetune_tasks.finetune_task(
+        args.model_dir,
+        gin_config.build(TaskDataConfig),
+        gin_config.build(TaskTrainConfig),
+        gin_config.build(OptimizerConfig),
+        gin_config.build(MeshConfig),
+        init_checkpoint=args.init_checkpoint,
+        model_config=None if args.init_checkpoint else gin_config.build(EncoderConfig),
+    )
+    with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
+        f.write(gin_config.operative_config())
+    log.info("done: best dev %s %.4f at epoch %d; model in %s", result["metric"], result["best_dev_metric"],
+             result["best_epoch"], args.model_dir)
+    return 0
+
+
+def _evaluate_sequence_task(args: argparse.Namespace) -> int:
+    import json
+
+    from gatortron_jax import gin_config
+    from gatortron_jax.training import finetune_tasks
+    from gatortron_jax.training.task_config import TaskDataConfig
+
+    data = gin_config.build(TaskDataConfig) if args.gin_file and _sequence_task_bound() else None
+    result = finetune_tasks.evaluate_task(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    out = args.output or os.path.join(args.checkpoint, f"eval_{result['task']}_{args.split}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"{result['task']} / {args.split}: {result['examples']} examples; {result['metric']} {result['value']:.4f}")
+    sc = result["scores"]
+    if "micro" in sc:
+        m = sc["micro"]
+        print(f"micro P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f} (excluding {result['task']}'s "
+              f"negative label)")
+        for t, v in sc["per_type"].items():
+            print(f"  {t:<16} P {v['precision']:.4f} R {v['recall']:.4f} F1 {v['f1']:.4f} support {v['support']}")
+    enc = result["encoding"]
+    if enc.get("truncated"):
+        print(f"note: {enc['truncated']} example(s) truncated to max_length")
+    if enc.get("question_truncated") or enc.get("answer_outside_all_windows") or enc.get("answer_not_tokenizable"):
+        print(f"note: {enc['question_truncated']} question(s) truncated, {enc['answer_not_tokenizable']} answer(s) "
+              f"no token covers, {enc['answer_outside_all_windows']} answer(s) in no single window")
+    if "exact" in sc:
+        print(f"exact match {sc['exact']:.2f}  F1 {sc['f1']:.2f}  ({sc['total']} questions)")
+    print(f"wrote {out}")
     return 0
 
 
@@ -298,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_embed)
 
     # --- fine-tuning (finetune / evaluate / predict / deid) ---
-    p = sub.add_parser("finetune", help="fine-tune a token-classification (NER/de-id) head; best dev-F1 checkpoint kept")
+    p = sub.add_parser("finetune", help="fine-tune a NER/de-id, RE, NLI or STS head (by the gin task); best dev checkpoint kept")
     p.add_argument("--gin_file", action="append", required=True, help="gin file(s), e.g. gin/finetune/sample_ner.gin")
     p.add_argument("--model_dir", required=True, help="new directory for the fine-tuned model")
     p.add_argument("--init_checkpoint", default=None, help="pretrained model dir (pretrain / import-hf); "
@@ -306,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_distributed_flags(p)
     p.set_defaults(fn=cmd_finetune, accepts_gin=True)
 
-    p = sub.add_parser("evaluate", help="strict + lenient entity P/R/F1 of a fine-tuned model on a task split")
+    p = sub.add_parser("evaluate", help="score a fine-tuned model on a task split (NER: strict + lenient F1; RE: micro-F1; NLI: accuracy; STS: Pearson)")
     p.add_argument("--checkpoint", required=True, help="fine-tuned model dir")
     p.add_argument("--gin_file", action="append", default=None, help="gin file(s) naming the task/data "
                    "(default: the task the model was fine-tuned on)")
@@ -315,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, default=32)
     p.set_defaults(fn=cmd_evaluate, accepts_gin=True)
 
-    p = sub.add_parser("predict", help="tag raw .txt notes with a fine-tuned NER model")
+    p = sub.add_parser("predict", help="tag raw .txt notes (NER), or label a task-format file / brat dir (RE, NLI, STS)")
     p.add_argument("--checkpoint", required=True, help="fine-tuned model dir")
     p.add_argument("--input", required=True, help="directory of .txt notes (recursive) or one .txt file")
     p.add_argument("--output", required=True, help="output directory")

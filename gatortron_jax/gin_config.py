@@ -18,6 +18,7 @@ from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.training.optimizer import OptimizerConfig
 from gatortron_jax.training.config import MeshConfig, MLMDataConfig, TrainConfig
 from gatortron_jax.training.ner_config import NERDataConfig, NERTrainConfig
+from gatortron_jax.training.task_config import TaskDataConfig, TaskTrainConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,6 +26,7 @@ _CONFIGURABLES = {
     cls: gin.external_configurable(cls, name=cls.__name__, module="gatortron_jax")
     for cls in (EncoderConfig, OptimizerConfig, TrainConfig, MLMDataConfig, MeshConfig)
     + (NERDataConfig, NERTrainConfig)  # fine-tuning (training/ner_config.py)
+    + (TaskDataConfig, TaskTrainConfig)  # RE / NLI / STS fine-tuning (training/task_config.py)
 }
 
 T = TypeVar("T")
