@@ -5,11 +5,9 @@ Files are built from valid lines of each format with random corruption: undecoda
 BOM, CRLF, truncated lines, out-of-range and overlapping offsets, duplicate ids, empty files.
 """
 
-import os
 import pathlib
 import tempfile
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -2,7 +2,6 @@
 devices under (data, fsdp, tensor) meshes (8,1,1), (2,2,2), (1,4,2); params really sharded."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P

@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from typing import Any, Sequence
 
@@ -35,11 +34,12 @@ from gatortron_jax.data.documents import Document
 from gatortron_jax.errors import ConfigError, InputError
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.token_classification import EncoderForTokenClassification, forward_loss, predict_labels
-from gatortron_jax.training.checkpoints import Checkpointer, restore_params
+from gatortron_jax.training.checkpoints import Checkpointer
 from gatortron_jax.training.config import MeshConfig
 from gatortron_jax.training.ner_config import NERDataConfig, NERTrainConfig
 from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
-from gatortron_jax.training.train_state import TrainState, count_params, create_train_state
+from gatortron_jax.training.supervised import copy_vocab, init_encoder_from, make_supervised_step
+from gatortron_jax.training.train_state import count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
 
@@ -206,27 +206,11 @@ def finetune_ner(
     optimizer, optimizer_config = make_ner_optimizer(optimizer_config, train, total_steps, enc_config.num_layers)
     state, shardings = create_train_state(model, optimizer, partitioner, jax.random.key(train.seed))
     if init_checkpoint:
-        encoder = restore_params(init_checkpoint, {"encoder": jax.tree.map(
-            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-            state.params["encoder"], shardings.params["encoder"],
-        )})["encoder"]
-        state = state.replace(params={**state.params, "encoder": encoder})
-        log.info("encoder initialised from %s", init_checkpoint)
+        state = init_encoder_from(init_checkpoint, state, shardings)
     log.info("model: %s params, %s labels, %s", f"{count_params(state.params):,}", len(labels),
              "CRF" if train.use_crf else "softmax")
 
-    def train_step(state: TrainState, batch, rng):
-        rng = jax.random.fold_in(rng, state.step)
-
-        def loss_fn(params):
-            loss_sum, weight = forward_loss(model, params, batch, rng)
-            return loss_sum / jnp.maximum(weight, 1.0), (loss_sum, weight)
-
-        grads, (loss_sum, weight) = jax.grad(loss_fn, has_aux=True)(state.params)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        metrics = {"loss_sum": loss_sum, "weight": weight, "grad_norm": optax.global_norm(grads)}
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    train_step = make_supervised_step(model, optimizer, forward_loss)
 
     data_sharding = partitioner.data_sharding
     with partitioner.activate():
@@ -237,10 +221,7 @@ def finetune_ner(
         p_predict = jax.jit(lambda p, b: predict_labels(model, p, b), in_shardings=(shardings.params, data_sharding))
 
     # --- the model dir: vocab + config first, so a crashed run still says what it was ---
-    os.makedirs(os.path.join(model_dir, "vocab"), exist_ok=True)
-    vocab_copy = os.path.join("vocab", os.path.basename(vocab_file))
-    if os.path.abspath(os.path.join(model_dir, vocab_copy)) != os.path.abspath(vocab_file):
-        shutil.copyfile(vocab_file, os.path.join(model_dir, vocab_copy))
+    vocab_copy = copy_vocab(model_dir, vocab_file)
     run_info: dict[str, Any] = {
         "model_config": enc_config.to_dict(),
         "vocab": {"path": vocab_copy, "size": vocab.vocab_size, "lowercase": getattr(vocab, "lowercase", None)},

@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from typing import Any, Sequence
 
@@ -45,7 +44,8 @@ from gatortron_jax.training.config import MeshConfig
 from gatortron_jax.training.finetune_ner import _batches, _encoder_source, make_ner_optimizer
 from gatortron_jax.training.optimizer import OptimizerConfig
 from gatortron_jax.training.task_config import TaskDataConfig, TaskTrainConfig
-from gatortron_jax.training.train_state import TrainState, count_params, create_train_state
+from gatortron_jax.training.supervised import copy_vocab, init_encoder_from, make_supervised_step
+from gatortron_jax.training.train_state import count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
 
@@ -347,28 +347,12 @@ def finetune_task(
     optimizer, optimizer_config = make_ner_optimizer(optimizer_config, train, total_steps, enc_config.num_layers)
     state, shardings = create_train_state(model, optimizer, partitioner, jax.random.key(train.seed))
     if init_checkpoint:
-        encoder = restore_params(init_checkpoint, {"encoder": jax.tree.map(
-            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-            state.params["encoder"], shardings.params["encoder"],
-        )})["encoder"]
-        state = state.replace(params={**state.params, "encoder": encoder})
-        log.info("encoder initialised from %s", init_checkpoint)
+        state = init_encoder_from(init_checkpoint, state, shardings)
     log.info("model: %s params, %s, representation %s", f"{count_params(state.params):,}",
              "span QA" if qa else "regressor" if regression else f"{len(labels)} labels",
              "start/end logits" if qa else representation)
 
-    def train_step(state: TrainState, batch, rng):
-        rng = jax.random.fold_in(rng, state.step)
-
-        def loss_fn(params):
-            loss_sum, weight = loss_of(model, params, batch, rng)
-            return loss_sum / jnp.maximum(weight, 1.0), (loss_sum, weight)
-
-        grads, (loss_sum, weight) = jax.grad(loss_fn, has_aux=True)(state.params)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        metrics = {"loss_sum": loss_sum, "weight": weight, "grad_norm": optax.global_norm(grads)}
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    train_step = make_supervised_step(model, optimizer, loss_of)
 
     data_sharding = partitioner.data_sharding
     with partitioner.activate():
@@ -378,10 +362,7 @@ def finetune_task(
         )
         p_predict = jax.jit(lambda p, b: predict_of(model, p, b), in_shardings=(shardings.params, data_sharding))
 
-    os.makedirs(os.path.join(model_dir, "vocab"), exist_ok=True)
-    vocab_copy = os.path.join("vocab", os.path.basename(vocab_file))
-    if os.path.abspath(os.path.join(model_dir, vocab_copy)) != os.path.abspath(vocab_file):
-        shutil.copyfile(vocab_file, os.path.join(model_dir, vocab_copy))
+    vocab_copy = copy_vocab(model_dir, vocab_file)
     run_info: dict[str, Any] = {
         "model_config": enc_config.to_dict(),
         "vocab": {"path": vocab_copy, "size": vocab.vocab_size, "lowercase": getattr(vocab, "lowercase", None)},

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import signal
 import threading
 import time
@@ -30,6 +29,7 @@ from gatortron_jax.training import steps
 from gatortron_jax.training.checkpoints import Checkpointer
 from gatortron_jax.training.config import MeshConfig, MLMDataConfig, TrainConfig
 from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer, make_schedule
+from gatortron_jax.training.supervised import copy_vocab
 from gatortron_jax.training.train_state import abstract_train_state, count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
@@ -150,13 +150,7 @@ def train_mlm(
     }
     if jax.process_index() == 0:
         # One model dir = everything later commands need: config, checkpoints and the vocabulary.
-        os.makedirs(os.path.join(model_dir, "vocab"), exist_ok=True)
-        vocab_file = data.vocab_path
-        if os.path.isdir(vocab_file):
-            vocab_file = os.path.join(vocab_file, "vocab.txt")
-        vocab_copy = os.path.join("vocab", os.path.basename(vocab_file))
-        if os.path.abspath(os.path.join(model_dir, vocab_copy)) != os.path.abspath(vocab_file):
-            shutil.copyfile(vocab_file, os.path.join(model_dir, vocab_copy))
+        vocab_copy = copy_vocab(model_dir, data.vocab_path)
         run_info["vocab"] = {"path": vocab_copy, "size": vocab.vocab_size,
                              "lowercase": getattr(vocab, "lowercase", None)}
         with open(os.path.join(model_dir, "config.json"), "w") as f:

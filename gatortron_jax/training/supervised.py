@@ -1,0 +1,68 @@
+"""Pieces every supervised fine-tuning loop shares (NER, classification, regression, QA).
+
+Kept in one place so the task loops differ only in what differs: data, head and metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gatortron_jax.training.checkpoints import restore_params
+from gatortron_jax.training.train_state import TrainState
+
+log = logging.getLogger("gatortron_jax")
+
+# loss_of(model, params, batch, rng) -> (loss_sum, weight)
+LossFn = Callable[[Any, Any, dict, jax.Array], tuple[jax.Array, jax.Array]]
+
+
+def copy_vocab(model_dir: str, vocab_file: str) -> str:
+    """Copy the vocabulary into ``model_dir/vocab/`` (one dir = everything later commands need).
+
+    Returns the path relative to ``model_dir`` for config.json. A directory holding a
+    ``vocab.txt`` is accepted in place of the file.
+    """
+    if os.path.isdir(vocab_file):
+        vocab_file = os.path.join(vocab_file, "vocab.txt")
+    os.makedirs(os.path.join(model_dir, "vocab"), exist_ok=True)
+    relative = os.path.join("vocab", os.path.basename(vocab_file))
+    if os.path.abspath(os.path.join(model_dir, relative)) != os.path.abspath(vocab_file):
+        shutil.copyfile(vocab_file, os.path.join(model_dir, relative))
+    return relative
+
+
+def init_encoder_from(init_checkpoint: str, state: TrainState, shardings: TrainState) -> TrainState:
+    """Replace the (fresh) encoder params with a pretrained model dir's, restored sharded."""
+    abstract = {"encoder": jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+        state.params["encoder"], shardings.params["encoder"],
+    )}
+    encoder = restore_params(init_checkpoint, abstract)["encoder"]
+    log.info("encoder initialised from %s", init_checkpoint)
+    return state.replace(params={**state.params, "encoder": encoder})
+
+
+def make_supervised_step(model, optimizer: optax.GradientTransformation, loss_of: LossFn):
+    """Pure, donatable ``(state, batch, rng) -> (state, metrics)`` for a weighted loss."""
+
+    def train_step(state: TrainState, batch, rng):
+        rng = jax.random.fold_in(rng, state.step)
+
+        def loss_fn(params):
+            loss_sum, weight = loss_of(model, params, batch, rng)
+            return loss_sum / jnp.maximum(weight, 1.0), (loss_sum, weight)
+
+        grads, (loss_sum, weight) = jax.grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {"loss_sum": loss_sum, "weight": weight, "grad_norm": optax.global_norm(grads)}
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+    return train_step
