@@ -44,7 +44,7 @@ from gatortron_jax.training.config import MeshConfig
 from gatortron_jax.training.finetune_ner import _batches, _encoder_source, make_ner_optimizer
 from gatortron_jax.training.optimizer import OptimizerConfig
 from gatortron_jax.training.task_config import TaskDataConfig, TaskTrainConfig
-from gatortron_jax.training.supervised import copy_vocab, init_encoder_from, make_supervised_step
+from gatortron_jax.training.supervised import copy_vocab, init_encoder_from, make_supervised_step, train_epoch
 from gatortron_jax.training.train_state import count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
@@ -395,23 +395,10 @@ def finetune_task(
     with partitioner.activate():
         for epoch in range(1, train.num_epochs + 1):
             tick = time.time()
-            order = order_rng.permutation(n_train_rows)
-            sums = {"loss_sum": 0.0, "weight": 0.0}
-            tokens = 0.0
-            for i, batch in enumerate(_batches(train_feats, order, train.batch_size)):
-                if i >= steps_per_epoch:
-                    break
-                tokens += float(batch["segment_ids"].sum())
-                state, metrics = p_train(state, {k: jax.device_put(v, data_sharding) for k, v in batch.items()}, rng)
-                if (i + 1) % train.log_every == 0:
-                    m = jax.device_get(metrics)
-                    log.info("epoch %d step %d/%d | loss %.4f", epoch, i + 1, steps_per_epoch,
-                             float(m["loss_sum"]) / max(float(m["weight"]), 1.0))
-                for k in sums:
-                    sums[k] += float(metrics[k])
-            train_loss = sums["loss_sum"] / max(sums["weight"], 1.0)
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(f"non-finite fine-tuning loss in epoch {epoch}")
+            state, train_loss, tokens = train_epoch(
+                p_train, state, _batches(train_feats, order_rng.permutation(n_train_rows), train.batch_size),
+                steps_per_epoch, data_sharding, rng, epoch=epoch, log_every=train.log_every,
+            )
             train_s = time.time() - tick
             rows = predict_features(p_predict, state.params, dev_feats, train.eval_batch_size, data_sharding)
             if qa:

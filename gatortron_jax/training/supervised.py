@@ -6,9 +6,10 @@ Kept in one place so the task loops differ only in what differs: data, head and 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import jax
 import jax.numpy as jnp
@@ -66,3 +67,27 @@ def make_supervised_step(model, optimizer: optax.GradientTransformation, loss_of
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
     return train_step
+
+
+def train_epoch(
+    p_train, state: TrainState, batches: Iterable[dict], steps_per_epoch: int, data_sharding, rng: jax.Array,
+    *, epoch: int, log_every: int,
+) -> tuple[TrainState, float, float]:
+    """One pass over (at most ``steps_per_epoch``) host batches; returns (state, mean loss, real tokens)."""
+    sums = {"loss_sum": 0.0, "weight": 0.0}
+    tokens = 0.0
+    for i, batch in enumerate(batches):
+        if i >= steps_per_epoch:
+            break
+        tokens += float(batch["segment_ids"].sum())
+        state, metrics = p_train(state, {k: jax.device_put(v, data_sharding) for k, v in batch.items()}, rng)
+        if (i + 1) % log_every == 0:
+            m = jax.device_get(metrics)
+            log.info("epoch %d step %d/%d | loss %.4f", epoch, i + 1, steps_per_epoch,
+                     float(m["loss_sum"]) / max(float(m["weight"]), 1.0))
+        for k in sums:
+            sums[k] += float(metrics[k])
+    train_loss = sums["loss_sum"] / max(sums["weight"], 1.0)
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(f"non-finite fine-tuning loss in epoch {epoch}")
+    return state, train_loss, tokens
