@@ -16,7 +16,6 @@ from typing import Any, Callable, Sequence
 import jax
 import numpy as np
 
-from gatortron_jax import partitioning
 from gatortron_jax.data import windowing
 from gatortron_jax.data.documents import Document
 from gatortron_jax.errors import ConfigError, InputError
@@ -82,12 +81,9 @@ class NERPredictor:
     """Loads a fine-tuned model dir once; ``predict(docs)`` returns docs with entities."""
 
     def __init__(self, model_dir: str, batch_size: int = 32):
-        import optax
-
         from gatortron_jax.models.config import EncoderConfig
         from gatortron_jax.models.token_classification import EncoderForTokenClassification, predict_labels
-        from gatortron_jax.training.checkpoints import restore_params
-        from gatortron_jax.training.train_state import abstract_train_state
+        from gatortron_jax.training.supervised import load_for_inference
 
         self.model_dir = model_dir
         self.config = read_model_config(model_dir)
@@ -102,14 +98,9 @@ class NERPredictor:
         model_config = EncoderConfig.from_dict(self.config["model_config"])
         self.model = EncoderForTokenClassification(model_config, len(self.labels), use_crf=bool(ner["use_crf"]))
         self.tokenizer = windowing.OffsetTokenizer(load_model_vocab(model_dir, self.config))
-        self.partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))
-        dp = self.partitioner.data_parallel_size
-        self.batch_size = max(dp, (batch_size + dp - 1) // dp * dp)
-        abstract, _ = abstract_train_state(self.model, optax.identity(), self.partitioner)
-        self.params = restore_params(model_dir, abstract.params)
-        model = self.model
-        with self.partitioner.activate():
-            self._predict = jax.jit(lambda p, b: predict_labels(model, p, b))
+        self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
+            self.model, model_dir, batch_size, predict_labels
+        )
 
     def predict(self, docs: Sequence[Document]) -> list[Document]:
         encoded, _ = windowing.encode_documents(docs, self.tokenizer, self.max_length, self.overlap)

@@ -38,7 +38,7 @@ from gatortron_jax.training.checkpoints import Checkpointer
 from gatortron_jax.training.config import MeshConfig
 from gatortron_jax.training.ner_config import NERDataConfig, NERTrainConfig
 from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
-from gatortron_jax.training.supervised import copy_vocab, init_encoder_from, make_supervised_step, train_epoch
+from gatortron_jax.training.supervised import compile_supervised, copy_vocab, init_encoder_from, train_epoch
 from gatortron_jax.training.train_state import count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
@@ -210,15 +210,8 @@ def finetune_ner(
     log.info("model: %s params, %s labels, %s", f"{count_params(state.params):,}", len(labels),
              "CRF" if train.use_crf else "softmax")
 
-    train_step = make_supervised_step(model, optimizer, forward_loss)
-
     data_sharding = partitioner.data_sharding
-    with partitioner.activate():
-        p_train = jax.jit(
-            train_step, in_shardings=(shardings, data_sharding, partitioner.replicated),
-            out_shardings=(shardings, partitioner.replicated), donate_argnums=(0,),
-        )
-        p_predict = jax.jit(lambda p, b: predict_labels(model, p, b), in_shardings=(shardings.params, data_sharding))
+    p_train, p_predict = compile_supervised(model, optimizer, forward_loss, predict_labels, partitioner, shardings)
 
     # --- the model dir: vocab + config first, so a crashed run still says what it was ---
     vocab_copy = copy_vocab(model_dir, vocab_file)

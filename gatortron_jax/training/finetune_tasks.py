@@ -31,7 +31,6 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from gatortron_jax import partitioning
 from gatortron_jax.data import task_registry, windowing
@@ -39,12 +38,14 @@ from gatortron_jax.data.task_registry import TaskExample
 from gatortron_jax.errors import ConfigError, InputError
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.sequence_classification import EncoderForSequenceClassification, forward_loss, predict
-from gatortron_jax.training.checkpoints import Checkpointer, restore_params
+from gatortron_jax.training.checkpoints import Checkpointer
 from gatortron_jax.training.config import MeshConfig
 from gatortron_jax.training.finetune_ner import _batches, _encoder_source, make_ner_optimizer
 from gatortron_jax.training.optimizer import OptimizerConfig
 from gatortron_jax.training.task_config import TaskDataConfig, TaskTrainConfig
-from gatortron_jax.training.supervised import copy_vocab, init_encoder_from, make_supervised_step, train_epoch
+from gatortron_jax.training.supervised import (
+    compile_supervised, copy_vocab, init_encoder_from, load_for_inference, train_epoch,
+)
 from gatortron_jax.training.train_state import count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
@@ -202,7 +203,6 @@ class TaskPredictor:
 
     def __init__(self, model_dir: str, batch_size: int = 32):
         from gatortron_jax.inference.ner_predict import load_model_vocab, read_model_config
-        from gatortron_jax.training.train_state import abstract_train_state
 
         self.model_dir = model_dir
         self.config = read_model_config(model_dir)
@@ -225,14 +225,9 @@ class TaskPredictor:
                                             representation=sec["representation"])
             predict_of = predict
         self.tokenizer = windowing.OffsetTokenizer(load_model_vocab(model_dir, self.config))
-        self.partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))
-        dp = self.partitioner.data_parallel_size
-        self.batch_size = max(dp, (batch_size + dp - 1) // dp * dp)
-        abstract, _ = abstract_train_state(self.model, optax.identity(), self.partitioner)
-        self.params = restore_params(model_dir, abstract.params)
-        model = self.model
-        with self.partitioner.activate():
-            self._predict = jax.jit(lambda p, b: predict_of(model, p, b))
+        self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
+            self.model, model_dir, batch_size, predict_of
+        )
 
     def predict(self, examples: Sequence[TaskExample], where: str = "predict") -> tuple[list, dict[str, Any]]:
         """Labels / scores / answer strings (QA), in example order, and the encoding stats."""
@@ -352,15 +347,8 @@ def finetune_task(
              "span QA" if qa else "regressor" if regression else f"{len(labels)} labels",
              "start/end logits" if qa else representation)
 
-    train_step = make_supervised_step(model, optimizer, loss_of)
-
     data_sharding = partitioner.data_sharding
-    with partitioner.activate():
-        p_train = jax.jit(
-            train_step, in_shardings=(shardings, data_sharding, partitioner.replicated),
-            out_shardings=(shardings, partitioner.replicated), donate_argnums=(0,),
-        )
-        p_predict = jax.jit(lambda p, b: predict_of(model, p, b), in_shardings=(shardings.params, data_sharding))
+    p_train, p_predict = compile_supervised(model, optimizer, loss_of, predict_of, partitioner, shardings)
 
     vocab_copy = copy_vocab(model_dir, vocab_file)
     run_info: dict[str, Any] = {

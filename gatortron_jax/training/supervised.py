@@ -91,3 +91,33 @@ def train_epoch(
     if not math.isfinite(train_loss):
         raise FloatingPointError(f"non-finite fine-tuning loss in epoch {epoch}")
     return state, train_loss, tokens
+
+
+def compile_supervised(model, optimizer: optax.GradientTransformation, loss_of: LossFn, predict_of, partitioner,
+                       shardings: TrainState):
+    """Jit the donated train step and the predict function with the run's shardings."""
+    data_sharding = partitioner.data_sharding
+    train_step = make_supervised_step(model, optimizer, loss_of)
+    with partitioner.activate():
+        p_train = jax.jit(
+            train_step, in_shardings=(shardings, data_sharding, partitioner.replicated),
+            out_shardings=(shardings, partitioner.replicated), donate_argnums=(0,),
+        )
+        p_predict = jax.jit(lambda p, b: predict_of(model, p, b), in_shardings=(shardings.params, data_sharding))
+    return p_train, p_predict
+
+
+def load_for_inference(model, model_dir: str, batch_size: int, predict_of):
+    """(partitioner, batch size rounded up to the data-parallel size, params, jitted predict) for a model dir."""
+    from gatortron_jax import partitioning
+    from gatortron_jax.training.checkpoints import restore_params
+    from gatortron_jax.training.train_state import abstract_train_state
+
+    partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))
+    dp = partitioner.data_parallel_size
+    batch_size = max(dp, (batch_size + dp - 1) // dp * dp)
+    abstract, _ = abstract_train_state(model, optax.identity(), partitioner)
+    params = restore_params(model_dir, abstract.params)
+    with partitioner.activate():
+        predict_fn = jax.jit(lambda p, b: predict_of(model, p, b))
+    return partitioner, batch_size, params, predict_fn
