@@ -46,7 +46,7 @@ class EncoderConfig:
     param_dtype: str = "float32"  # master weights
     scan_layers: bool = True  # nn.scan over blocks: compile time independent of depth
     remat_policy: str = "none"  # one of REMAT_POLICIES
-    attention_impl: str | None = None  # None (auto), "xla" or "cudnn"
+    attention_impl: str | None = None  # None (auto: einsum on CPU, else jax's choice), "einsum", "xla", "cudnn"
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES or self.param_dtype not in _DTYPES:
@@ -63,7 +63,7 @@ class EncoderConfig:
                 f"EncoderConfig: hidden_size={self.hidden_size} is not divisible by "
                 f"num_heads={self.num_heads}; set head_dim explicitly"
             )
-        if self.attention_impl not in (None, "xla", "cudnn"):
+        if self.attention_impl not in (None, "einsum", "xla", "cudnn"):
             raise ConfigError(f"EncoderConfig.attention_impl={self.attention_impl!r}")
 
     @property

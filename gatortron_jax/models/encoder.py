@@ -145,15 +145,8 @@ class SelfAttention(nn.Module):
         k = checkpoint_name(nn.with_logical_constraint(proj("key")(x), names), "key_proj")
         v = checkpoint_name(nn.with_logical_constraint(proj("value")(x), names), "value_proj")
         use_dropout = not deterministic and cfg.attention_dropout_rate > 0.0
-        if use_dropout:
-            # Fused kernels have no attention-prob dropout; spell the math out instead.
-            scale = 1.0 / jnp.sqrt(cfg.kv_dim).astype(cfg.compute_dtype)
-            logits = jnp.einsum("bqhd,bkhd->bhqk", q * scale, k)
-            if mask is not None:
-                logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
-            probs = jax.nn.softmax(logits.astype(jnp.float32)).astype(cfg.compute_dtype)
-            probs = nn.Dropout(cfg.attention_dropout_rate)(probs, deterministic=False)
-            out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
+        if use_dropout or _use_einsum_attention(cfg.attention_impl):
+            out = self._einsum_attention(q, k, v, mask, use_dropout)
         else:
             out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=cfg.attention_impl)
         out = nn.with_logical_constraint(out, names)
@@ -162,6 +155,26 @@ class SelfAttention(nn.Module):
             ("heads", "kv", "embed"), (cfg.hidden_size,), ("embed",), name="out",
         )(out)
         return checkpoint_name(_constrain(out), "attention_out")
+
+    def _einsum_attention(self, q: Array, k: Array, v: Array, mask: Array | None, use_dropout: bool) -> Array:
+        """Attention spelled out: the path for attention-prob dropout (fused kernels have none)
+        and for CPU, where scaling q (not the [q, k] logits) and a plain fp32 softmax measured
+        faster than ``jax.nn.dot_product_attention``'s XLA path (benchmarks/RESULTS.md)."""
+        cfg = self.config
+        scale = jnp.asarray(1.0 / cfg.kv_dim**0.5, cfg.compute_dtype)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q * scale, k, preferred_element_type=jnp.float32)
+        if mask is not None:
+            logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+        probs = jax.nn.softmax(logits).astype(cfg.compute_dtype)
+        if use_dropout:
+            probs = nn.Dropout(cfg.attention_dropout_rate)(probs, deterministic=False)
+        return jnp.einsum("bhqk,bkhd->bqhd", probs, v)
+
+
+def _use_einsum_attention(impl: str | None) -> bool:
+    """``"einsum"`` forces the spelled-out path; ``None`` (auto) picks it on CPU only, so GPUs
+    keep cuDNN's fused kernel."""
+    return impl == "einsum" or (impl is None and jax.default_backend() == "cpu")
 
 
 class Mlp(nn.Module):

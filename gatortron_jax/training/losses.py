@@ -22,10 +22,17 @@ def mlm_sums(
     Computed in float32 regardless of the compute dtype.
     """
     logits = mask_padded_vocab(logits.astype(jnp.float32), real_vocab_size)
-    log_probs = jax.nn.log_softmax(logits)
-    nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+    # One fused pass each for max, log-sum-exp and the target logit: a one-hot product (not
+    # take_along_axis, whose gradient materialises a zero [B, L, V] buffer and scatters into
+    # it) and "target logit == row max" for accuracy (not a separate argmax reduction).
+    row_max = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+    shifted = logits - row_max
+    log_z = jnp.log(jnp.sum(jnp.exp(shifted), axis=-1))
+    one_hot = targets[..., None] == jnp.arange(logits.shape[-1], dtype=targets.dtype)
+    target_shifted = jnp.sum(jnp.where(one_hot, shifted, 0.0), axis=-1)
+    nll = log_z - target_shifted
     weights = weights.astype(jnp.float32)
-    correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+    correct = (target_shifted >= 0.0).astype(jnp.float32)
     return {
         "loss_sum": jnp.sum(nll * weights),
         "correct_sum": jnp.sum(correct * weights),
