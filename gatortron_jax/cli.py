@@ -8,7 +8,10 @@
     gatortron-jax plan --gin_file=gin/models/large.gin --mesh data=16,fsdp=8,tensor=1 --batch 1024 --seq 512
 
 Errors in input or configuration print one line (``error: ...``) and exit with status 2; a run
-stopped by SIGTERM (preemption) checkpoints and exits with status 75.
+stopped by SIGTERM (preemption) checkpoints and exits with status 75. ``pretrain`` and
+``train-vocab`` replace undecodable bytes and skip malformed ``.jsonl`` lines with a PHI-free
+warning and count them in an input summary (``pretrain`` also writes MODEL_DIR/input_report.json);
+``--strict`` makes them errors, ``--show_text`` lets the warnings quote a short escaped excerpt.
 """
 
 from __future__ import annotations
@@ -47,6 +50,51 @@ def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--process_id", type=int, default=None)
 
 
+def _add_input_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("input hygiene (policy: gatortron_jax/data/input_report.py)")
+    g.add_argument("--strict", action="store_true",
+                   help="fail with one error line on undecodable bytes or malformed .jsonl lines (default: "
+                        "replace / skip them, warn once per file and count them in the input summary)")
+    g.add_argument("--show_text", action="store_true",
+                   help="let replaced-byte warnings quote <=80 escaped characters around the first bad byte; "
+                        "local debugging only: the excerpt may contain PHI (never written to input_report.json)")
+
+
+def _registered_task(name: str):
+    import seqio
+
+    try:
+        return seqio.TaskRegistry.get(name)
+    except ValueError:
+        return None
+
+
+def _report_inputs(model_dir: str, task_name: str, before: object, *, finished: bool) -> None:
+    """End-of-run input summary: one PHI-free log line and MODEL_DIR/input_report.json.
+
+    Only for a corpus this run registered, and only once its counts mean something (the
+    run finished, or validation read everything), so a stale or partial report is never
+    written.
+    """
+    import jax
+
+    from gatortron_jax.data import input_report
+    from gatortron_jax.data.corpus import TextCorpusSource
+
+    task = _registered_task(task_name)
+    source = getattr(task, "source", None)
+    if task is before or not isinstance(source, TextCorpusSource) or not (finished or source.validated):
+        return
+    log.info("input summary (%s): %s", source.corpus_dir, source.summary())
+    if jax.process_index() != 0:
+        return
+    try:
+        path = input_report.write_json(os.path.join(model_dir, "input_report.json"), source.input_report())
+        log.info("wrote %s", path)
+    except OSError as e:
+        log.warning("could not write input_report.json to %s: %s", model_dir, e)
+
+
 def _maybe_init_distributed(args: argparse.Namespace) -> None:
     if args.distributed or args.coordinator_address:
         from gatortron_jax import distributed
@@ -57,20 +105,31 @@ def _maybe_init_distributed(args: argparse.Namespace) -> None:
 def cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> int:
     _maybe_init_distributed(args)
     from gatortron_jax import gin_config
+    from gatortron_jax.data import input_report
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.training import trainer
     from gatortron_jax.training.config import MeshConfig, MLMDataConfig, TrainConfig
     from gatortron_jax.training.optimizer import OptimizerConfig
 
+    if args.strict:  # recorded in operative_config.gin and config.json like any other binding
+        overrides = [*overrides, "MLMDataConfig.strict=True"]
     gin_config.parse(args.gin_file, overrides)
-    summary = trainer.train_mlm(
-        args.model_dir,
-        gin_config.build(EncoderConfig),
-        gin_config.build(MLMDataConfig),
-        gin_config.build(TrainConfig),
-        gin_config.build(OptimizerConfig),
-        gin_config.build(MeshConfig),
-    )
+    data = gin_config.build(MLMDataConfig)
+    before, finished = _registered_task(data.task_name), False
+    # The corpus source is built inside train_mlm; the process-wide policy carries strict/show_text to it.
+    with input_report.policy(strict=data.strict, show_text=args.show_text):
+        try:
+            summary = trainer.train_mlm(
+                args.model_dir,
+                gin_config.build(EncoderConfig),
+                data,
+                gin_config.build(TrainConfig),
+                gin_config.build(OptimizerConfig),
+                gin_config.build(MeshConfig),
+            )
+            finished = True
+        finally:
+            _report_inputs(args.model_dir, data.task_name, before, finished=finished)
     import jax
 
     if jax.process_index() == 0:
@@ -92,7 +151,7 @@ def cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def cmd_train_vocab(args: argparse.Namespace, overrides: list[str]) -> int:
-    from gatortron_jax.data import vocab
+    from gatortron_jax.data import input_report, vocab
 
     inputs: list[str] = []
     for path in args.input:
@@ -101,7 +160,11 @@ def cmd_train_vocab(args: argparse.Namespace, overrides: list[str]) -> int:
                 inputs += [os.path.join(root, f) for f in sorted(files) if f.endswith((".txt", ".jsonl"))]
         else:
             inputs.append(path)
-    model = vocab.train_sentencepiece(sorted(inputs), args.output, args.vocab_size, model_type=args.model_type)
+    report = input_report.InputReport()
+    with input_report.policy(strict=args.strict, show_text=args.show_text):
+        model = vocab.train_sentencepiece(sorted(inputs), args.output, args.vocab_size,
+                                          model_type=args.model_type, report=report)
+    log.info("input summary: %s", report.summary())
     log.info("wrote %s (%d pieces from %d files)", model, args.vocab_size, len(inputs))
     return 0
 
@@ -336,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="masked-LM pretraining (resumes from --model_dir if it has checkpoints)")
     p.add_argument("--gin_file", action="append", required=True, help="gin file(s); later files win")
     p.add_argument("--model_dir", required=True, help="checkpoints, TensorBoard events and config go here")
+    _add_input_flags(p)
     _add_distributed_flags(p)
     p.set_defaults(fn=cmd_pretrain)
 
@@ -344,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab_size", type=int, required=True)
     p.add_argument("--output", required=True, help="output prefix; writes PREFIX.model and PREFIX.vocab")
     p.add_argument("--model_type", default="unigram", choices=["unigram", "bpe"])
+    _add_input_flags(p)
     p.set_defaults(fn=cmd_train_vocab)
 
     p = sub.add_parser("make-sample-data", help="write the synthetic clinical sample corpus")

@@ -72,7 +72,7 @@ def test_non_utf8_file_names_file_and_offset(capsys, tmp_path, chdir_repo):
     corpus.mkdir()
     (corpus / "good.txt").write_text("Patient seen in clinic today for follow up of hypertension.\n" * 5)
     (corpus / "bad.txt").write_bytes(b"BP 120/80 \xff\xfe then more text\n")
-    err = _one_line_error(capsys, ["pretrain", f"--model_dir={tmp_path}/m", *TINY_RUN,
+    err = _one_line_error(capsys, ["pretrain", f"--model_dir={tmp_path}/m", *TINY_RUN, "--strict",
                                    f"--gin.MLMDataConfig.corpus_dir='{corpus}'"])
     assert "bad.txt" in err and "UTF-8" in err and "10" in err  # byte offset of \xff
     assert "BP 120/80" not in err  # never echo note text

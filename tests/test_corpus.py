@@ -49,20 +49,35 @@ def test_non_utf8_file_names_path_and_byte_offset(tmp_path):
     bad = tmp_path / "b" / "bad.txt"
     bad.write_bytes(f"{SECRET} line one\nline two \xe9t\xe9\n".encode("latin-1"))
     offset = len(f"{SECRET} line one\nline two ")
-    source = TextCorpusSource(str(tmp_path), validation_fraction=0.0)
+    source = TextCorpusSource(str(tmp_path), validation_fraction=0.0, strict=True)
     with pytest.raises(InputError) as err:
         source.validate()
     msg = str(err.value)
     assert str(bad) in msg and f"byte offset {offset}" in msg and "line 2" in msg
     assert SECRET not in msg
 
-    lines = TextCorpusSource(str(tmp_path), doc_per_line=True, validation_fraction=0.0)
+    lines = TextCorpusSource(str(tmp_path), doc_per_line=True, validation_fraction=0.0, strict=True)
     with pytest.raises(InputError, match=f"bad.txt: not valid UTF-8 at byte offset {offset}") as err:
         lines.validate()
     assert SECRET not in str(err.value)
     # While tf.data iterates, TF wraps the error but keeps the message.
     with pytest.raises(Exception, match=f"byte offset {offset}"):
         _docs(lines, "train")
+
+
+def test_non_utf8_is_replaced_and_counted_by_default(tmp_path, caplog):
+    _doc_per_file_corpus(tmp_path, 4)
+    bad = tmp_path / "b" / "bad.txt"
+    bad.write_bytes(f"{SECRET} line one\nline two \xe9t\xe9\n".encode("latin-1"))
+    offset = len(f"{SECRET} line one\nline two ")
+    source = TextCorpusSource(str(tmp_path), validation_fraction=0.0)
+    stats = source.validate()["train"]
+    assert (stats.read, stats.used, stats.flagged["replaced_bytes"], stats.replaced_sequences) == (5, 5, 1, 2)
+    assert dict(_docs(source, "train"))["b/bad.txt"] == f"{SECRET} line one\nline two \ufffdt\ufffd\n"
+    warnings = [r.getMessage() for r in caplog.records if "replaced with U+FFFD" in r.getMessage()]
+    assert len(warnings) == 1, warnings  # once per file, not once per pass
+    assert str(bad) in warnings[0] and f"byte offset {offset}" in warnings[0] and "line 2" in warnings[0]
+    assert SECRET not in caplog.text
 
 
 def test_doc_per_file_ids_split_and_determinism(tmp_path):
@@ -108,10 +123,16 @@ def test_jsonl_is_per_line_even_without_flag(tmp_path):
 def test_bad_jsonl_names_file_and_line(tmp_path):
     (tmp_path / "a.jsonl").write_text(f'{{"text": "ok"}}\n{{"text": "{SECRET}"\n')
     with pytest.raises(InputError, match=r"a.jsonl:2: invalid JSON") as err:
-        TextCorpusSource(str(tmp_path), validation_fraction=0.0).validate()
+        TextCorpusSource(str(tmp_path), validation_fraction=0.0, strict=True).validate()
     assert SECRET not in str(err.value)
+    lenient = TextCorpusSource(str(tmp_path), validation_fraction=0.0)  # default: skip and count
+    assert lenient.validate()["train"].skipped == {"invalid_json": 1}
+    assert [(i.path, i.line) for i in lenient.file_issues.values()] == [(str(tmp_path / "a.jsonl"), 2)]
     (tmp_path / "a.jsonl").write_text(f'{{"body": "{SECRET}"}}\n')
     with pytest.raises(InputError, match=r'a.jsonl:1: .*"text" field') as err:
+        TextCorpusSource(str(tmp_path), validation_fraction=0.0, strict=True).validate()
+    assert SECRET not in str(err.value)
+    with pytest.raises(InputError, match=r"no non-empty documents \(skipped: no_text 1\)") as err:
         TextCorpusSource(str(tmp_path), validation_fraction=0.0).validate()
     assert SECRET not in str(err.value)
 

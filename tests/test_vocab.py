@@ -81,7 +81,7 @@ def test_training_errors_name_the_input(tmp_path, corpus_file):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok line\nbad \xff byte\n")
     with pytest.raises(InputError, match=r"bad.txt: not valid UTF-8 at byte offset 12"):
-        vocab_lib.train_sentencepiece([str(bad)], str(tmp_path / "x"), 100)
+        vocab_lib.train_sentencepiece([str(bad)], str(tmp_path / "x"), 100, strict=True)
 
 
 def test_missing_or_invalid_model_raises_input_error(tmp_path, corpus_file):

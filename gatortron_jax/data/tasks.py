@@ -37,13 +37,15 @@ def register_mlm_corpus_task(
     validation_fraction: float = 0.05,
     whole_word: bool = False,
     mask_rate: float = 0.15,
+    strict: bool | None = None,
 ) -> seqio.Task:
     """Registers (or replaces) the MLM task ``name`` and returns it.
 
     Pipeline: corpus -> rekey text -> tokenize -> CacheDatasetPlaceholder ->
     split_into_chunks -> mlm_mask. Corpus and vocabulary are opened eagerly so bad paths
     fail here with an ``InputError``; re-registering a name replaces the old task, which
-    lets tests and notebooks call this repeatedly.
+    lets tests and notebooks call this repeatedly. ``strict`` is the corpus input policy
+    (:mod:`gatortron_jax.data.input_report`); ``None`` follows the process-wide setting.
     """
     if not re.fullmatch(r"[\w.:#]+", name):
         raise ConfigError(f"invalid task name {name!r}: use letters, digits and _ . : #")
@@ -51,7 +53,7 @@ def register_mlm_corpus_task(
         raise ConfigError(f"mask_rate must be in (0, 1), got {mask_rate} (task {name})")
     vocabulary = load_vocabulary(vocabulary_path)
     source = TextCorpusSource(
-        corpus_dir, doc_per_line=doc_per_line, validation_fraction=validation_fraction
+        corpus_dir, doc_per_line=doc_per_line, validation_fraction=validation_fraction, strict=strict
     )
     seqio.TaskRegistry.remove(name)
     return seqio.TaskRegistry.add(

@@ -16,15 +16,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterator, Optional, Protocol, Sequence, runtime_checkable
 
+from absl import logging
 from google.protobuf.message import DecodeError
 import numpy as np
 import seqio
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
-from gatortron_jax.data.corpus import iter_file_documents, list_corpus_files
+from gatortron_jax.data.corpus import Document, iter_file_records, list_corpus_files
+from gatortron_jax.data.input_report import FileIssue, InputReport, resolve_strict
 from gatortron_jax.errors import InputError
 
 CLS_PIECE = "[CLS]"
@@ -92,14 +94,46 @@ def _expand_inputs(input_paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def _iter_sentences(files: Sequence[Path]) -> Iterator[str]:
-    """Non-blank lines of every document, in file order (UTF-8 errors raise InputError)."""
+def _iter_records(
+    files: Sequence[Path], strict: bool, on_issue: Optional[Callable[[FileIssue], None]] = None
+) -> Iterator[Document]:
     for path in files:
-        for _, text in iter_file_documents(path, str(path), doc_per_line=True):
-            for line in text.splitlines():
-                line = line.strip()
-                if line:
-                    yield line
+        yield from iter_file_records(path, str(path), doc_per_line=True, strict=strict, on_issue=on_issue)
+
+
+def _sentences(doc: Document) -> Iterator[str]:
+    """Non-blank lines of a used document (none for a skipped one)."""
+    if doc.skip is None:
+        for line in doc.text.splitlines():
+            line = line.strip()
+            if line:
+                yield line
+
+
+def _iter_sentences(files: Sequence[Path], strict: bool) -> Iterator[str]:
+    """Non-blank lines of every document, in file order, under the corpus input policy."""
+    for doc in _iter_records(files, strict):
+        yield from _sentences(doc)
+
+
+def _warn(issue: FileIssue) -> None:
+    logging.warning("vocabulary input %s", issue.message())
+
+
+def _scan(files: Sequence[Path], strict: bool, report: InputReport) -> bool:
+    """The validation pass: reads everything, counts every document, warns once per problem.
+
+    Reads to the end (not just to the first sentence) so that strict-mode errors surface
+    here as ``InputError`` rather than from inside SentencePiece. True if any text exists.
+    """
+    report.files += len(files)
+    found = False
+    for doc in _iter_records(files, strict, on_issue=_warn):
+        reason = doc.skip_reason
+        report.add(reason, replaced_sequences=doc.replaced_sequences, replaced_bytes=doc.replaced_bytes)
+        found = found or (reason is None and any(True for _ in _sentences(doc)))
+    report.check()
+    return found
 
 
 def train_sentencepiece(
@@ -110,6 +144,8 @@ def train_sentencepiece(
     model_type: str = "unigram",
     character_coverage: float = 0.9999,
     seed: int = 0,
+    strict: Optional[bool] = None,
+    report: Optional[InputReport] = None,
 ) -> str:
     """Trains a BERT-style SentencePiece model and returns the ``.model`` path.
 
@@ -121,16 +157,22 @@ def train_sentencepiece(
     and SentencePiece's random generator is seeded with ``seed``. The input is read twice:
     once to validate (UTF-8, non-empty) so errors surface as ``InputError`` rather than
     from inside SentencePiece, and once to train.
+
+    Bad bytes and malformed ``.jsonl`` lines follow the corpus policy
+    (:mod:`gatortron_jax.data.input_report`): replaced / skipped with one warning per file,
+    or ``InputError`` when ``strict`` (default: the process-wide policy). ``report``, if
+    given, receives the counts of the validation pass.
     """
     files = _expand_inputs(input_paths)
     names = ", ".join(str(p) for p in files)
-    if not any(True for _ in _iter_sentences(files)):
+    strict = resolve_strict(strict)
+    if not _scan(files, strict, InputReport() if report is None else report):
         raise InputError(f"no non-blank text to train a vocabulary on in: {names}")
     Path(output_prefix).parent.mkdir(parents=True, exist_ok=True)
     spm.set_random_generator_seed(seed)
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=_iter_sentences(files),
+            sentence_iterator=_iter_sentences(files, strict),
             model_prefix=output_prefix,
             vocab_size=vocab_size,
             model_type=model_type,

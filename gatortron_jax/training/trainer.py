@@ -109,6 +109,7 @@ def train_mlm(
     task = tasks.register_mlm_corpus_task(
         data.task_name, data.corpus_dir, data.vocab_path, doc_per_line=data.doc_per_line,
         validation_fraction=data.validation_fraction, whole_word=data.whole_word, mask_rate=data.mask_rate,
+        strict=data.strict or None,
     )
     if data.validate_corpus:  # fail on a bad file now, not hours into the run
         counts = task.source.validate()
