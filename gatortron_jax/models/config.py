@@ -45,6 +45,7 @@ class EncoderConfig:
     dtype: str = "float32"  # compute dtype of activations and matmuls
     param_dtype: str = "float32"  # master weights
     scan_layers: bool = True  # nn.scan over blocks: compile time independent of depth
+    scan_unroll: int = 1  # layers per scan iteration; >1 trades compile time for fewer loop copies
     remat_policy: str = "none"  # one of REMAT_POLICIES
     attention_impl: str | None = None  # None (auto: einsum on CPU, else jax's choice), "einsum", "xla", "cudnn"
 
@@ -63,6 +64,8 @@ class EncoderConfig:
                 f"EncoderConfig: hidden_size={self.hidden_size} is not divisible by "
                 f"num_heads={self.num_heads}; set head_dim explicitly"
             )
+        if self.scan_unroll < 1:
+            raise ConfigError(f"EncoderConfig.scan_unroll={self.scan_unroll}; must be >= 1")
         if self.attention_impl not in (None, "einsum", "xla", "cudnn"):
             raise ConfigError(f"EncoderConfig.attention_impl={self.attention_impl!r}")
 

@@ -264,6 +264,7 @@ class Encoder(nn.Module):
                 split_rngs={"params": True, "dropout": True},
                 in_axes=(nn.broadcast, nn.broadcast),
                 length=cfg.num_layers,
+                unroll=min(cfg.scan_unroll, cfg.num_layers),
                 metadata_params={nn.PARTITION_NAME: "layers"},
             )(cfg)
         else:

@@ -1,0 +1,103 @@
+"""Smoke tests for ``benchmarks/bench_data.py`` and ``benchmarks/bench_predict.py``.
+
+Each script runs once with ``--quick`` as a user would run it (a subprocess, one CPU device),
+writes its raw numbers with ``--json``, and the test checks properties that must hold on any
+machine: every note comes back, rates equal counted work over measured time, ratios are finite,
+the markdown table and machine line are printed, nothing is appended to RESULTS.md. No speed thresholds.
+"""
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+
+
+
+def _run(repo_root, tmp_path, script: str, *extra: str):
+    out = tmp_path / f"{script}.json"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")  # one CPU device, as a user runs it
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / "benchmarks" / script), "--quick", "--json", str(out), *extra],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "appended to" not in proc.stdout, "a run without --results must not write benchmarks/RESULTS.md"
+    assert "Machine:" in proc.stdout and "jax " in proc.stdout and "UTC" in proc.stdout
+    return json.loads(out.read_text()), proc.stdout
+
+
+def _close(a: float, b: float, rel: float = 1e-6) -> bool:
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
+
+
+def test_bench_data_quick(repo_root, tmp_path):
+    res, stdout = _run(repo_root, tmp_path, "bench_data.py")
+    assert "| measurement | batches/s |" in stdout and "pipeline / trainer" in stdout
+    c = res["config"]
+    assert c["gin"] == ["gin/pretrain/sample_tiny.gin"] and c["devices"] == 1
+    per_batch = c["batch_size"] * c["seq_len"]
+    for kind in ("pipeline", "tfdata", "trainer_memory", "trainer_pipeline"):
+        assert res["runs"][kind], kind
+        for r in res["runs"][kind]:
+            assert r["wall_s"] > 0 and r["batches"] >= 1
+            assert r["tokens"] == r["batches"] * per_batch  # every batch is full: B x L
+            assert 0 < r["nonpad_tokens"] <= r["tokens"]
+            assert _close(r["tok_per_s"], r["tokens"] / r["wall_s"])
+            assert _close(r["batches_per_s"], r["batches"] / r["wall_s"])
+            assert _close(r["nonpad_tok_per_s"], r["nonpad_tokens"] / r["wall_s"])
+    for kind in ("pipeline", "tfdata"):  # ~15% of the non-special tokens are masked
+        for r in res["runs"][kind]:
+            assert 0.05 < r["masked"] / r["nonpad_tokens"] < 0.3
+            assert r["first_batch_s"] > 0
+    s = res["summary"]
+    ratio, fed = res["pipeline_over_trainer"], res["fed_over_memory"]
+    assert math.isfinite(ratio) and ratio > 0 and math.isfinite(fed) and fed > 0
+    assert _close(ratio, s["pipeline"]["tok_per_s"] / s["trainer_memory"]["tok_per_s"])
+    assert _close(fed, s["trainer_pipeline"]["tok_per_s"] / s["trainer_memory"]["tok_per_s"])
+    assert f"pipeline / trainer = {ratio:.2f}" in stdout
+
+
+def test_bench_predict_quick(repo_root, tmp_path):
+    res, stdout = _run(repo_root, tmp_path, "bench_predict.py")
+    assert "| notes/s | chars/s |" in stdout and "| phase | group | seconds |" in stdout
+    z, k, r, c = res["sizes"], res["checks"], res["rates"], res["config"]
+    # Nothing dropped: every note in comes out (same ids/text, checked in the script), one .ann each.
+    assert k["notes_in"] == k["notes_out"] == k["ann_files"] == z["notes"] == c["notes"]
+    for p in res["passes"]:
+        assert p["notes_in"] == p["notes_out"] == c["notes"]
+        assert p["calls"]["tokenise"] == c["notes"] and p["calls"]["forward"] == z["batches"]
+    assert z["chars_per_note_min"] >= c["min_chars"] and z["chars_per_note_max"] <= c["max_chars"]
+    # Windows add [CLS]/[SEP] and overlap: never fewer window tokens than note tokens.
+    assert z["window_tokens"] >= z["unique_tokens"] + 2 * z["windows"] > 0
+    assert z["batches"] == -(-z["windows"] // c["batch_size"])
+    assert z["padded_positions"] == z["batches"] * c["batch_size"] * c["max_length"] >= z["window_tokens"]
+    # Rates are counted work over measured time.
+    t = res["predict_s"]
+    assert t > 0
+    assert _close(r["notes_per_s"], z["notes"] / t) and _close(r["chars_per_s"], z["chars"] / t)
+    assert _close(r["unique_tok_per_s"], z["unique_tokens"] / t) and _close(r["window_tok_per_s"], z["window_tokens"] / t)
+    # Phases are non-negative and add up to the predict time; the forward is one of them.
+    b = res["breakdown"]
+    assert b["forward"] > 0 and b["tokenise"] > 0
+    assert all(v >= -1e-3 for v in b.values()), b
+    assert _close(sum(b.values()), t, rel=1e-6)
+    assert sum(res["groups"].values()) <= t + 1e-6
+
+
+def test_common_helpers(repo_root, tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_common", repo_root / "benchmarks" / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    assert common.markdown_table(["a", "b"], [[1, 2]]) == "| a | b |\n|---|---|\n| 1 | 2 |"
+    assert common.command_line("/x/bench_data.py", ["--quick", "--json", "o.json", "--results", "--steps=3"]) == \
+        "python benchmarks/bench_data.py --quick --steps=3"
+    target = tmp_path / "R.md"
+    target.write_text("# head\n")
+    text = common.section("python benchmarks/bench_data.py", common.machine_line(), "| a |\n|---|\n")
+    common.append_results(text, str(target))
+    written = target.read_text()
+    assert written.startswith("# head\n\n## ") and "`python benchmarks/bench_data.py`" in written
+    assert common.fmt_num(float("nan")) == "n/a" and common.fmt_num(12345.6) == "12,346"
+    assert common.rss_mb() > 0 and common.peak_rss_mb() > 0 and common.cpu_count() >= 1
