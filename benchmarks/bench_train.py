@@ -1,7 +1,8 @@
 """Side-by-side train/forward throughput: gatortron_jax vs HF transformers (PyTorch), same shapes.
 
-    python benchmarks/bench_train.py            # all shapes, ~10 minutes on 2 cores
-    python benchmarks/bench_train.py --quick    # tiny shape, seq 128 only
+    python benchmarks/bench_train.py                      # all shapes, ~6 minutes on 2 cores
+    python benchmarks/bench_train.py --ablations --results  # + before/after of each kept optimisation, appended to RESULTS.md
+    python benchmarks/bench_train.py --quick              # tiny shape, seq 128, 3 steps (smoke test)
 
 Each measurement runs in its own child process (clean peak RSS, no cross-framework thread
 contention); the parent prints one table with ratios ours/theirs and model FLOPs utilisation
@@ -12,14 +13,14 @@ Both sides: fp32, AdamW (lr 1e-4, wd 0.01), dropout off, MLM loss on ~15% of pos
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
+
+import common
 
 SHAPES = {
     "tiny": dict(hidden=256, layers=4, heads=4, mlp=1024, vocab=8192),
@@ -46,6 +47,17 @@ def train_flops(shape: dict, batch: int, seq: int, predicted_positions: int) -> 
     return 6 * (block * l * tokens + head) + 3 * attention * l * tokens
 
 
+def median_seconds(fn, steps: int) -> float:
+    """Median wall time of ``steps`` calls (each call waits for its result): robust to the
+    occasional step slowed by another process on a shared machine, unlike a mean."""
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return common.median(times)
+
+
 def child_peak(out: dict) -> None:
     import jax.numpy as jnp
     import jax
@@ -62,7 +74,8 @@ def child_peak(out: dict) -> None:
     out["gflops"] = 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
 
-def child_ours(out: dict, shape: dict, seq: int, batch: int, steps: int, sparse: bool) -> None:
+def child_ours(out: dict, shape: dict, seq: int, batch: int, steps: int, sparse: bool, donate: bool = True,
+               config: dict | None = None) -> None:
     import jax
     import numpy as np
 
@@ -75,7 +88,7 @@ def child_ours(out: dict, shape: dict, seq: int, batch: int, steps: int, sparse:
 
     cfg = EncoderConfig(vocab_size=shape["vocab"], hidden_size=shape["hidden"], num_layers=shape["layers"],
                         num_heads=shape["heads"], mlp_dim=shape["mlp"], max_position_embeddings=512,
-                        dropout_rate=0.0, attention_dropout_rate=0.0, use_pooler=False)
+                        dropout_rate=0.0, attention_dropout_rate=0.0, use_pooler=False, **(config or {}))
     partitioner = partitioning.Partitioner(partitioning.create_mesh(1, 1, 1))
     model = EncoderForMLM(cfg)
     opt = make_optimizer(OptimizerConfig(learning_rate=1e-4, warmup_steps=0, clip_grad_norm=None), 1000)
@@ -85,24 +98,28 @@ def child_ours(out: dict, shape: dict, seq: int, batch: int, steps: int, sparse:
                "position_ids": np.broadcast_to(np.arange(seq, dtype=np.int32), ids.shape).copy(),
                "mlm_targets": ids, "mlm_weights": weights}
     max_pred = int(weights.sum(1).max()) if sparse else None
-    step = jax.jit(steps_lib.make_train_step(model, opt, max_predictions=max_pred), donate_argnums=(0,))
+    step = jax.jit(steps_lib.make_train_step(model, opt, max_predictions=max_pred),
+                   donate_argnums=(0,) if donate else ())
     fwd = jax.jit(lambda p, b: model.apply({"params": p}, b["input_ids"], b["token_type_ids"],
                                            b["position_ids"], b["segment_ids"])[0])
     with partitioner.activate():
         rng = jax.random.key(1)
         state, m = step(state, batch_d, rng)
         jax.block_until_ready(m)
-        t = time.perf_counter()
-        for _ in range(steps):
+
+        def train_once():
+            nonlocal state
             state, m = step(state, batch_d, rng)
-        jax.block_until_ready(m)
-        out["train_s"] = (time.perf_counter() - t) / steps
+            jax.block_until_ready(m)
+
+        out["train_s"] = median_seconds(train_once, steps)
         jax.block_until_ready(fwd(state.params, batch_d))
-        t = time.perf_counter()
-        for _ in range(steps):
-            r = fwd(state.params, batch_d)
-        jax.block_until_ready(r)
-        out["fwd_s"] = (time.perf_counter() - t) / steps
+        out["fwd_s"] = median_seconds(lambda: jax.block_until_ready(fwd(state.params, batch_d)), steps)
+        # Encoder only (last hidden states): what fine-tuning heads, predict and embed run on.
+        enc = jax.jit(lambda p, b: model.apply({"params": p}, b["input_ids"], b["token_type_ids"], b["position_ids"],
+                                               b["segment_ids"], method=lambda m, *a: m.encoder(*a)[0]))
+        jax.block_until_ready(enc(state.params, batch_d))
+        out["enc_fwd_s"] = median_seconds(lambda: jax.block_until_ready(enc(state.params, batch_d)), steps)
     out["predicted"] = int(weights.sum()) if sparse else batch * seq
 
 
@@ -130,17 +147,13 @@ def child_hf(out: dict, shape: dict, seq: int, batch: int, steps: int) -> None:
 
     model.train()
     train_step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        train_step()
-    out["train_s"] = (time.perf_counter() - t) / steps
+    out["train_s"] = median_seconds(train_step, steps)
     model.eval()
     with torch.no_grad():
         model(input_ids=ids_t)
-        t = time.perf_counter()
-        for _ in range(steps):
-            model(input_ids=ids_t)
-    out["fwd_s"] = (time.perf_counter() - t) / steps
+        out["fwd_s"] = median_seconds(lambda: model(input_ids=ids_t), steps)
+        model.bert(input_ids=ids_t)
+        out["enc_fwd_s"] = median_seconds(lambda: model.bert(input_ids=ids_t), steps)
     out["predicted"] = batch * seq  # HF projects every position onto the vocabulary
 
 
@@ -162,25 +175,45 @@ def child_main(spec: dict) -> None:
     print(json.dumps(out))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+# Each optimisation kept in the product, measured against the same step without it (tiny
+# shape; one child process each, so both sides of a pair see the same machine state).
+# name -> (before kwargs, after kwargs); kwargs go to child_ours.
+ABLATIONS = {
+    "sparse MLM predictions (TrainConfig.max_predictions)": (dict(sparse=False), dict(sparse=True)),
+    "spelled-out einsum attention on CPU (vs jax.nn.dot_product_attention XLA)": (
+        dict(sparse=True, config={"attention_impl": "xla"}), dict(sparse=True, config={"attention_impl": "einsum"})),
+    "donated train state (donate_argnums=0)": (dict(sparse=True, donate=False), dict(sparse=True, donate=True)),
+    "remat 'dots' (vs 'none'): recompute elementwise ops, keep matmul outputs": (
+        dict(sparse=True, config={"remat_policy": "none"}), dict(sparse=True, config={"remat_policy": "dots"})),
+}
+
+
+def _row_cells(r: dict) -> list:
+    return [r["shape"], r["seq"], r["batch"], r["impl"], common.fmt_num(r["train_tok_s"]), f"{r['ratio_train']:.2f}",
+            common.fmt_num(r["fwd_tok_s"]), f"{r['ratio_fwd']:.2f}", common.fmt_num(r["enc_tok_s"]),
+            f"{r['ratio_enc']:.2f}", f"{r['mfu']:.1%}", common.fmt_num(r["rss_mb"])]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--results", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
-    args = parser.parse_args()
+    parser.add_argument("--ablations", action="store_true",
+                        help="also time each kept optimisation against the step without it (tiny-128)")
+    common.add_common_flags(parser)
+    args = parser.parse_args(argv)
     if args.child:
         child_main(json.loads(args.child))
-        return
-    import jax
-    import torch
-    import transformers
+        return {}
 
+    t0 = time.perf_counter()
     peak = run_child("peak")["gflops"]
-    print(f"dense fp32 matmul peak (jnp.dot 2048^2): {peak:.1f} GFLOP/s")
+    print(f"dense fp32 matmul peak (jnp.dot 2048^2): {peak:.1f} GFLOP/s", flush=True)
     cases = [("tiny", 128)] if args.quick else [("tiny", 128), ("tiny", 512), ("small", 128), ("small", 512)]
     rows = []
     for name, seq in cases:
-        shape, batch, steps = SHAPES[name], SEQ_BATCH[seq], STEPS[name]
+        shape, batch = SHAPES[name], SEQ_BATCH[seq]
+        steps = 3 if args.quick else STEPS[name]
         tokens = batch * seq
         hf = run_child("hf", shape=shape, seq=seq, batch=batch, steps=steps)
         dense = run_child("ours", shape=shape, seq=seq, batch=batch, steps=steps, sparse=False)
@@ -189,22 +222,44 @@ def main() -> None:
             flops = train_flops(shape, batch, seq, r["predicted"])
             rows.append(dict(shape=name, seq=seq, batch=batch, impl=label,
                              train_tok_s=tokens / r["train_s"], fwd_tok_s=tokens / r["fwd_s"],
+                             enc_tok_s=tokens / r["enc_fwd_s"], ratio_enc=hf["enc_fwd_s"] / r["enc_fwd_s"],
                              rss_mb=r["peak_rss_mb"], mfu=flops / r["train_s"] / 1e9 / peak,
                              ratio_train=hf["train_s"] / r["train_s"], ratio_fwd=hf["fwd_s"] / r["fwd_s"]))
-    header = "| shape | seq | batch | impl | train tok/s | fwd tok/s | train ratio vs HF | fwd ratio vs HF | MFU | peak RSS MB |"
-    lines = [header, "|" + "---|" * 10]
-    for r in rows:
-        lines.append(f"| {r['shape']} | {r['seq']} | {r['batch']} | {r['impl']} | {r['train_tok_s']:,.0f} | "
-                     f"{r['fwd_tok_s']:,.0f} | {r['ratio_train']:.2f} | {r['ratio_fwd']:.2f} | {r['mfu']:.1%} | "
-                     f"{r['rss_mb']:,.0f} |")
-    table = "\n".join(lines)
-    print(table)
-    machine = f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}"
-    versions = f"jax {jax.__version__}, torch {torch.__version__}, transformers {transformers.__version__}"
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    with open(args.results, "a") as f:
-        f.write(f"\n## {stamp} — `python benchmarks/bench_train.py{' --quick' if args.quick else ''}`\n\n"
-                f"Machine: {machine}; {versions}; matmul peak {peak:.1f} GFLOP/s (fp32).\n\n{table}\n")
+        print(f"{name}-{seq}: " + ", ".join(f"{r['impl']} {r['train_tok_s']:,.0f} tok/s ({r['ratio_train']:.2f}x)"
+                                            for r in rows[-3:]), flush=True)
+    body = common.markdown_table(
+        ["shape", "seq", "batch", "impl", "train tok/s", "train vs HF", "MLM fwd tok/s", "MLM fwd vs HF",
+         "encoder fwd tok/s", "encoder fwd vs HF", "train MFU", "peak RSS MB"], [_row_cells(r) for r in rows])
+    body = f"Dense fp32 matmul peak (`jnp.dot` 2048²): {peak:.1f} GFLOP/s.\n\n{body}\n"
+    ablations = []
+    if args.ablations:
+        shape, seq = SHAPES["tiny"], 128
+        batch, steps = SEQ_BATCH[seq], (3 if args.quick else STEPS["tiny"])
+        for what, (before, after) in ABLATIONS.items():
+            runs: dict = {"before": [], "after": []}
+            for _ in range(1 if args.quick else 2):  # interleaved, so drift on a shared machine hits both
+                for side, kw in (("before", before), ("after", after)):
+                    runs[side].append(run_child("ours", shape=shape, seq=seq, batch=batch, steps=steps, **kw))
+            b, a = ({"train_s": common.median(r["train_s"] for r in rs), "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
+                    for rs in (runs["before"], runs["after"]))
+            ablations.append(dict(what=what, before_tok_s=batch * seq / b["train_s"], after_tok_s=batch * seq / a["train_s"],
+                                  before_rss_mb=b["peak_rss_mb"], after_rss_mb=a["peak_rss_mb"]))
+            print(f"ablation {what}: {ablations[-1]['before_tok_s']:,.0f} -> {ablations[-1]['after_tok_s']:,.0f} tok/s",
+                  flush=True)
+        body += "\nBefore/after, tiny (H256 L4) seq 128 batch 8, train step:\n\n" + common.markdown_table(
+            ["optimisation", "before tok/s", "after tok/s", "speed-up", "before RSS MB", "after RSS MB"],
+            [[r["what"], common.fmt_num(r["before_tok_s"]), common.fmt_num(r["after_tok_s"]),
+              f"{r['after_tok_s'] / r['before_tok_s']:.2f}x", common.fmt_num(r["before_rss_mb"]),
+              common.fmt_num(r["after_rss_mb"])] for r in ablations]) + "\n"
+    text = common.section(common.command_line(__file__, argv), common.machine_line("jax", "torch", "transformers"), body)
+    print(text)
+    res = {"peak_gflops": peak, "rows": rows, "ablations": ablations, "wall_s": time.perf_counter() - t0}
+    print(f"(total {res['wall_s']:.0f} s)")
+    if args.json:
+        common.write_json(args.json, res)
+    if args.results:
+        print(f"appended to {common.append_results(text, args.results)}")
+    return res
 
 
 if __name__ == "__main__":

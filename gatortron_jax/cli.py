@@ -8,9 +8,11 @@
     gatortron-jax plan --gin_file=gin/models/large.gin --mesh data=16,fsdp=8,tensor=1 --batch 1024 --seq 512
 
 Errors in input or configuration print one line (``error: ...``) and exit with status 2; a run
-stopped by SIGTERM (preemption) checkpoints and exits with status 75. ``pretrain`` and
-``train-vocab`` replace undecodable bytes and skip malformed ``.jsonl`` lines with a PHI-free
-warning and count them in an input summary (``pretrain`` also writes MODEL_DIR/input_report.json);
+stopped by SIGTERM (preemption) checkpoints and exits with status 75. Input policy (every
+command that reads notes or annotations): undecodable bytes are replaced, malformed ``.jsonl``
+lines, annotations that do not match their note and bad task examples are skipped, each with a
+PHI-free file:line warning and a count in the input summary (``pretrain`` also writes
+MODEL_DIR/input_report.json; ``finetune`` records its read summaries in config.json);
 ``--strict`` makes them errors, ``--show_text`` lets the warnings quote a short escaped excerpt.
 """
 
@@ -53,8 +55,9 @@ def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
 def _add_input_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input hygiene (policy: gatortron_jax/data/input_report.py)")
     g.add_argument("--strict", action="store_true",
-                   help="fail with one error line on undecodable bytes or malformed .jsonl lines (default: "
-                        "replace / skip them, warn once per file and count them in the input summary)")
+                   help="fail with one error line (file:line) on undecodable bytes, malformed .jsonl lines, "
+                        "annotations that do not match their note, or bad task examples (default: replace / "
+                        "skip them, warn with file:line and count them in the input summary)")
     g.add_argument("--show_text", action="store_true",
                    help="let replaced-byte warnings quote <=80 escaped characters around the first bad byte; "
                         "local debugging only: the excerpt may contain PHI (never written to input_report.json)")
@@ -160,10 +163,9 @@ def cmd_train_vocab(args: argparse.Namespace, overrides: list[str]) -> int:
                 inputs += [os.path.join(root, f) for f in sorted(files) if f.endswith((".txt", ".jsonl"))]
         else:
             inputs.append(path)
-    report = input_report.InputReport()
-    with input_report.policy(strict=args.strict, show_text=args.show_text):
-        model = vocab.train_sentencepiece(sorted(inputs), args.output, args.vocab_size,
-                                          model_type=args.model_type, report=report)
+    report = input_report.InputReport()  # strict / show_text: the policy main() applied
+    model = vocab.train_sentencepiece(sorted(inputs), args.output, args.vocab_size,
+                                      model_type=args.model_type, report=report)
     log.info("input summary: %s", report.summary())
     log.info("wrote %s (%d pieces from %d files)", model, args.vocab_size, len(inputs))
     return 0
@@ -449,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model_dir", required=True, help="new directory for the fine-tuned model")
     p.add_argument("--init_checkpoint", default=None, help="pretrained model dir (pretrain / import-hf); "
                    "without it the encoder is freshly initialised from gin")
+    _add_input_flags(p)
     _add_distributed_flags(p)
     p.set_defaults(fn=cmd_finetune, accepts_gin=True)
 
@@ -459,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
     p.add_argument("--output", default=None, help="JSON file (default CHECKPOINT/eval_<task>_<split>.json)")
     p.add_argument("--batch_size", type=int, default=32)
+    _add_input_flags(p)
     p.set_defaults(fn=cmd_evaluate, accepts_gin=True)
 
     p = sub.add_parser("predict", help="tag raw .txt notes (NER), or label a task-format file / brat dir (RE, NLI, STS)")
@@ -468,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="brat", choices=["brat", "i2b2", "jsonl"],
                    help="i2b2: .con (2010) or .xml (2012), by the model's task")
     p.add_argument("--batch_size", type=int, default=32)
+    _add_input_flags(p)
     p.set_defaults(fn=cmd_predict)
 
     p = sub.add_parser("deid", help="de-identify raw .txt notes with a fine-tuned PHI model")
@@ -477,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="mask", choices=["mask", "surrogate"])
     p.add_argument("--seed", type=int, default=None, help="surrogate seed (default: random and unrecorded)")
     p.add_argument("--batch_size", type=int, default=32)
+    _add_input_flags(p)
     p.set_defaults(fn=cmd_deid)
 
     # --- scale (plan) ---
@@ -509,6 +515,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     fn: Callable[[argparse.Namespace, list[str]], int] = args.fn
     try:
+        if hasattr(args, "strict"):  # commands with the input-hygiene flags
+            from gatortron_jax.data import input_report
+
+            with input_report.policy(strict=args.strict, show_text=args.show_text):
+                return fn(args, overrides)
         return fn(args, overrides)
     except GatortronError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -83,7 +83,7 @@ def analytic_flops(cfg: Any, batch: int, seq_len: int, max_predictions: int | No
     as the kernel computes it even for packed rows). MLM head on the predicted positions:
     transform ``2 * H^2`` and tied logits ``2 * H * V``. Backward = 2 x forward. ``model``
     is the MFU convention (no recomputation); ``with_remat`` adds the rematerialised forward
-    of the encoder blocks (the whole block for ``full``; an upper bound for the others).
+    of the encoder blocks (the whole block for ``full``, none for ``none``/``dots``; an upper bound for the others).
     """
     hidden, inner, layers = cfg.hidden_size, cfg.num_heads * cfg.kv_dim, cfg.num_layers
     tokens = batch * seq_len
@@ -95,7 +95,8 @@ def analytic_flops(cfg: Any, batch: int, seq_len: int, max_predictions: int | No
     head_fwd = predicted * 2 * (hidden * hidden + hidden * cfg.vocab_size)
     forward = block_fwd + head_fwd
     model = 3 * forward
-    recompute = {"none": 0.0, "full": 1.0}.get(cfg.remat_policy, 1.0) * block_fwd
+    # "dots" saves every matmul output, so only elementwise work is recomputed (no matmul FLOPs).
+    recompute = {"none": 0.0, "dots": 0.0, "full": 1.0}.get(cfg.remat_policy, 1.0) * block_fwd
     encoder_params = layers * (4 * hidden * inner + 2 * hidden * cfg.mlp_dim)
     head_params = hidden * hidden + hidden * cfg.vocab_size
     return {

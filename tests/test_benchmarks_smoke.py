@@ -101,3 +101,28 @@ def test_common_helpers(repo_root, tmp_path):
     assert written.startswith("# head\n\n## ") and "`python benchmarks/bench_data.py`" in written
     assert common.fmt_num(float("nan")) == "n/a" and common.fmt_num(12345.6) == "12,346"
     assert common.rss_mb() > 0 and common.peak_rss_mb() > 0 and common.cpu_count() >= 1
+
+
+def test_bench_train_quick(repo_root, tmp_path):
+    """HF vs ours on the tiny shape: ratios are HF time / our time, MFU is FLOPs / time / peak."""
+    res, stdout = _run(repo_root, tmp_path, "bench_train.py")
+    assert "| shape | seq | batch | impl | train tok/s | train vs HF |" in stdout and "torch " in stdout
+    rows = {r["impl"]: r for r in res["rows"]}
+    assert set(rows) == {"hf", "ours-dense", "ours-sparse"} and res["peak_gflops"] > 0
+    hf = rows["hf"]
+    for r in rows.values():
+        assert r["shape"] == "tiny" and r["seq"] == 128 and r["train_tok_s"] > 0 and r["rss_mb"] > 0
+        assert _close(r["ratio_train"], r["train_tok_s"] / hf["train_tok_s"])
+        assert _close(r["ratio_enc"], r["enc_tok_s"] / hf["enc_tok_s"])
+        assert 0 < r["mfu"] < 1.5  # achieved FLOP/s against a measured peak: never wildly above it
+    assert rows["hf"]["ratio_train"] == 1.0 and not res["ablations"]
+
+
+def test_profile_step_accounts_for_the_step(repo_root, tmp_path):
+    """The per-op profile of the real step: every op is matched to HLO, categories add up."""
+    res, stdout = _run(repo_root, tmp_path, "profile_step.py", "--steps", "2", "--top", "5")
+    assert "| category | ms/step |" in stdout and "| op | ms/step |" in stdout
+    cats = res["categories"]
+    assert cats.get("matmul", 0) > 0 and _close(sum(cats.values()), res["ops_ms"], rel=1e-6)
+    assert res["executing_ms"] > 0 and len(res["ops"]) > 20
+    assert all(r["shape"] and r["category"] in ("matmul", "scan", "copy", "other") for r in res["ops"])

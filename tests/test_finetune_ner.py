@@ -61,7 +61,7 @@ def test_layerwise_lr_decay_scales_by_depth():
     np.testing.assert_allclose(out["classifier"]["kernel"], 1.0)
 
 
-def test_cli_finetune_evaluate_predict_deid_on_samples(repo_root, tmp_path, capsys, monkeypatch):
+def test_cli_finetune_evaluate_predict_deid_on_samples(repo_root, tmp_path, capsys, caplog, monkeypatch):
     """Fast e2e on the shipped synthetic samples with tiny settings (the real CLI)."""
     monkeypatch.chdir(repo_root)
     init = tmp_path / "pretrained"
@@ -98,6 +98,26 @@ def test_cli_finetune_evaluate_predict_deid_on_samples(repo_root, tmp_path, caps
     assert cli.main(["deid", "--checkpoint", str(out), "--input", str(notes), "--output",
                      str(tmp_path / "deid"), "--mode", "surrogate"]) == 0
     assert (tmp_path / "deid/deid_summary.json").is_file() and list((tmp_path / "deid").rglob("*.ann"))
+
+    # Input policy on raw notes: a note with undecodable bytes still comes out (U+FFFD, one
+    # PHI-free warning naming file and byte offset); --strict makes it one error line instead.
+    bad = tmp_path / "bad_notes"
+    bad.mkdir()
+    (bad / "good.txt").write_text("Patient denies chest pain.\n", encoding="utf-8")
+    (bad / "bad.txt").write_bytes(b"SECRETNAME has a cough \xff\xfe and fever.\n")
+    capsys.readouterr()
+    caplog.clear()
+    assert cli.main(["predict", "--checkpoint", str(out), "--input", str(bad), "--output",
+                     str(tmp_path / "bad_out"), "--format", "brat"]) == 0
+    warned = [r.getMessage() for r in caplog.records if "U+FFFD" in r.getMessage()]
+    assert any(str(bad / "bad.txt") in m and "byte offset 23" in m for m in warned), warned
+    assert not any("SECRETNAME" in r.getMessage() for r in caplog.records)
+    assert sorted(p.name for p in (tmp_path / "bad_out").rglob("*.ann")) == ["bad.ann", "good.ann"]
+    assert (tmp_path / "bad_out/bad.txt").read_text(encoding="utf-8").count("\ufffd") == 2
+    assert cli.main(["predict", "--strict", "--checkpoint", str(out), "--input", str(bad), "--output",
+                     str(tmp_path / "bad_strict")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {bad / 'bad.txt'}: not valid UTF-8 at byte offset 23" in err and "SECRETNAME" not in err
     assert time.time() - t0 < 240
 
 

@@ -169,9 +169,17 @@ def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
         (bad / f"{split}.tsv").write_text((src / f"{split}.tsv").read_text())
     with open(bad / "dev.tsv", "a") as f:
         f.write("123.T1.T2\t@CHEMICAL$ binds @GENE$.\tCPR:99\n")
+    from gatortron_jax.data import input_report
+
     data = TaskDataConfig(task="chemprot_re", data_dir=str(bad), vocab_path=vocab, max_length=64)
-    with pytest.raises(InputError, match=r"dev\.tsv:\d+.*123\.T1\.T2.*CPR:99"):
-        finetune_tasks.finetune_task(str(tmp_path / "x"), data, train, model_config=TINY)
+    assert data.strict is None and not data.strict_reading()  # default: skip, count and list
+    with input_report.policy(strict=True):  # what --strict sets for the command
+        assert data.strict_reading()
+        with pytest.raises(InputError, match=r"dev\.tsv:\d+.*123\.T1\.T2.*CPR:99"):
+            finetune_tasks.finetune_task(str(tmp_path / "x"), data, train, model_config=TINY)
+    explicit = TaskDataConfig(task="chemprot_re", data_dir=str(bad), vocab_path=vocab, max_length=64, strict=True)
+    with pytest.raises(InputError, match=r"dev\.tsv:\d+.*123\.T1\.T2.*CPR:99"):  # a gin binding wins
+        finetune_tasks.finetune_task(str(tmp_path / "y"), explicit, train, model_config=TINY)
     from gatortron_jax.data.task_registry import get_task
 
     read = get_task("chemprot_re").read("dev", str(bad), strict=False).summary  # what finetune records

@@ -271,3 +271,26 @@ def test_cli_strict_fails_with_one_error_line(bad_corpus, tmp_path, monkeypatch,
     summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("input summary: read"))
     assert "flagged 1 (replaced_bytes: 2 sequences, 2 bytes)" in summary  # vocab input is read line by line
     assert SECRET not in caplog.text + capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- annotated notes
+
+
+def test_ner_task_readers_follow_the_strict_policy(tmp_path, caplog):
+    """finetune/evaluate read annotations through the task registry: by default a span that
+    does not match its note is dropped with a file:line warning and counted; --strict fails."""
+    from gatortron_jax.data.ner_tasks import NERTask, read_brat_path
+
+    d = tmp_path / "train"
+    d.mkdir()
+    (d / "a.txt").write_text(SECRET + " took aspirin\n", encoding="utf-8")
+    (d / "a.ann").write_text("T1\tDrug 25 32\taspirin\nT2\tDrug 0 5\tWrong\n", encoding="utf-8")
+    task = NERTask("n2c2_style", read_brat_path, str(tmp_path))  # the built-in n2c2 2018 reader, unregistered
+    with caplog.at_level(logging.WARNING):
+        (doc,) = task.documents("train")
+    assert [e.id for e in doc.entities] == ["T1"]
+    assert f"{d / 'a.ann'}:2" in caplog.text and "dropped" in caplog.text and SECRET not in caplog.text
+    with input_report.policy(strict=True):
+        with pytest.raises(InputError, match=r"a\.ann:2: T2") as ei:
+            task.documents("train")
+    assert SECRET not in str(ei.value)

@@ -32,6 +32,7 @@ import os
 from typing import Callable, Mapping
 
 from gatortron_jax.data.documents import Document
+from gatortron_jax.data.input_report import resolve_strict
 from gatortron_jax.errors import ConfigError, InputError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -153,22 +154,27 @@ def read_conll_path(path: str) -> list[Document]:
     return docs
 
 
+# The annotated-note readers follow the process-wide input policy (``--strict`` on the CLI;
+# data/input_report.py): by default an annotation whose offsets do not match its note is
+# dropped with a file:line warning and counted in the reader's summary; strict, it is an error.
+
+
 def read_brat_path(path: str) -> list[Document]:
     from gatortron_jax.data.formats.brat import read_brat_dir
 
-    return read_brat_dir(path)
+    return read_brat_dir(path, strict=resolve_strict(None))
 
 
 def read_i2b2_2010_path(path: str) -> list[Document]:
     from gatortron_jax.data.formats.i2b2_2010 import read_i2b2_2010_dir
 
-    return read_i2b2_2010_dir(path)
+    return read_i2b2_2010_dir(path, strict=resolve_strict(None))
 
 
 def read_i2b2_2012_path(path: str) -> list[Document]:
     from gatortron_jax.data.formats.i2b2_2012 import read_i2b2_2012_dir
 
-    return read_i2b2_2012_dir(path)
+    return read_i2b2_2012_dir(path, strict=resolve_strict(None))
 
 
 _BUILTINS = {

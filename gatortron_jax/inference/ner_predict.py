@@ -130,14 +130,20 @@ def read_raw_notes(input_path: str) -> list[Document]:
         raise InputError(f"{input_path}: no such file or directory")
     if not paths:
         raise InputError(f"{input_path}: no .txt notes found")
-    docs = []
+    from gatortron_jax.data.corpus import read_note_file
+
+    docs, replaced = [], 0
     for path, doc_id in paths:
-        try:
-            with open(path, encoding="utf-8", newline="") as f:
-                text = f.read()
-        except UnicodeDecodeError as e:
-            raise InputError(f"{path}: not valid UTF-8 (byte {e.start})") from None
+        # Input policy (data/input_report.py): bad bytes -> U+FFFD + one warning per file, or
+        # InputError under --strict. Every note still comes out the other side.
+        text, issue = read_note_file(path)
+        if issue is not None:
+            replaced += 1
+            log.warning("%s", issue.message())
         docs.append(Document(doc_id, text, [], [], path))
+    log.info(
+        "read %d note(s) from %s%s", len(docs), input_path,
+        f"; {replaced} with undecodable bytes replaced (U+FFFD)" if replaced else "")
     return docs
 
 

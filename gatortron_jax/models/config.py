@@ -46,7 +46,11 @@ class EncoderConfig:
     param_dtype: str = "float32"  # master weights
     scan_layers: bool = True  # nn.scan over blocks: compile time independent of depth
     scan_unroll: int = 1  # layers per scan iteration; >1 trades compile time for fewer loop copies
-    remat_policy: str = "none"  # one of REMAT_POLICIES
+    # One of REMAT_POLICIES. "dots" keeps matmul outputs and recomputes the elementwise ops
+    # (GELU, softmax, LN) in the backward pass: less activation memory than "none", and on CPU
+    # also faster, because writing those residuals costs more than recomputing them
+    # (1.07-1.12x at H256/H512, seq 128; benchmarks/RESULTS.md).
+    remat_policy: str = "dots"
     attention_impl: str | None = None  # None (auto: einsum on CPU, else jax's choice), "einsum", "xla", "cudnn"
 
     def __post_init__(self) -> None:

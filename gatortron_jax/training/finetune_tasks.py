@@ -288,8 +288,8 @@ def finetune_task(
     splits = data.splits()
 
     t0 = time.time()
-    train_set = task.read("train", data.data_dir, splits["train"], strict=data.strict, data=data)
-    dev_set = task.read("dev", data.data_dir, splits["dev"], strict=data.strict, data=data)
+    train_set = task.read("train", data.data_dir, splits["train"], strict=data.strict_reading(), data=data)
+    dev_set = task.read("dev", data.data_dir, splits["dev"], strict=data.strict_reading(), data=data)
     train_ex = _limit(train_set.examples, data.max_train_examples)
     dev_ex = _limit(dev_set.examples, data.max_eval_examples)
     with_null = False
@@ -365,7 +365,7 @@ def finetune_task(
         },
         "data": {"task": task.name, "data_dir": data.data_dir or task.data_dir,
                  "examples": {"train": len(train_ex), "dev": len(dev_ex)},
-                 "read": {"train": train_set.summary, "dev": dev_set.summary},
+                 "read": {"train": train_set.summary, "dev": dev_set.summary}, "strict": data.strict_reading(),
                  "encoding": {"train": train_enc, "dev": dev_enc}},
     }
 
@@ -431,7 +431,7 @@ def evaluate_task(model_dir: str, data: TaskDataConfig | None = None, split: str
     task = predictor.task
     if data.task and data.task != task.name:
         raise ConfigError(f"{model_dir} was fine-tuned on {task.name}, not {data.task}")
-    ex_set = task.read(split, data.data_dir, data.splits()[split], strict=data.strict, data=data)
+    ex_set = task.read(split, data.data_dir, data.splits()[split], strict=data.strict_reading(), data=data)
     examples = _limit(ex_set.examples, data.max_eval_examples)
     tick = time.time()
     preds, enc = predictor.predict(examples, where=f"{task.name}/{split}")
@@ -467,7 +467,7 @@ def predict_task(model_dir: str, input_path: str, output_dir: str, batch_size: i
     predictor = TaskPredictor(model_dir, batch_size=batch_size)
     task = predictor.task
     data = TaskDataConfig(**{**predictor.config.get("finetune", {}).get("data_config", {}), "negative_ratio": None})
-    ex_set = task.reader(input_path, strict=data.strict, split="predict", data=data)
+    ex_set = task.reader(input_path, strict=data.strict_reading(), split="predict", data=data)
     preds, enc = predictor.predict(ex_set.examples, where=input_path)
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "predictions.jsonl"), "w", encoding="utf-8") as f:

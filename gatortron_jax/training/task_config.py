@@ -18,7 +18,9 @@ class TaskDataConfig:
     train_split: str = "train"
     dev_split: str = "dev"
     test_split: str = "test"
-    strict: bool = True  # False: bad examples are skipped, counted and listed instead of an error
+    # True: a bad example is an error naming file:line and id. False: it is skipped, counted and
+    # listed in the read summary. None: follow the command's --strict flag (default: skip).
+    strict: bool | None = None
     max_train_examples: int | None = None  # first N train examples (subset runs); None: all
     max_eval_examples: int | None = None  # first N dev/test examples; None: all
     # relation extraction from brat documents (n2c2 2018)
@@ -38,6 +40,12 @@ class TaskDataConfig:
 
     def splits(self) -> dict[str, str]:
         return {"train": self.train_split, "dev": self.dev_split, "test": self.test_split}
+
+    def strict_reading(self) -> bool:
+        """``strict`` if bound, else the process-wide input policy (``--strict``)."""
+        from gatortron_jax.data.input_report import resolve_strict
+
+        return resolve_strict(self.strict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -107,7 +107,7 @@ def read_brat(txt_path: str, ann_path: str, *, strict: bool = True,
             if bad:
                 msg = f"{where}: {eid} ({etype} {redact(offsets)}): {bad}"
                 if strict:
-                    raise InputError(msg + " (pass strict=False to drop and count such annotations)")
+                    raise InputError(msg + " (without --strict / with strict=False such annotations are dropped and counted)")
                 summary.problem(bad + " (dropped)", f"{where}: {eid}")
                 dropped.add(eid)
                 continue

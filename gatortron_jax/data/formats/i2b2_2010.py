@@ -93,7 +93,7 @@ def read_con(txt_path: str, con_path: str, *, strict: bool = True,
         if bad:
             msg = f"{where}: concept {offsets} ({redact(ctype, 20)}): {bad}"
             if strict:
-                raise InputError(msg + " (pass strict=False to drop and count such concepts)")
+                raise InputError(msg + " (without --strict / with strict=False such concepts are dropped and counted)")
             summary.problem(bad + " (dropped)", where)
             continue
         doc.entities.append(Entity(id=f"T{len(doc.entities) + 1}", type=ctype,

@@ -119,7 +119,7 @@ def read_i2b2_2012(xml_path: str, *, strict: bool = True, summary: ReadSummary |
             if bad:
                 msg = f"{where}: <{tag} id={redact(eid, 20)!r} start={start} end={end}>: {bad}"
                 if strict:
-                    raise InputError(msg + " (pass strict=False to drop and count such tags)")
+                    raise InputError(msg + " (without --strict / with strict=False such tags are dropped and counted)")
                 summary.problem(bad + " (dropped)", where)
                 continue
             doc.entities.append(Entity(id=eid, type=etype, spans=((start, end),),

@@ -50,7 +50,7 @@ class ExampleReadSummary(ReadSummary):
 def reject(strict: bool, summary: ExampleReadSummary, where: str, example_id: str, reason: str) -> None:
     """Raise (strict) or skip-and-count one bad example."""
     if strict:
-        raise InputError(f"{where}: example {example_id!r}: {reason} (pass strict=False to skip and count such examples)")
+        raise InputError(f"{where}: example {example_id!r}: {reason} (without --strict / with strict=False such examples are skipped and counted)")
     summary.skip(reason, where, example_id)
 
 

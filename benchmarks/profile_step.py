@@ -1,0 +1,169 @@
+"""Where does one MLM train step spend its time? A per-op profile of the real jitted step.
+
+    python benchmarks/profile_step.py                          # tiny (H256 L4), seq 128, dense logits
+    python benchmarks/profile_step.py --shape small --seq 512 --sparse
+    python benchmarks/profile_step.py --config remat_policy=none --top 30
+
+Runs the same step as ``bench_train.py`` (``steps.make_train_step``, donated, one CPU device),
+traces a few steps with ``jax.profiler`` (``create_perfetto_trace=True``), and sums the
+duration of every executed XLA op (thunk) per step. Each op is matched to its HLO instruction
+in the compiled module, so the table names what it computes (shape) and where it came from
+(the JAX ``op_name``: module path and primitive). Ops are also grouped into categories:
+
+* ``matmul``   — dots (XLA:CPU runs them as ``ynn_fusion`` / ``dot`` thunks)
+* ``scan``     — the layer loop's bookkeeping: the zero buffers that residuals and stacked
+  parameter gradients are written into (``broadcast``), ``dynamic-update-slice`` /
+  ``dynamic-slice`` of per-layer slices
+* ``copy``     — transposes and layout copies
+* ``other``    — elementwise fusions (GELU, softmax, LayerNorm, loss, AdamW), reductions
+
+This is the profile behind the ratios in RESULTS.md: it shows *which* ops are slower than
+they need to be, not just that the step is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+
+import common
+
+common.quiet_tensorflow()
+
+
+def categorise(name: str, op_name: str) -> str:
+    """The category of one executed op (see the module docstring)."""
+    if name.startswith(("ynn", "dot", "xnn", "onednn")):
+        return "matmul"
+    if "dynamic-update-slice" in name or "dynamic-slice" in name:
+        return "scan"
+    # Zero buffers the layer loop stacks residuals (no op_name) and parameter gradients into.
+    if "broadcast" in name and (not op_name or op_name.endswith("encoder/broadcast_in_dim")):
+        return "scan"
+    if name.startswith(("copy", "transpose")):
+        return "copy"
+    return "other"
+
+
+def hlo_index(hlo_text: str) -> dict[str, tuple[str, str]]:
+    """Instruction name -> (result shape, op_name metadata) for every instruction."""
+    out = {}
+    for line in hlo_text.splitlines():
+        m = re.match(r"\s*(?:ROOT )?%?([\w.\-]+) = (\S+) ", line)
+        if m:
+            on = re.search(r'op_name="([^"]+)"', line)
+            out[m.group(1)] = (m.group(2), on.group(1) if on else "")
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shape", default="tiny", choices=["tiny", "small"])
+    parser.add_argument("--seq", type=int, default=128, choices=[128, 512])
+    parser.add_argument("--sparse", action="store_true", help="MLM logits only at masked positions")
+    parser.add_argument("--config", action="append", default=[], metavar="FIELD=VALUE",
+                        help="EncoderConfig override, e.g. remat_policy=none (JSON value or bare string)")
+    parser.add_argument("--steps", type=int, default=None, help="traced steps (default 5; 2 with --quick)")
+    parser.add_argument("--top", type=int, default=20)
+    common.add_common_flags(parser)
+    args = parser.parse_args(argv)
+    if args.steps is None:
+        args.steps = 2 if args.quick else 5
+
+    import jax
+    import numpy as np
+
+    from bench_train import SEQ_BATCH, SHAPES, _batch
+    from gatortron_jax import partitioning
+    from gatortron_jax.models.config import EncoderConfig
+    from gatortron_jax.models.heads import EncoderForMLM
+    from gatortron_jax.training import steps as steps_lib
+    from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
+    from gatortron_jax.training.train_state import create_train_state
+
+    overrides = {}
+    for item in args.config:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    shape, batch, seq = SHAPES[args.shape], SEQ_BATCH[args.seq], args.seq
+    cfg = EncoderConfig(vocab_size=shape["vocab"], hidden_size=shape["hidden"], num_layers=shape["layers"],
+                        num_heads=shape["heads"], mlp_dim=shape["mlp"], max_position_embeddings=512,
+                        dropout_rate=0.0, attention_dropout_rate=0.0, use_pooler=False, **overrides)
+    partitioner = partitioning.Partitioner(partitioning.create_mesh(1, 1, 1))
+    model = EncoderForMLM(cfg)
+    opt = make_optimizer(OptimizerConfig(learning_rate=1e-4, warmup_steps=0, clip_grad_norm=None), 1000)
+    state, _ = create_train_state(model, opt, partitioner, jax.random.key(0))
+    ids, weights = _batch(np, shape["vocab"], batch, seq)
+    b = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "segment_ids": np.ones_like(ids),
+         "position_ids": np.broadcast_to(np.arange(seq, dtype=np.int32), ids.shape).copy(),
+         "mlm_targets": ids, "mlm_weights": weights}
+    max_pred = int(weights.sum(1).max()) if args.sparse else None
+    step = jax.jit(steps_lib.make_train_step(model, opt, max_predictions=max_pred), donate_argnums=(0,))
+    rng = jax.random.key(1)
+    with partitioner.activate():
+        index = hlo_index(step.lower(state, b, rng).compile().as_text())
+        for _ in range(3):
+            state, m = step(state, b, rng)
+            jax.block_until_ready(m)
+        with tempfile.TemporaryDirectory() as trace_dir:
+            with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+                for _ in range(args.steps):
+                    state, m = step(state, b, rng)
+                    jax.block_until_ready(m)
+            (trace_file,) = glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"), recursive=True)
+            with gzip.open(trace_file) as f:
+                trace = json.load(f)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    per_op: collections.Counter = collections.Counter()
+    wall = 0.0
+    for e in events:
+        if e.get("ph") != "X":
+            continue
+        if e["name"] == "ThunkExecutor::Execute (wait for completion)":
+            wall += e.get("dur", 0)
+        elif e["name"] in index and not e["name"].startswith(("while", "cond", "call")):
+            per_op[e["name"]] += e.get("dur", 0)  # (loops/conditionals contain their ops' events)
+    ms = lambda us: us / args.steps / 1000  # noqa: E731 - microseconds per trace -> ms per step
+    categories: collections.Counter = collections.Counter()
+    rows = []
+    for name, us in per_op.most_common():
+        shp, op_name = index[name]
+        cat = categorise(name, op_name)
+        categories[cat] += us
+        rows.append(dict(op=name, ms=ms(us), category=cat, shape=shp, op_name=op_name))
+    total_ops = sum(per_op.values())
+    what = f"{args.shape} seq {seq} batch {batch}, {'sparse' if args.sparse else 'dense'} MLM logits" + (
+        f", {overrides}" if overrides else "")
+    body = [f"Train step, {what}: {ms(wall):.1f} ms/step executing; ops sum to {ms(total_ops):.1f} ms "
+            f"(> executing time where XLA runs ops concurrently).", ""]
+    body.append(common.markdown_table(
+        ["category", "ms/step", "share of op time"],
+        [[c, f"{ms(us):.1f}", f"{us / total_ops:.0%}"] for c, us in categories.most_common()]))
+    body += ["", common.markdown_table(
+        ["op", "ms/step", "category", "result", "from (JAX op_name)"],
+        [[r["op"], f"{r['ms']:.2f}", r["category"], f"`{r['shape'][:40]}`", f"`{r['op_name'][-80:]}`"]
+         for r in rows[: args.top]])]
+    text = common.section(common.command_line(__file__, argv), common.machine_line("jax"), "\n".join(body))
+    print(text)
+    res = {"config": vars(args), "executing_ms": ms(wall), "ops_ms": ms(total_ops),
+           "categories": {c: ms(us) for c, us in categories.items()}, "ops": rows}
+    if args.json:
+        common.write_json(args.json, res)
+    if args.results:
+        print(f"appended to {common.append_results(text, args.results)}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
