@@ -4,6 +4,8 @@
   ``cross_entropy`` and autograd, including Megatron's padded-vocab masking.
 * The spelled-out einsum attention (the CPU default) against ``jax.nn.dot_product_attention``'s
   XLA path, forward and gradients, with packed-segment masks.
+* The MLM output-bias add with a matrix-vector bias gradient against a plain broadcast add,
+  and against PyTorch autograd.
 """
 
 import dataclasses
@@ -76,3 +78,25 @@ def test_einsum_attention_matches_jax_xla_attention():
     assert float(loss_e) == pytest.approx(float(loss_x), rel=1e-6)
     for a, b in zip(jax.tree.leaves(grads_e), jax.tree.leaves(grads_x)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6)
+
+
+def test_output_bias_matvec_gradient_matches_plain_add_and_torch():
+    from gatortron_jax.models.heads import add_bias_matvec_grad, add_output_bias
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 40)).astype(np.float32)
+    b = rng.normal(size=(40,)).astype(np.float32)
+    w = rng.normal(size=(3, 5, 40)).astype(np.float32)  # a non-uniform upstream gradient
+
+    def loss(add):
+        return lambda x, b: jnp.sum(jnp.sin(add(x, b)) * w)
+
+    plain = jax.grad(loss(lambda x, b: x + b), argnums=(0, 1))(x, b)
+    for add in (add_bias_matvec_grad, add_output_bias):
+        np.testing.assert_array_equal(add(x, b), x + b)
+        got = jax.jit(jax.grad(loss(add), argnums=(0, 1)))(x, b)
+        np.testing.assert_allclose(got[0], plain[0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(got[1], plain[1], rtol=1e-5, atol=1e-5)
+    tx, tb = torch.tensor(x, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (torch.sin(tx + tb) * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(got[1], tb.grad.numpy(), rtol=1e-5, atol=1e-5)
