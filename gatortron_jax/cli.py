@@ -443,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default max_position_embeddings)")
     p.add_argument("--overlap", type=int, default=None, help="tokens shared by neighbouring windows (default half)")
     p.add_argument("--batch_size", type=int, default=8)
+    _add_input_flags(p)
     p.set_defaults(fn=cmd_embed)
 
     # --- fine-tuning (finetune / evaluate / predict / deid) ---

@@ -124,21 +124,23 @@ class Embedder:
 
 
 def read_lines(path: str) -> list[str]:
-    """Lines split on "\\n" only (a trailing newline ends the last line; "\\r" is stripped)."""
+    """Lines split on "\\n" only (a trailing newline ends the last line; "\\r" is stripped).
+
+    Decoded under the input policy (data/input_report.py): undecodable bytes become U+FFFD
+    with one warning naming the file, line and byte offset (``--strict``: an error), so every
+    input line still gets its array.
+    """
+    from gatortron_jax.data.corpus import read_note_file
+
     if not os.path.isfile(path):
         raise InputError(f"{path}: input file not found")
-    with open(path, "rb") as f:
-        data = f.read()
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
+    text, issue = read_note_file(path)
+    if issue is not None:
+        log.warning("%s", issue.message())
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
         lines.pop()
-    out = []
-    for i, raw in enumerate(lines):
-        try:
-            out.append(raw.rstrip(b"\r").decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise InputError(f"{path}, line {i + 1}: not valid UTF-8 ({e.reason})") from None
-    return out
+    return [line.rstrip("\r") for line in lines]
 
 
 def embed_file(model_dir: str, input_path: str, output_path: str, *, max_length: int | None = None,

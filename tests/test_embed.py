@@ -75,6 +75,10 @@ def test_embed_errors_are_one_line(tmp_path, capsys):
                      "--output", str(tmp_path / "o.npz")]) == 2
     assert "x.txt: input file not found" in capsys.readouterr().err
     (tmp_path / "x.txt").write_bytes(b"ok\n\xff\xfe\n")
-    assert cli.main(["embed", "--checkpoint", str(tmp_path / "none"), "--input", str(tmp_path / "x.txt"),
+    assert cli.main(["embed", "--strict", "--checkpoint", str(tmp_path / "none"), "--input", str(tmp_path / "x.txt"),
                      "--output", str(tmp_path / "o.npz")]) == 2
-    assert "x.txt, line 2: not valid UTF-8" in capsys.readouterr().err
+    assert "x.txt: not valid UTF-8 at byte offset 3 (line 2" in capsys.readouterr().err
+    # Without --strict the line is kept (one array per input line), its bytes replaced and reported.
+    from gatortron_jax.embed import read_lines
+
+    assert read_lines(str(tmp_path / "x.txt")) == ["ok", "\ufffd\ufffd"]
