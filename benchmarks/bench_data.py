@@ -327,13 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
     res["total_s"] = time.perf_counter() - t0
     text = common.section(common.command_line(__file__, argv), common.machine_line("jax", "tensorflow", "seqio"),
                           report(res))
-    print(text)
-    print(f"(total {res['total_s']:.0f} s)")
-    if args.json:
-        common.write_json(args.json, res)
-    if args.results:
-        print(f"appended to {common.append_results(text, args.results)}")
-    return res
+    return common.publish(text, res, args, res["total_s"])
 
 
 if __name__ == "__main__":

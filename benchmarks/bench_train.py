@@ -74,8 +74,10 @@ def child_peak(out: dict) -> None:
     out["gflops"] = 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
 
-def child_ours(out: dict, shape: dict, seq: int, batch: int, steps: int, sparse: bool, donate: bool = True,
-               config: dict | None = None) -> None:
+def build_mlm_step(shape: dict, seq: int, batch: int, sparse: bool, donate: bool = True,
+                   config: dict | None = None) -> dict:
+    """The benchmarked step, built as ``pretrain`` builds it (one CPU device): model, jitted
+    donated train step, train state and one synthetic MLM batch. Shared with profile_step.py."""
     import jax
     import numpy as np
 
@@ -92,7 +94,7 @@ def child_ours(out: dict, shape: dict, seq: int, batch: int, steps: int, sparse:
     partitioner = partitioning.Partitioner(partitioning.create_mesh(1, 1, 1))
     model = EncoderForMLM(cfg)
     opt = make_optimizer(OptimizerConfig(learning_rate=1e-4, warmup_steps=0, clip_grad_norm=None), 1000)
-    state, shardings = create_train_state(model, opt, partitioner, jax.random.key(0))
+    state, _ = create_train_state(model, opt, partitioner, jax.random.key(0))
     ids, weights = _batch(np, shape["vocab"], batch, seq)
     batch_d = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "segment_ids": np.ones_like(ids),
                "position_ids": np.broadcast_to(np.arange(seq, dtype=np.int32), ids.shape).copy(),
@@ -100,10 +102,20 @@ def child_ours(out: dict, shape: dict, seq: int, batch: int, steps: int, sparse:
     max_pred = int(weights.sum(1).max()) if sparse else None
     step = jax.jit(steps_lib.make_train_step(model, opt, max_predictions=max_pred),
                    donate_argnums=(0,) if donate else ())
+    return {"model": model, "partitioner": partitioner, "state": state, "batch": batch_d, "step": step,
+            "rng": jax.random.key(1), "predicted": int(weights.sum()) if sparse else batch * seq}
+
+
+def child_ours(out: dict, shape: dict, seq: int, batch: int, steps: int, sparse: bool, donate: bool = True,
+               config: dict | None = None) -> None:
+    import jax
+
+    built = build_mlm_step(shape, seq, batch, sparse, donate, config)
+    model, partitioner, state, batch_d, step = (built[k] for k in ("model", "partitioner", "state", "batch", "step"))
     fwd = jax.jit(lambda p, b: model.apply({"params": p}, b["input_ids"], b["token_type_ids"],
                                            b["position_ids"], b["segment_ids"])[0])
     with partitioner.activate():
-        rng = jax.random.key(1)
+        rng = built["rng"]
         state, m = step(state, batch_d, rng)
         jax.block_until_ready(m)
 
@@ -120,7 +132,7 @@ def child_ours(out: dict, shape: dict, seq: int, batch: int, steps: int, sparse:
                                                b["segment_ids"], method=lambda m, *a: m.encoder(*a)[0]))
         jax.block_until_ready(enc(state.params, batch_d))
         out["enc_fwd_s"] = median_seconds(lambda: jax.block_until_ready(enc(state.params, batch_d)), steps)
-    out["predicted"] = int(weights.sum()) if sparse else batch * seq
+    out["predicted"] = built["predicted"]
 
 
 def child_hf(out: dict, shape: dict, seq: int, batch: int, steps: int) -> None:
@@ -252,14 +264,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"{r['after_tok_s'] / r['before_tok_s']:.2f}x", common.fmt_num(r["before_rss_mb"]),
               common.fmt_num(r["after_rss_mb"])] for r in ablations]) + "\n"
     text = common.section(common.command_line(__file__, argv), common.machine_line("jax", "torch", "transformers"), body)
-    print(text)
     res = {"peak_gflops": peak, "rows": rows, "ablations": ablations, "wall_s": time.perf_counter() - t0}
-    print(f"(total {res['wall_s']:.0f} s)")
-    if args.json:
-        common.write_json(args.json, res)
-    if args.results:
-        print(f"appended to {common.append_results(text, args.results)}")
-    return res
+    return common.publish(text, res, args, res["wall_s"])
 
 
 if __name__ == "__main__":

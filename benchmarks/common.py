@@ -10,6 +10,7 @@ the scripts can set environment variables before those start.
 * :func:`section` / :func:`append_results` — the markdown section a run prints, and appending it
   to ``benchmarks/RESULTS.md`` (only when the caller passes ``--results``).
 * :func:`write_json` — the machine-readable result a smoke test reads back.
+* :func:`publish` — the end of every script: print the section, write ``--json``, append ``--results``.
 """
 
 from __future__ import annotations
@@ -148,6 +149,18 @@ def write_json(path: str, payload: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(payload, f, indent=2, default=float)
+
+
+def publish(text: str, res: dict, args, total_s: float | None = None) -> dict:
+    """Print a run's section, then write ``--json`` and append ``--results`` as asked."""
+    print(text)
+    if total_s is not None:
+        print(f"(total {total_s:.0f} s)")
+    if args.json:
+        write_json(args.json, res)
+    if args.results:
+        print(f"appended to {append_results(text, args.results)}")
+    return res
 
 
 def add_common_flags(parser) -> None:

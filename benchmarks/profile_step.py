@@ -79,15 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.steps = 2 if args.quick else 5
 
     import jax
-    import numpy as np
 
-    from bench_train import SEQ_BATCH, SHAPES, _batch
-    from gatortron_jax import partitioning
-    from gatortron_jax.models.config import EncoderConfig
-    from gatortron_jax.models.heads import EncoderForMLM
-    from gatortron_jax.training import steps as steps_lib
-    from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
-    from gatortron_jax.training.train_state import create_train_state
+    from bench_train import SEQ_BATCH, SHAPES, build_mlm_step
 
     overrides = {}
     for item in args.config:
@@ -97,20 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
         except json.JSONDecodeError:
             overrides[key] = value
     shape, batch, seq = SHAPES[args.shape], SEQ_BATCH[args.seq], args.seq
-    cfg = EncoderConfig(vocab_size=shape["vocab"], hidden_size=shape["hidden"], num_layers=shape["layers"],
-                        num_heads=shape["heads"], mlp_dim=shape["mlp"], max_position_embeddings=512,
-                        dropout_rate=0.0, attention_dropout_rate=0.0, use_pooler=False, **overrides)
-    partitioner = partitioning.Partitioner(partitioning.create_mesh(1, 1, 1))
-    model = EncoderForMLM(cfg)
-    opt = make_optimizer(OptimizerConfig(learning_rate=1e-4, warmup_steps=0, clip_grad_norm=None), 1000)
-    state, _ = create_train_state(model, opt, partitioner, jax.random.key(0))
-    ids, weights = _batch(np, shape["vocab"], batch, seq)
-    b = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "segment_ids": np.ones_like(ids),
-         "position_ids": np.broadcast_to(np.arange(seq, dtype=np.int32), ids.shape).copy(),
-         "mlm_targets": ids, "mlm_weights": weights}
-    max_pred = int(weights.sum(1).max()) if args.sparse else None
-    step = jax.jit(steps_lib.make_train_step(model, opt, max_predictions=max_pred), donate_argnums=(0,))
-    rng = jax.random.key(1)
+    built = build_mlm_step(shape, seq, batch, args.sparse, config=overrides)
+    partitioner, state, b, step, rng = (built[k] for k in ("partitioner", "state", "batch", "step", "rng"))
     with partitioner.activate():
         index = hlo_index(step.lower(state, b, rng).compile().as_text())
         for _ in range(3):
@@ -155,14 +136,9 @@ def main(argv: list[str] | None = None) -> dict:
         [[r["op"], f"{r['ms']:.2f}", r["category"], f"`{r['shape'][:40]}`", f"`{r['op_name'][-80:]}`"]
          for r in rows[: args.top]])]
     text = common.section(common.command_line(__file__, argv), common.machine_line("jax"), "\n".join(body))
-    print(text)
     res = {"config": vars(args), "executing_ms": ms(wall), "ops_ms": ms(total_ops),
            "categories": {c: ms(us) for c, us in categories.items()}, "ops": rows}
-    if args.json:
-        common.write_json(args.json, res)
-    if args.results:
-        print(f"appended to {common.append_results(text, args.results)}")
-    return res
+    return common.publish(text, res, args)
 
 
 if __name__ == "__main__":
