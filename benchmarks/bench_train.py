@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py                      # all shapes, ~6 minutes on 2 cores
     python benchmarks/bench_train.py --ablations --results  # + before/after of each kept optimisation, appended to RESULTS.md
     python benchmarks/bench_train.py --quick              # tiny shape, seq 128, 3 steps (smoke test)
+    python benchmarks/bench_train.py --gpu --batch 32     # GPU host: GatorTron-base, seq 512, bf16 MFU
 
 Each measurement runs in its own child process (clean peak RSS, no cross-framework thread
 contention); the parent prints one table with ratios ours/theirs and model FLOPs utilisation
@@ -25,9 +26,10 @@ import common
 SHAPES = {
     "tiny": dict(hidden=256, layers=4, heads=4, mlp=1024, vocab=8192),
     "small": dict(hidden=512, layers=8, heads=8, mlp=2048, vocab=50176),
+    "base": dict(hidden=1024, layers=24, heads=16, mlp=4096, vocab=50176),  # GatorTron-base (345M), --gpu
 }
 SEQ_BATCH = {128: 8, 512: 2}
-STEPS = {"tiny": 20, "small": 6}
+STEPS = {"tiny": 20, "small": 6, "base": 10}
 
 
 def _batch(np, vocab, batch, seq, seed=0):
@@ -58,12 +60,11 @@ def median_seconds(fn, steps: int) -> float:
     return common.median(times)
 
 
-def child_peak(out: dict) -> None:
+def child_peak(out: dict, dtype: str = "float32", n: int = 2048) -> None:
     import jax.numpy as jnp
     import jax
 
-    n = 2048
-    a = jnp.ones((n, n), jnp.float32)
+    a = jnp.ones((n, n), getattr(jnp, dtype))
     f = jax.jit(lambda x: x @ x)
     f(a).block_until_ready()
     t = time.perf_counter()
@@ -169,10 +170,14 @@ def child_hf(out: dict, shape: dict, seq: int, batch: int, steps: int) -> None:
     out["predicted"] = batch * seq  # HF projects every position onto the vocabulary
 
 
-def run_child(kind: str, **kwargs) -> dict:
+def run_child(kind: str, accelerator: bool = False, **kwargs) -> dict:
     cmd = [sys.executable, __file__, "--child", json.dumps({"kind": kind, **kwargs})]
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("XLA_FLAGS", None)
+    if accelerator:
+        env.pop("JAX_PLATFORMS", None)  # jax's choice: the GPU
+    else:
+        env["JAX_PLATFORMS"] = "cpu"
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} child failed:\n{proc.stderr[-3000:]}")
@@ -201,9 +206,10 @@ ABLATIONS = {
 
 
 def _row_cells(r: dict) -> list:
-    return [r["shape"], r["seq"], r["batch"], r["impl"], common.fmt_num(r["train_tok_s"]), f"{r['ratio_train']:.2f}",
-            common.fmt_num(r["fwd_tok_s"]), f"{r['ratio_fwd']:.2f}", common.fmt_num(r["enc_tok_s"]),
-            f"{r['ratio_enc']:.2f}", f"{r['mfu']:.1%}", common.fmt_num(r["rss_mb"])]
+    ratio = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731 - no HF reference (--gpu)
+    return [r["shape"], r["seq"], r["batch"], r["impl"], common.fmt_num(r["train_tok_s"]), ratio(r["ratio_train"]),
+            common.fmt_num(r["fwd_tok_s"]), ratio(r["ratio_fwd"]), common.fmt_num(r["enc_tok_s"]),
+            ratio(r["ratio_enc"]), f"{r['mfu']:.1%}", common.fmt_num(r["rss_mb"])]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -212,37 +218,55 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ablations", action="store_true",
                         help="also time each kept optimisation against the step without it (tiny-128)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="on a GPU host: GatorTron-base at seq 512 in bf16 (fp32 master weights), MFU against the "
+                             "device's measured bf16 jnp.dot peak; no HF reference (its rows are skipped)")
+    parser.add_argument("--batch", type=int, default=32, help="batch size for --gpu")
     common.add_common_flags(parser)
     args = parser.parse_args(argv)
     if args.child:
         child_main(json.loads(args.child))
         return {}
+    if args.gpu and args.ablations:
+        parser.error("--ablations runs on the CPU shapes; run it without --gpu")
 
     t0 = time.perf_counter()
-    peak = run_child("peak")["gflops"]
-    print(f"dense fp32 matmul peak (jnp.dot 2048^2): {peak:.1f} GFLOP/s", flush=True)
-    cases = [("tiny", 128)] if args.quick else [("tiny", 128), ("tiny", 512), ("small", 128), ("small", 512)]
+    dtype = "bfloat16" if args.gpu else "float32"
+    peak_n = 8192 if args.gpu else 2048
+    peak = run_child("peak", accelerator=args.gpu, dtype=dtype, n=peak_n)["gflops"]
+    print(f"dense {dtype} matmul peak (jnp.dot {peak_n}^2): {peak:.1f} GFLOP/s", flush=True)
+    if args.gpu:
+        cases = [("base", 512, args.batch)]
+    elif args.quick:
+        cases = [("tiny", 128, SEQ_BATCH[128])]
+    else:
+        cases = [(name, seq, SEQ_BATCH[seq]) for name in ("tiny", "small") for seq in (128, 512)]
     rows = []
-    for name, seq in cases:
-        shape, batch = SHAPES[name], SEQ_BATCH[seq]
+    for name, seq, batch in cases:
+        shape = SHAPES[name]
         steps = 3 if args.quick else STEPS[name]
         tokens = batch * seq
-        hf = run_child("hf", shape=shape, seq=seq, batch=batch, steps=steps)
-        dense = run_child("ours", shape=shape, seq=seq, batch=batch, steps=steps, sparse=False)
-        sparse = run_child("ours", shape=shape, seq=seq, batch=batch, steps=steps, sparse=True)
+        common_kw = dict(accelerator=args.gpu, shape=shape, seq=seq, batch=batch, steps=steps,
+                         config={"dtype": dtype})
+        hf = None if args.gpu else run_child("hf", shape=shape, seq=seq, batch=batch, steps=steps)
+        dense = run_child("ours", sparse=False, **common_kw)
+        sparse = run_child("ours", sparse=True, **common_kw)
+        vs_hf = lambda key, r: None if hf is None else hf[key] / r[key]  # noqa: E731
         for label, r in (("hf", hf), ("ours-dense", dense), ("ours-sparse", sparse)):
+            if r is None:
+                continue
             flops = train_flops(shape, batch, seq, r["predicted"])
             rows.append(dict(shape=name, seq=seq, batch=batch, impl=label,
                              train_tok_s=tokens / r["train_s"], fwd_tok_s=tokens / r["fwd_s"],
-                             enc_tok_s=tokens / r["enc_fwd_s"], ratio_enc=hf["enc_fwd_s"] / r["enc_fwd_s"],
+                             enc_tok_s=tokens / r["enc_fwd_s"], ratio_enc=vs_hf("enc_fwd_s", r),
                              rss_mb=r["peak_rss_mb"], mfu=flops / r["train_s"] / 1e9 / peak,
-                             ratio_train=hf["train_s"] / r["train_s"], ratio_fwd=hf["fwd_s"] / r["fwd_s"]))
-        print(f"{name}-{seq}: " + ", ".join(f"{r['impl']} {r['train_tok_s']:,.0f} tok/s ({r['ratio_train']:.2f}x)"
-                                            for r in rows[-3:]), flush=True)
+                             ratio_train=vs_hf("train_s", r), ratio_fwd=vs_hf("fwd_s", r)))
+        print(f"{name}-{seq}: " + ", ".join(f"{r['impl']} {r['train_tok_s']:,.0f} tok/s" for r in rows[-3:]),
+              flush=True)
     body = common.markdown_table(
         ["shape", "seq", "batch", "impl", "train tok/s", "train vs HF", "MLM fwd tok/s", "MLM fwd vs HF",
          "encoder fwd tok/s", "encoder fwd vs HF", "train MFU", "peak RSS MB"], [_row_cells(r) for r in rows])
-    body = f"Dense fp32 matmul peak (`jnp.dot` 2048²): {peak:.1f} GFLOP/s.\n\n{body}\n"
+    body = f"Dense {dtype} matmul peak (`jnp.dot` {peak_n}²): {peak:.1f} GFLOP/s.\n\n{body}\n"
     ablations = []
     if args.ablations:
         shape, seq = SHAPES["tiny"], 128
