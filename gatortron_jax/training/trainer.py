@@ -251,6 +251,9 @@ def train_mlm(
             if preempted:
                 log.warning("preemption notice (SIGTERM): checkpoint saved at step %d; rerun to resume", done)
                 break
+    # Close the input iterator here: left to garbage collection after train_mlm returned, its
+    # tf.data teardown stalled the end of a 1200-step sample run by ~30 s (0.01 s this way).
+    batches.close()
     ckpt.close()
     writer.flush()
     return {
