@@ -134,9 +134,7 @@ def read_lines(path: str) -> list[str]:
 
     if not os.path.isfile(path):
         raise InputError(f"{path}: input file not found")
-    text, issue = read_note_file(path)
-    if issue is not None:
-        log.warning("%s", issue.message())
+    text, _ = read_note_file(path)  # warns once if bytes were replaced
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging as std_logging  # stdlib logger for per-note warnings (absl's `logging` below for the corpus)
 from pathlib import Path
 import re
 import threading
@@ -180,16 +181,19 @@ def _iter_raw_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
 def read_note_file(path: str, *, strict: Optional[bool] = None) -> tuple[str, Optional[FileIssue]]:
     """A whole ``.txt`` note under the input policy: ``(text, issue or None)``.
 
-    For the raw notes of ``predict`` / ``deid``: undecodable bytes become U+FFFD and are
-    reported as one :class:`FileIssue` (path, line, byte offset, count; never text unless
-    ``--show_text``), or raise :class:`InputError` when strict. A leading UTF-8 BOM is kept as
-    U+FEFF so character offsets stay those of the file as Python decodes it.
+    For the raw notes of ``predict`` / ``deid`` / ``embed``: undecodable bytes become U+FFFD
+    and are reported as one :class:`FileIssue` (path, line, byte offset, count; never text
+    unless ``--show_text``), logged here as one warning, or raise :class:`InputError` when
+    strict. A leading UTF-8 BOM is kept as U+FEFF so character offsets stay those of the file
+    as Python decodes it.
     """
     with open(path, "rb") as f:
         raw = f.read()
     reader = _FileReader(Path(path), resolve_strict(strict))
     text, _, _ = reader.decode(raw, 0, 1)
     issues = reader.issues()
+    if issues:
+        std_logging.getLogger("gatortron_jax").warning("%s", issues[0].message())
     return text, (issues[0] if issues else None)
 
 

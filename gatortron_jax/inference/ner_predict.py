@@ -137,9 +137,7 @@ def read_raw_notes(input_path: str) -> list[Document]:
         # Input policy (data/input_report.py): bad bytes -> U+FFFD + one warning per file, or
         # InputError under --strict. Every note still comes out the other side.
         text, issue = read_note_file(path)
-        if issue is not None:
-            replaced += 1
-            log.warning("%s", issue.message())
+        replaced += issue is not None
         docs.append(Document(doc_id, text, [], [], path))
     log.info(
         "read %d note(s) from %s%s", len(docs), input_path,

@@ -49,7 +49,7 @@ class EncoderConfig:
     # One of REMAT_POLICIES. "dots" keeps matmul outputs and recomputes the elementwise ops
     # (GELU, softmax, LN) in the backward pass: less activation memory than "none", and on CPU
     # also faster, because writing those residuals costs more than recomputing them
-    # (1.07-1.12x at H256/H512, seq 128; benchmarks/RESULTS.md).
+    # (1.09-1.22x at H256 seq 128 in bench_train --ablations; benchmarks/RESULTS.md).
     remat_policy: str = "dots"
     attention_impl: str | None = None  # None (auto: einsum on CPU, else jax's choice), "einsum", "xla", "cudnn"
 
