@@ -1,4 +1,4 @@
-"""Smoke tests for ``benchmarks/bench_data.py`` and ``benchmarks/bench_predict.py``.
+"""Smoke tests for the ``benchmarks/`` scripts: bench_data, bench_predict, bench_train, profile_step.
 
 Each script runs once with ``--quick`` as a user would run it (a subprocess, one CPU device),
 writes its raw numbers with ``--json``, and the test checks properties that must hold on any
@@ -12,7 +12,6 @@ import math
 import os
 import subprocess
 import sys
-
 
 
 def _run(repo_root, tmp_path, script: str, *extra: str):
