@@ -59,15 +59,18 @@ def setup(gin_files: list[str], overrides: list[str]) -> dict:
     """Everything ``trainer.train_mlm`` builds before its loop, built the same way."""
     import jax
 
-    from gatortron_jax import gin_config, partitioning
-    from gatortron_jax.data import pipeline, tasks
-    from gatortron_jax.data.vocab import load_vocabulary
+    from gatortron_jax.cli.main import gin_config
+
+    from gatortron_jax.core import partitioning
+    from gatortron_jax.pretraining import pipeline, seqio_tasks as tasks
+    from gatortron_jax.text.vocab import load_vocabulary
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.models.heads import EncoderForMLM
-    from gatortron_jax.training import steps
-    from gatortron_jax.training.config import MeshConfig, MLMDataConfig, TrainConfig
-    from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
-    from gatortron_jax.training.train_state import count_params, create_train_state
+    from gatortron_jax.pretraining import steps
+    from gatortron_jax.core.partitioning import MeshConfig
+    from gatortron_jax.pretraining.config import MLMDataConfig, TrainConfig
+    from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer
+    from gatortron_jax.core.train_state import count_params, create_train_state
 
     gin_config.parse(gin_files, overrides)
     model_config = gin_config.build(EncoderConfig)
@@ -129,7 +132,7 @@ def measure_pipeline(ctx: dict, n: int, warmup: int, device_put: bool) -> dict:
     """A fresh iterator consumed flat out: startup, then ``n`` timed batches after ``warmup``."""
     import jax
 
-    from gatortron_jax.training import trainer
+    from gatortron_jax.pretraining import trainer
 
     ds = ctx["dataset"]()
     t0 = time.perf_counter()
@@ -172,7 +175,7 @@ def measure_train(ctx: dict, n: int, warmup: int, source: str) -> dict:
     """``n`` timed train steps fed from device memory (one batch, reused) or a fresh pipeline."""
     import jax
 
-    from gatortron_jax.training import trainer
+    from gatortron_jax.pretraining import trainer
 
     with ctx["partitioner"].activate():
         if source == "memory":

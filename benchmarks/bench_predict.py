@@ -12,7 +12,7 @@ predictions back into character-offset entities. This benchmark runs exactly tha
 as ``cmd_predict`` does — on a model dir written the way fine-tuning writes one (``config.json``
 + ``vocab/`` + orbax params; here a randomly initialised tiny tagger, ``gin/models/tiny.gin``
 shapes, i2b2 2010 labels, the sample SentencePiece vocabulary), over long synthetic notes made by
-concatenating notes from :mod:`gatortron_jax.data.synthetic` up to 5–20k characters each.
+concatenating notes from :mod:`gatortron_jax.sample_data.corpus` up to 5–20k characters each.
 
 Reported (median over ``--repeats`` timed passes after a warm-up pass that compiles):
 
@@ -50,7 +50,7 @@ LABEL_TYPES = ("problem", "test", "treatment")  # i2b2 2010 concepts
 
 def make_long_notes(n: int, min_chars: int, max_chars: int, seed: int = 0) -> list[tuple[str, str]]:
     """``n`` (id, text) notes, each synthetic notes joined by a blank line to a random 5–20k chars."""
-    from gatortron_jax.data import synthetic
+    from gatortron_jax.sample_data import corpus as synthetic
 
     rng = random.Random(seed)
     length_rng = random.Random(seed + 1)
@@ -80,14 +80,16 @@ def write_model_dir(model_dir: str, max_length: int, overlap: int, use_crf: bool
     import jax
     import optax
 
-    from gatortron_jax import gin_config, partitioning
-    from gatortron_jax.data import windowing
-    from gatortron_jax.data.vocab import load_vocabulary
+    from gatortron_jax.cli.main import gin_config
+
+    from gatortron_jax.core import partitioning
+    from gatortron_jax.finetuning import windowing
+    from gatortron_jax.text.vocab import load_vocabulary
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.models.token_classification import EncoderForTokenClassification
-    from gatortron_jax.training.checkpoints import Checkpointer
-    from gatortron_jax.training.supervised import copy_vocab
-    from gatortron_jax.training.train_state import create_train_state
+    from gatortron_jax.core.checkpoints import Checkpointer
+    from gatortron_jax.finetuning.supervised import copy_vocab
+    from gatortron_jax.core.train_state import create_train_state
 
     gin_config.parse(["gin/models/tiny.gin"], [])
     enc = gin_config.build(EncoderConfig)
@@ -158,7 +160,7 @@ class _TimedTokenizer:
 @contextlib.contextmanager
 def instrumented(predictor, timer: PhaseTimer):
     """Patch timing wrappers into the module globals the predict path looks up; restore after."""
-    from gatortron_jax.data import windowing
+    from gatortron_jax.finetuning import windowing
     from gatortron_jax.inference import ner_predict
 
     patches = [(windowing, name) for name in ("encode_documents", "plan_windows", "window_features",
@@ -207,7 +209,7 @@ def check_outputs(notes_in, docs_out, written: list[str]) -> dict:
 def run(args: argparse.Namespace) -> dict:
     import jax
 
-    from gatortron_jax.data import windowing
+    from gatortron_jax.finetuning import windowing
     from gatortron_jax.inference import ner_predict
 
     work = tempfile.mkdtemp(prefix="bench_predict_")

@@ -82,12 +82,12 @@ def build_mlm_step(shape: dict, seq: int, batch: int, sparse: bool, donate: bool
     import jax
     import numpy as np
 
-    from gatortron_jax import partitioning
+    from gatortron_jax.core import partitioning
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.models.heads import EncoderForMLM
-    from gatortron_jax.training import steps as steps_lib
-    from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
-    from gatortron_jax.training.train_state import create_train_state
+    from gatortron_jax.pretraining import steps as steps_lib
+    from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer
+    from gatortron_jax.core.train_state import create_train_state
 
     cfg = EncoderConfig(vocab_size=shape["vocab"], hidden_size=shape["hidden"], num_layers=shape["layers"],
                         num_heads=shape["heads"], mlp_dim=shape["mlp"], max_position_embeddings=512,

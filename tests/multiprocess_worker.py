@@ -50,12 +50,12 @@ def run(devices=None, steps: int = 3) -> dict:
     """Train ``steps`` steps on a (data=2, fsdp=2) mesh over ``devices`` (default: all global)."""
     import jax
 
-    from gatortron_jax import partitioning
+    from gatortron_jax.core import partitioning
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.models.heads import EncoderForMLM
-    from gatortron_jax.training import steps as steps_lib
-    from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
-    from gatortron_jax.training.train_state import create_train_state
+    from gatortron_jax.pretraining import steps as steps_lib
+    from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer
+    from gatortron_jax.core.train_state import create_train_state
 
     def to_global(batch, sharding):
         rows = local_rows(sharding, (BATCH, SEQ))
@@ -109,7 +109,7 @@ def main() -> None:
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if args.coordinator:
-        from gatortron_jax import distributed
+        from gatortron_jax.core import distributed
 
         distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     result = run(steps=args.steps)

@@ -4,13 +4,13 @@ import jax
 import numpy as np
 import pytest
 
-from gatortron_jax import partitioning
-from gatortron_jax.errors import ConfigError
+from gatortron_jax.core import partitioning
+from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.heads import EncoderForMLM
-from gatortron_jax.training.checkpoints import Checkpointer, restore_params
-from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
-from gatortron_jax.training.train_state import abstract_train_state, create_train_state
+from gatortron_jax.core.checkpoints import Checkpointer, restore_params
+from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer
+from gatortron_jax.core.train_state import abstract_train_state, create_train_state
 
 CONFIG = EncoderConfig(vocab_size=128, hidden_size=32, num_layers=2, num_heads=2, mlp_dim=64,
                        max_position_embeddings=16)

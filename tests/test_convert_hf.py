@@ -20,9 +20,10 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
-from gatortron_jax import cli, partitioning  # noqa: E402
+from gatortron_jax import cli  # noqa: E402
+from gatortron_jax.core import partitioning  # noqa: E402
 from gatortron_jax.convert.model_dir import export_hf, import_hf, load_model_dir  # noqa: E402
-from gatortron_jax.errors import InputError  # noqa: E402
+from gatortron_jax.core.errors import InputError  # noqa: E402
 from gatortron_jax.models.heads import EncoderForMLM  # noqa: E402
 
 WORDS = ["the", "patient", "was", "given", "mg", "pain", "denies", "chest", "##s", "##ing", "of", "and"]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import seqio
 
-from gatortron_jax.data.corpus import TextCorpusSource
-from gatortron_jax.errors import InputError
+from gatortron_jax.pretraining.corpus import TextCorpusSource
+from gatortron_jax.core.errors import InputError
 
 SECRET = "PATIENT_SECRET_TEXT"  # must never show up in an error message
 

@@ -3,7 +3,7 @@
 import datetime as dt
 import re
 
-from gatortron_jax.data.documents import Document, Entity
+from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.inference import deid
 
 TEXT = ("Patient John Smith (MRN 123-45-678) seen 03/14/2019 by Dr. Jones at Mercy Hospital, Boston. "
@@ -75,7 +75,7 @@ def test_shift_date_formats():
 
 
 def test_write_deid(tmp_path):
-    from gatortron_jax.data.formats.brat import read_brat_dir
+    from gatortron_jax.annotations.formats.brat import read_brat_dir
 
     r = deid.deidentify(Document("sub/n1", TEXT), _ents(), "mask")
     summary = deid.write_deid([r], str(tmp_path), "mask")

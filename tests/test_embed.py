@@ -9,7 +9,7 @@ pytest.importorskip("safetensors")
 
 from gatortron_jax import cli  # noqa: E402
 from gatortron_jax.convert.model_dir import import_hf, vocab_of  # noqa: E402
-from gatortron_jax.embed import owner_of_tokens, plan_windows  # noqa: E402
+from gatortron_jax.inference.embed import owner_of_tokens, plan_windows  # noqa: E402
 from test_convert_hf import hf_model, save_hf_dir  # noqa: E402
 
 
@@ -79,6 +79,6 @@ def test_embed_errors_are_one_line(tmp_path, capsys):
                      "--output", str(tmp_path / "o.npz")]) == 2
     assert "x.txt: not valid UTF-8 at byte offset 3 (line 2" in capsys.readouterr().err
     # Without --strict the line is kept (one array per input line), its bytes replaced and reported.
-    from gatortron_jax.embed import read_lines
+    from gatortron_jax.inference.embed import read_lines
 
     assert read_lines(str(tmp_path / "x.txt")) == ["ok", "\ufffd\ufffd"]

@@ -17,7 +17,7 @@ import pytest
 
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.heads import EncoderForMLM
-from gatortron_jax.training.losses import mlm_sums
+from gatortron_jax.pretraining.losses import mlm_sums
 
 torch = pytest.importorskip("torch")
 

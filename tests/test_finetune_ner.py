@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gatortron_jax import cli
+from gatortron_jax.cli.main import main as cli
 from gatortron_jax.models.config import EncoderConfig
-from gatortron_jax.training.finetune_ner import layerwise_lr_scale
+from gatortron_jax.finetuning.ner import layerwise_lr_scale
 
 TINY = EncoderConfig(vocab_size=4096, hidden_size=32, num_layers=2, num_heads=2, mlp_dim=64,
                      max_position_embeddings=64, dropout_rate=0.0, attention_dropout_rate=0.0)
@@ -32,10 +32,10 @@ def _save_random_mlm_model(model_dir: pathlib.Path, repo_root: pathlib.Path, con
     import optax
     import shutil
 
-    from gatortron_jax import partitioning
+    from gatortron_jax.core import partitioning
     from gatortron_jax.models.heads import EncoderForMLM
-    from gatortron_jax.training.checkpoints import Checkpointer
-    from gatortron_jax.training.train_state import create_train_state
+    from gatortron_jax.core.checkpoints import Checkpointer
+    from gatortron_jax.core.train_state import create_train_state
 
     partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))
     state, _ = create_train_state(EncoderForMLM(config), optax.identity(), partitioner, jax.random.key(0))
@@ -124,9 +124,9 @@ def test_cli_finetune_evaluate_predict_deid_on_samples(repo_root, tmp_path, caps
 def test_crf_head_trains_in_process(repo_root, tmp_path):
     """The CRF head through the library entry point: loss falls, checkpoint restores for prediction."""
     from gatortron_jax.inference.ner_predict import NERPredictor
-    from gatortron_jax.training import finetune_ner
-    from gatortron_jax.training.ner_config import NERDataConfig, NERTrainConfig
-    from gatortron_jax.training.optimizer import OptimizerConfig
+    from gatortron_jax.finetuning import ner as finetune_ner
+    from gatortron_jax.finetuning.ner_config import NERDataConfig, NERTrainConfig
+    from gatortron_jax.core.optimizer import OptimizerConfig
 
     data = NERDataConfig(task="n2c2_2018_ner", vocab_path=str(repo_root / "data/sample_vocab/spm.model"),
                          max_length=64, overlap=16, label_scheme="BIOES")
@@ -143,9 +143,9 @@ def test_crf_head_trains_in_process(repo_root, tmp_path):
 @pytest.mark.slow
 def test_ncbi_disease_end_to_end(shared_data, repo_root, tmp_path):
     """Tiny model on NCBI-disease: strict F1 clearly above the trivial (all-O) baseline of 0."""
-    from gatortron_jax.training import finetune_ner
-    from gatortron_jax.training.ner_config import NERDataConfig, NERTrainConfig
-    from gatortron_jax.training.optimizer import OptimizerConfig
+    from gatortron_jax.finetuning import ner as finetune_ner
+    from gatortron_jax.finetuning.ner_config import NERDataConfig, NERTrainConfig
+    from gatortron_jax.core.optimizer import OptimizerConfig
 
     data_dir = shared_data / "NCBI-disease-IOB"
     if not (data_dir / "train.tsv").is_file():

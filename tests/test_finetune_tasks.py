@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from gatortron_jax import cli
+from gatortron_jax.cli.main import main as cli
 from gatortron_jax.models.config import EncoderConfig
 
 from test_finetune_ner import TINY, _run_cli, _save_random_mlm_model
@@ -26,10 +26,10 @@ def pretrained(repo_root, tmp_path_factory):
 
 
 def test_encode_pairs_truncates_longer_side_and_counts(repo_root):
-    from gatortron_jax.data.task_registry import TaskExample
-    from gatortron_jax.data.vocab import load_vocabulary
-    from gatortron_jax.data.windowing import OffsetTokenizer
-    from gatortron_jax.training.finetune_tasks import encode_examples
+    from gatortron_jax.finetuning.task_registry import TaskExample
+    from gatortron_jax.text.vocab import load_vocabulary
+    from gatortron_jax.finetuning.windowing import OffsetTokenizer
+    from gatortron_jax.finetuning.sequence import encode_examples
 
     tok = OffsetTokenizer(load_vocabulary(str(repo_root / "data/sample_vocab/spm.model")))
     long = " ".join(["metformin"] * 40)
@@ -120,10 +120,10 @@ def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
     as brat R lines; candidate micro-F1 (``none`` excluded) checked against sklearn."""
     from sklearn.metrics import f1_score
 
-    from gatortron_jax.data.formats.brat import read_brat_dir
-    from gatortron_jax.training import finetune_tasks
-    from gatortron_jax.training.optimizer import OptimizerConfig
-    from gatortron_jax.training.task_config import TaskDataConfig, TaskTrainConfig
+    from gatortron_jax.annotations.formats.brat import read_brat_dir
+    from gatortron_jax.finetuning import sequence as finetune_tasks
+    from gatortron_jax.core.optimizer import OptimizerConfig
+    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
 
     data = TaskDataConfig(task="n2c2_2018_re", vocab_path=str(repo_root / "data/sample_vocab/spm.model"),
                           max_length=64, negative_ratio=1.0, max_train_examples=64)
@@ -152,9 +152,9 @@ def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
 
 
 def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
-    from gatortron_jax.errors import InputError
-    from gatortron_jax.training import finetune_tasks
-    from gatortron_jax.training.task_config import TaskDataConfig, TaskTrainConfig
+    from gatortron_jax.core.errors import InputError
+    from gatortron_jax.finetuning import sequence as finetune_tasks
+    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
 
     vocab = str(repo_root / "data/sample_vocab/spm.model")
     train = TaskTrainConfig(num_epochs=1, batch_size=8, eval_batch_size=8, max_steps_per_epoch=2)
@@ -169,7 +169,7 @@ def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
         (bad / f"{split}.tsv").write_text((src / f"{split}.tsv").read_text())
     with open(bad / "dev.tsv", "a") as f:
         f.write("123.T1.T2\t@CHEMICAL$ binds @GENE$.\tCPR:99\n")
-    from gatortron_jax.data import input_report
+    from gatortron_jax.annotations import input_policy as input_report
 
     data = TaskDataConfig(task="chemprot_re", data_dir=str(bad), vocab_path=vocab, max_length=64)
     assert data.strict is None and not data.strict_reading()  # default: skip, count and list
@@ -180,7 +180,7 @@ def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
     explicit = TaskDataConfig(task="chemprot_re", data_dir=str(bad), vocab_path=vocab, max_length=64, strict=True)
     with pytest.raises(InputError, match=r"dev\.tsv:\d+.*123\.T1\.T2.*CPR:99"):  # a gin binding wins
         finetune_tasks.finetune_task(str(tmp_path / "y"), explicit, train, model_config=TINY)
-    from gatortron_jax.data.task_registry import get_task
+    from gatortron_jax.finetuning.task_registry import get_task
 
     read = get_task("chemprot_re").read("dev", str(bad), strict=False).summary  # what finetune records
     assert read["skipped"] == 1 and read["skipped_examples"][0]["id"] == "123.T1.T2"
@@ -190,7 +190,7 @@ def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
 def test_task_registry_and_seqio_mixture():
     import seqio
 
-    from gatortron_jax.data import task_registry
+    from gatortron_jax.finetuning import task_registry
 
     names = set(task_registry.registered_tasks())
     assert {"chemprot_re", "n2c2_2018_re", "mednli", "biosses_sts", "n2c2_2019_sts", "emrqa_medication",
@@ -211,9 +211,9 @@ def test_real_chemprot_subset_and_biosses(shared_data, repo_root, tmp_path):
     from scipy.stats import pearsonr
     from sklearn.metrics import f1_score
 
-    from gatortron_jax.training import finetune_tasks
-    from gatortron_jax.training.optimizer import OptimizerConfig
-    from gatortron_jax.training.task_config import TaskDataConfig, TaskTrainConfig
+    from gatortron_jax.finetuning import sequence as finetune_tasks
+    from gatortron_jax.core.optimizer import OptimizerConfig
+    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
 
     chemprot = shared_data / "ChemProt/blue_style"
     biosses = shared_data / "BIOSSES"
@@ -315,9 +315,9 @@ def test_cli_emrqa_sample_span_qa(repo_root, pretrained, tmp_path, monkeypatch):
     ("emrqa_medication", "emrqa_medication"), ("emrqa_relation", "emrqa_relation"),
     ("bioasq_factoid", "bioasq_factoid")])
 def test_task_gin_files_parse(name, task):
-    from gatortron_jax import gin_config
-    from gatortron_jax.data.task_registry import get_task
-    from gatortron_jax.training.task_config import TaskDataConfig, TaskTrainConfig
+    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.finetuning.task_registry import get_task
+    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
 
     gin_config.parse([f"gin/finetune/{name}.gin"], [])
     assert cli._sequence_task_bound()

@@ -5,14 +5,14 @@ import pathlib
 
 import pytest
 
-from gatortron_jax.data.documents import Document, Entity, Relation
-from gatortron_jax.data.formats import (ReadSummary, read_brat, read_brat_dir, read_conll,
+from gatortron_jax.annotations.documents import Document, Entity, Relation
+from gatortron_jax.annotations.formats import (ReadSummary, read_brat, read_brat_dir, read_conll,
                                         read_i2b2_2010_dir, read_i2b2_2012_dir, write_brat,
                                         write_brat_dir, write_conll, write_i2b2_2010_con,
                                         write_i2b2_2012_xml)
-from gatortron_jax.data.formats.brat import span_text
-from gatortron_jax.data.formats.conll import decode_tags
-from gatortron_jax.errors import InputError
+from gatortron_jax.annotations.formats.brat import span_text
+from gatortron_jax.annotations.formats.conll import decode_tags
+from gatortron_jax.core.errors import InputError
 
 SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "data" / "ner_samples"
 SECRET = "Zyxwv Secretname"  # stands for note text: must never appear in an error message

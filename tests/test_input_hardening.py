@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from gatortron_jax import cli
-from gatortron_jax.data import input_report
-from gatortron_jax.data import vocab as vocab_lib
-from gatortron_jax.data.corpus import TextCorpusSource
-from gatortron_jax.data.input_report import InputReport
-from gatortron_jax.errors import InputError
+from gatortron_jax.cli.main import main as cli
+from gatortron_jax.annotations import input_policy as input_report
+from gatortron_jax.text import vocab as vocab_lib
+from gatortron_jax.pretraining.corpus import TextCorpusSource
+from gatortron_jax.annotations.input_policy import InputReport
+from gatortron_jax.core.errors import InputError
 
 SECRET = "PATIENT_SECRET_TEXT"  # must never show up in a log, an error or a report
 BOM = b"\xef\xbb\xbf"
@@ -279,7 +279,7 @@ def test_cli_strict_fails_with_one_error_line(bad_corpus, tmp_path, monkeypatch,
 def test_ner_task_readers_follow_the_strict_policy(tmp_path, caplog):
     """finetune/evaluate read annotations through the task registry: by default a span that
     does not match its note is dropped with a file:line warning and counted; --strict fails."""
-    from gatortron_jax.data.ner_tasks import NERTask, read_brat_path
+    from gatortron_jax.finetuning.ner_tasks import NERTask, read_brat_path
 
     d = tmp_path / "train"
     d.mkdir()

@@ -7,9 +7,9 @@ import pytest
 import seqio
 import tensorflow as tf
 
-from gatortron_jax.data import preprocessors
-from gatortron_jax.data.feature_converters import MLMFeatureConverter
-from gatortron_jax.data.vocab import BertSentencePieceVocabulary, train_sentencepiece
+from gatortron_jax.pretraining import preprocessors
+from gatortron_jax.pretraining.feature_converters import MLMFeatureConverter
+from gatortron_jax.text.vocab import BertSentencePieceVocabulary, train_sentencepiece
 
 SEQ = 64
 

@@ -139,7 +139,7 @@ def test_cli_pretrain_two_processes_checkpoint_once(repo_root, tmp_path):
 def test_distributed_initialize_reads_env(monkeypatch):
     import jax
 
-    from gatortron_jax import distributed
+    from gatortron_jax.core import distributed
 
     seen = {}
     monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False)

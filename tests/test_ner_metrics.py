@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from gatortron_jax.data.documents import Document, Entity
-from gatortron_jax.errors import InputError
+from gatortron_jax.annotations.documents import Document, Entity
+from gatortron_jax.core.errors import InputError
 from gatortron_jax.evaluation import bio_to_spans, entity_scores, format_table
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")

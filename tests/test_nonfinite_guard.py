@@ -4,12 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gatortron_jax import partitioning
+from gatortron_jax.core import partitioning
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.heads import EncoderForMLM
-from gatortron_jax.training import steps
-from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
-from gatortron_jax.training.train_state import create_train_state
+from gatortron_jax.pretraining import steps
+from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer
+from gatortron_jax.core.train_state import create_train_state
 
 CONFIG = EncoderConfig(vocab_size=64, hidden_size=32, num_layers=1, num_heads=2, mlp_dim=64,
                        max_position_embeddings=16, dropout_rate=0.0, attention_dropout_rate=0.0)

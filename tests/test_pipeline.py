@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import seqio
 
-from gatortron_jax.data import pipeline, tasks
-from gatortron_jax.data.vocab import train_sentencepiece
-from gatortron_jax.errors import ConfigError
+from gatortron_jax.pretraining import pipeline, seqio_tasks as tasks
+from gatortron_jax.text.vocab import train_sentencepiece
+from gatortron_jax.core.errors import ConfigError
 
 SEQ, BATCH = 32, 4
 FEATURES = {

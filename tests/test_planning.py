@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from gatortron_jax import cli, planning
-from gatortron_jax.errors import ConfigError
+from gatortron_jax.cli.main import main as cli
+
+from gatortron_jax.planning.planner import planner as planning
+from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.models.config import EncoderConfig
 
 TINY = EncoderConfig(vocab_size=4096, hidden_size=128, num_layers=2, num_heads=4, mlp_dim=512,

@@ -11,17 +11,17 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gatortron_jax.data.corpus import TextCorpusSource
-from gatortron_jax.data.formats import ReadSummary
-from gatortron_jax.data.formats.brat import read_brat
-from gatortron_jax.data.formats.chemprot import read_chemprot_tsv
-from gatortron_jax.data.formats.conll import read_conll
-from gatortron_jax.data.formats.i2b2_2010 import read_con
-from gatortron_jax.data.formats.i2b2_2012 import read_i2b2_2012
-from gatortron_jax.data.formats.nli import read_nli_jsonl
-from gatortron_jax.data.formats.squad import read_squad_json
-from gatortron_jax.data.formats.sts import read_sts_tsv
-from gatortron_jax.errors import InputError
+from gatortron_jax.pretraining.corpus import TextCorpusSource
+from gatortron_jax.annotations.formats import ReadSummary
+from gatortron_jax.annotations.formats.brat import read_brat
+from gatortron_jax.annotations.formats.chemprot import read_chemprot_tsv
+from gatortron_jax.annotations.formats.conll import read_conll
+from gatortron_jax.annotations.formats.i2b2_2010 import read_con
+from gatortron_jax.annotations.formats.i2b2_2012 import read_i2b2_2012
+from gatortron_jax.annotations.formats.nli import read_nli_jsonl
+from gatortron_jax.annotations.formats.squad import read_squad_json
+from gatortron_jax.annotations.formats.sts import read_sts_tsv
+from gatortron_jax.core.errors import InputError
 
 NOTE = "Pt has HTN and DM2.\nStarted metoprolol 25 mg PO BID.\n"
 

@@ -5,11 +5,11 @@ import dataclasses
 
 import pytest
 
-from gatortron_jax.data.documents import Document, Entity, Relation
-from gatortron_jax.data.formats.brat import read_brat, read_brat_dir, write_brat
-from gatortron_jax.data.relations import (CandidateConfig, build_relation_examples, marker_tokens,
+from gatortron_jax.annotations.documents import Document, Entity, Relation
+from gatortron_jax.annotations.formats.brat import read_brat, read_brat_dir, write_brat
+from gatortron_jax.finetuning.relations import (CandidateConfig, build_relation_examples, marker_tokens,
                                           predictions_from_examples, relations_to_brat, split_sentences)
-from gatortron_jax.errors import InputError
+from gatortron_jax.core.errors import InputError
 
 N2C2_PAIRS = tuple((t, "Drug") for t in ("Strength", "Dosage", "Route", "Frequency", "Form", "Duration",
                                         "Reason", "ADE"))

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from gatortron_jax import partitioning
-from gatortron_jax.errors import ConfigError
+from gatortron_jax.core import partitioning
+from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.heads import EncoderForMLM
-from gatortron_jax.training import steps
-from gatortron_jax.training.optimizer import OptimizerConfig, make_optimizer
-from gatortron_jax.training.train_state import create_train_state
+from gatortron_jax.pretraining import steps
+from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer
+from gatortron_jax.core.train_state import create_train_state
 
 CONFIG = EncoderConfig(vocab_size=256, hidden_size=64, num_layers=2, num_heads=4, mlp_dim=128,
                        max_position_embeddings=32, dropout_rate=0.0, attention_dropout_rate=0.0)

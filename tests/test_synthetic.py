@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from gatortron_jax.data import synthetic
+from gatortron_jax.sample_data import corpus as synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "data", "sample_corpus")

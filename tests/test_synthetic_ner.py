@@ -3,8 +3,8 @@
 import collections
 import pathlib
 
-from gatortron_jax.data import synthetic_ner
-from gatortron_jax.data.formats import (ReadSummary, read_brat_dir, read_conll, read_i2b2_2010_dir,
+from gatortron_jax.sample_data import ner as synthetic_ner
+from gatortron_jax.annotations.formats import (ReadSummary, read_brat_dir, read_conll, read_i2b2_2010_dir,
                                         read_i2b2_2012_dir)
 
 SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "data" / "ner_samples"

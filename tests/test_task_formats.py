@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from gatortron_jax.data.formats.chemprot import CHEMPROT_LABELS, read_chemprot_tsv
-from gatortron_jax.data.formats.nli import read_nli_jsonl
-from gatortron_jax.data.formats.squad import read_squad_json, stride_windows
-from gatortron_jax.data.formats.sts import read_biosses_tsv, read_sts_tsv
-from gatortron_jax.data.formats.task_common import ExampleReadSummary
-from gatortron_jax.data.synthetic_tasks import write_all
-from gatortron_jax.errors import InputError
+from gatortron_jax.annotations.formats.chemprot import CHEMPROT_LABELS, read_chemprot_tsv
+from gatortron_jax.annotations.formats.nli import read_nli_jsonl
+from gatortron_jax.annotations.formats.squad import read_squad_json, stride_windows
+from gatortron_jax.annotations.formats.sts import read_biosses_tsv, read_sts_tsv
+from gatortron_jax.annotations.formats.task_common import ExampleReadSummary
+from gatortron_jax.sample_data.tasks import write_all
+from gatortron_jax.core.errors import InputError
 
 
 def _label_counts(path, col):

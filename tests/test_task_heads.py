@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gatortron_jax.errors import ConfigError
+from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.models import sequence_classification as sc
 from gatortron_jax.models import span_qa
 from gatortron_jax.models.config import EncoderConfig

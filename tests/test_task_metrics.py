@@ -7,7 +7,7 @@ import pytest
 import scipy.stats
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from gatortron_jax.data.documents import Document, Entity, Relation
+from gatortron_jax.annotations.documents import Document, Entity, Relation
 from gatortron_jax.evaluation.classification_metrics import accuracy, document_relation_prf, pearson, relation_prf
 from gatortron_jax.evaluation.qa_metrics import (n_best_spans, normalize_answer, null_score, score_question,
                                                  select_answer, squad_scores)

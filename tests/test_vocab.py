@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import sentencepiece as spm
 
-from gatortron_jax.data import vocab as vocab_lib
-from gatortron_jax.errors import InputError
+from gatortron_jax.text import vocab as vocab_lib
+from gatortron_jax.core.errors import InputError
 
 
 def _write_corpus(path: Path, num_lines: int = 800, seed: int = 0) -> Path:

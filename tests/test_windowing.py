@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from gatortron_jax.data import windowing
-from gatortron_jax.data.documents import Document, Entity
-from gatortron_jax.data.vocab import load_vocabulary
+from gatortron_jax.finetuning import windowing
+from gatortron_jax.annotations.documents import Document, Entity
+from gatortron_jax.text.vocab import load_vocabulary
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ import seqio
 import tensorflow as tf
 import transformers
 
-from gatortron_jax.data import synthetic
-from gatortron_jax.data.wordpiece import WordPieceVocabulary, infer_lowercase
-from gatortron_jax.errors import InputError
+from gatortron_jax.sample_data import corpus as synthetic
+from gatortron_jax.text.wordpiece import WordPieceVocabulary, infer_lowercase
+from gatortron_jax.core.errors import InputError
 
 # Deliberately not BERT's usual order, so no code can get away with hard-coded ids.
 SPECIALS = ["[PAD]", "[unused0]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused2]"]
@@ -191,7 +191,7 @@ def test_literal_special_text_is_not_a_control_token(vocab_files) -> None:
 
 
 def test_casing_inference(vocab_files, caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="gatortron_jax.data.wordpiece"):
+    with caplog.at_level(logging.INFO, logger="gatortron_jax.text.wordpiece"):
         assert WordPieceVocabulary(vocab_files["cased"]).lowercase is False
         assert WordPieceVocabulary(vocab_files["uncased"]).lowercase is True
     msgs = [r.getMessage() for r in caplog.records]

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from gatortron_jax.errors import InputError
+from gatortron_jax.core.errors import InputError
 from gatortron_jax.models.config import EncoderConfig
 
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gatortron_jax.errors import ConfigError, InputError
+from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.models.config import EncoderConfig
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,10 @@ CONFIG_FILE = "config.json"
 # ---- generic model dir ------------------------------------------------------------------
 def _vocab_size_of(path: str) -> int:
     if path.endswith(".txt"):
-        from gatortron_jax.data.wordpiece import read_vocab_file
+        from gatortron_jax.text.wordpiece import read_vocab_file
 
         return len(read_vocab_file(path))
-    from gatortron_jax.data.vocab import load_vocabulary
+    from gatortron_jax.text.vocab import load_vocabulary
 
     return load_vocabulary(path).vocab_size
 
@@ -72,7 +72,7 @@ def save_model_dir(
     }
     info.update(extra_meta or {})
 
-    from gatortron_jax.training.checkpoints import Checkpointer
+    from gatortron_jax.core.checkpoints import Checkpointer
 
     cpu = jax.devices("cpu")[0]
     state = {"params": jax.tree.map(
@@ -121,10 +121,10 @@ def vocab_of(model_dir: str, info: Mapping[str, Any] | None = None) -> Any:
     if not os.path.isfile(path):
         raise InputError(f"{path}: vocabulary file named by {CONFIG_FILE} key vocab.path is missing")
     if path.endswith(".txt"):
-        from gatortron_jax.data.wordpiece import WordPieceVocabulary
+        from gatortron_jax.text.wordpiece import WordPieceVocabulary
 
         return WordPieceVocabulary(path, lowercase=vinfo.get("lowercase"))
-    from gatortron_jax.data.vocab import load_vocabulary
+    from gatortron_jax.text.vocab import load_vocabulary
 
     return load_vocabulary(path)
 
@@ -168,7 +168,7 @@ def load_model_dir(
         abstract = {"encoder": abstract["encoder"]}
     if not os.path.isdir(os.path.join(model_dir, "checkpoints")):
         raise InputError(f"{os.path.join(model_dir, 'checkpoints')}: missing (config.json without a checkpoint)")
-    from gatortron_jax.training.checkpoints import restore_params
+    from gatortron_jax.core.checkpoints import restore_params
 
     try:
         params = restore_params(model_dir, abstract)
@@ -195,7 +195,7 @@ def _decide_lowercase(hf_dir: str, vocab_tokens: list[str], flag: bool | None) -
         normalizer = (_read_json(tj).get("normalizer") or {})
         if normalizer.get("type") == "BertNormalizer" and isinstance(normalizer.get("lowercase"), bool):
             return normalizer["lowercase"], f"{tj} normalizer.lowercase"
-    from gatortron_jax.data.wordpiece import infer_lowercase
+    from gatortron_jax.text.wordpiece import infer_lowercase
 
     lower, share = infer_lowercase(vocab_tokens)
     return lower, f"inferred from the vocabulary ({100 * share:.2f}% of entries start uppercase)"
@@ -233,7 +233,7 @@ def _vocab_from_hf_dir(hf_dir: str, scratch: str) -> str:
 def import_hf(hf_dir: str, out_dir: str, *, lowercase: bool | None = None, scan_layers: bool = True) -> dict[str, Any]:
     """HF megatron-bert/bert directory → model dir. Returns a summary (printed by the CLI)."""
     from gatortron_jax.convert import hf
-    from gatortron_jax.data.wordpiece import read_vocab_file
+    from gatortron_jax.text.wordpiece import read_vocab_file
 
     if os.path.isdir(os.path.join(out_dir, "checkpoints")) and os.listdir(os.path.join(out_dir, "checkpoints")):
         raise InputError(f"{out_dir}: already holds checkpoints; choose an empty output directory")

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from gatortron_jax.data.documents import Document
+from gatortron_jax.annotations.documents import Document
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:

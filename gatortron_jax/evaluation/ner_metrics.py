@@ -18,8 +18,8 @@ from __future__ import annotations
 import collections
 from typing import Iterable, Sequence
 
-from gatortron_jax.data.documents import Document, Entity
-from gatortron_jax.errors import InputError
+from gatortron_jax.annotations.documents import Document, Entity
+from gatortron_jax.core.errors import InputError
 
 _PREFIXES = set("IOBESUL")
 

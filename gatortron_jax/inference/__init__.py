@@ -1,1 +1,5 @@
-"""Inference with fine-tuned models: NER prediction (``ner_predict``) and de-identification (``deid``)."""
+"""Running a model dir: NER prediction, sequence-task prediction, embeddings and
+de-identification.
+
+Imports: everything below it (``core`` … ``finetuning``, ``convert``); nothing imports it but ``cli``.
+"""

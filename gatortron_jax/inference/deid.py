@@ -27,8 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
-from gatortron_jax.data.documents import Document, Entity
-from gatortron_jax.errors import ConfigError
+from gatortron_jax.annotations.documents import Document, Entity
+from gatortron_jax.core.errors import ConfigError
 
 # HIPAA Safe Harbor category → i2b2 2014 PHI types.
 HIPAA_TO_I2B2_2014: dict[str, tuple[str, ...]] = {
@@ -266,7 +266,7 @@ def deidentify(doc: Document, phi: Sequence[Entity], mode: str = "mask", seed: i
 
 
 def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str) -> dict:
-    from gatortron_jax.data.formats.brat import write_brat
+    from gatortron_jax.annotations.formats.brat import write_brat
 
     os.makedirs(output_dir, exist_ok=True)
     counts: dict[str, int] = {}

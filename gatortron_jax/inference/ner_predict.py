@@ -16,9 +16,9 @@ from typing import Any, Callable, Sequence
 import jax
 import numpy as np
 
-from gatortron_jax.data import windowing
-from gatortron_jax.data.documents import Document
-from gatortron_jax.errors import ConfigError, InputError
+from gatortron_jax.finetuning import windowing
+from gatortron_jax.annotations.documents import Document
+from gatortron_jax.core.errors import ConfigError, InputError
 
 log = logging.getLogger("gatortron_jax")
 
@@ -34,7 +34,7 @@ def read_model_config(model_dir: str) -> dict[str, Any]:
 
 
 def load_model_vocab(model_dir: str, config: dict[str, Any]):
-    from gatortron_jax.data.vocab import load_vocabulary
+    from gatortron_jax.text.vocab import load_vocabulary
 
     vocab = config.get("vocab") or {}
     if not vocab.get("path"):
@@ -83,7 +83,7 @@ class NERPredictor:
     def __init__(self, model_dir: str, batch_size: int = 32):
         from gatortron_jax.models.config import EncoderConfig
         from gatortron_jax.models.token_classification import EncoderForTokenClassification, predict_labels
-        from gatortron_jax.training.supervised import load_for_inference
+        from gatortron_jax.finetuning.supervised import load_for_inference
 
         self.model_dir = model_dir
         self.config = read_model_config(model_dir)
@@ -130,7 +130,7 @@ def read_raw_notes(input_path: str) -> list[Document]:
         raise InputError(f"{input_path}: no such file or directory")
     if not paths:
         raise InputError(f"{input_path}: no .txt notes found")
-    from gatortron_jax.data.corpus import read_note_file
+    from gatortron_jax.pretraining.corpus import read_note_file
 
     docs, replaced = [], 0
     for path, doc_id in paths:
@@ -171,19 +171,19 @@ def write_predictions(docs: Sequence[Document], output_dir: str, fmt: str, i2b2_
     for d in docs:
         base = os.path.join(output_dir, d.id)
         if fmt == "brat":
-            from gatortron_jax.data.formats.brat import write_brat
+            from gatortron_jax.annotations.formats.brat import write_brat
 
             _write_text(base + ".txt", d.text)
             write_brat(d, base + ".ann")
             written.append(base + ".ann")
         elif i2b2_flavour == "i2b2_2012":
-            from gatortron_jax.data.formats.i2b2_2012 import write_i2b2_2012_xml
+            from gatortron_jax.annotations.formats.i2b2_2012 import write_i2b2_2012_xml
 
             os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
             write_i2b2_2012_xml(d, base + ".xml")
             written.append(base + ".xml")
         else:
-            from gatortron_jax.data.formats.i2b2_2010 import write_i2b2_2010_con
+            from gatortron_jax.annotations.formats.i2b2_2010 import write_i2b2_2010_con
 
             _write_text(base + ".txt", d.text)
             write_i2b2_2010_con(d, base + ".con")

@@ -12,7 +12,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from gatortron_jax.errors import ConfigError
+from gatortron_jax.core.errors import ConfigError
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 

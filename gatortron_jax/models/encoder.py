@@ -2,7 +2,7 @@
 
 Every parameter and activation is annotated with *logical* axis names only
 (`vocab`, `embed`, `heads`, `kv`, `mlp`, `layers`, and `activation_*` for activations);
-`gatortron_jax.partitioning` alone maps those names onto mesh axes.
+`gatortron_jax.core.partitioning` alone maps those names onto mesh axes.
 
 Layout follows Megatron-LM / HF ``MegatronBertModel`` so released checkpoints map 1:1:
 

@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gatortron_jax.errors import ConfigError
+from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.encoder import Encoder, _init, _partitioned
 

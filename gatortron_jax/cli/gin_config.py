@@ -1,0 +1,81 @@
+"""Gin at the edge: the only place configuration classes become gin-configurable.
+
+Library code takes plain dataclasses. The CLI parses ``--gin_file`` / ``--gin.NAME=VALUE``
+here and builds the dataclasses with :func:`build`. Any mistake — an unknown configurable,
+a misspelled parameter, a missing required value, a missing file — becomes one
+:class:`ConfigError` line naming the culprit.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence, TypeVar
+
+import gin
+
+from gatortron_jax.core.errors import ConfigError
+from gatortron_jax.models.config import EncoderConfig
+from gatortron_jax.core.optimizer import OptimizerConfig
+from gatortron_jax.core.partitioning import MeshConfig
+from gatortron_jax.pretraining.config import MLMDataConfig, TrainConfig
+from gatortron_jax.finetuning.ner_config import NERDataConfig, NERTrainConfig
+from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
+from gatortron_jax.core.paths import REPO_ROOT
+
+
+_CONFIGURABLES = {
+    cls: gin.external_configurable(cls, name=cls.__name__, module="gatortron_jax")
+    for cls in (EncoderConfig, OptimizerConfig, TrainConfig, MLMDataConfig, MeshConfig)
+    + (NERDataConfig, NERTrainConfig)  # fine-tuning (training/ner_config.py)
+    + (TaskDataConfig, TaskTrainConfig)  # RE / NLI / STS fine-tuning (training/task_config.py)
+}
+
+T = TypeVar("T")
+
+
+def _resolve(path: str) -> str:
+    for candidate in (path, os.path.join(REPO_ROOT, path)):
+        if os.path.isfile(candidate):
+            return candidate
+    raise ConfigError(f"gin file not found: {path}")
+
+
+def parse(gin_files: Sequence[str], overrides: Sequence[str]) -> None:
+    """Parse gin files then ``NAME=VALUE`` overrides (later wins); errors become one line."""
+    gin.clear_config()
+    gin.add_config_file_search_path(REPO_ROOT)
+    files = [_resolve(f) for f in gin_files]
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"--gin.{override}: expected --gin.NAME=VALUE")
+    try:
+        gin.parse_config_files_and_bindings(files, list(overrides), finalize_config=True)
+    except (ValueError, IOError, SyntaxError) as e:
+        first = str(e).strip().splitlines()
+        where = " ".join(line.strip() for line in first[1:3])
+        raise ConfigError(f"gin: {first[0] if first else e}" + (f" ({where})" if where else "")) from None
+
+
+def build(cls: type[T]) -> T:
+    """Instantiate a config dataclass with its gin bindings."""
+    try:
+        return _CONFIGURABLES[cls]()
+    except TypeError as e:
+        msg = str(e)
+        if "missing" in msg and "argument" in msg:
+            missing = msg.split(":", 1)[-1].strip()
+            raise ConfigError(
+                f"gin: {cls.__name__} needs {missing}; bind it in a gin file or with --gin.{cls.__name__}.<name>=..."
+            ) from None
+        raise
+
+
+def operative_config() -> str:
+    return gin.operative_config_str()
+
+
+def config_str() -> str:
+    return gin.config_str()
+
+
+__all__ = ["parse", "build", "operative_config", "config_str", "REPO_ROOT", "Any"]

@@ -1,0 +1,123 @@
+"""Pieces every supervised fine-tuning loop shares (NER, classification, regression, QA).
+
+Kept in one place so the task loops differ only in what differs: data, head and metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from typing import Any, Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gatortron_jax.core.checkpoints import restore_params
+from gatortron_jax.core.train_state import TrainState
+
+log = logging.getLogger("gatortron_jax")
+
+# loss_of(model, params, batch, rng) -> (loss_sum, weight)
+LossFn = Callable[[Any, Any, dict, jax.Array], tuple[jax.Array, jax.Array]]
+
+
+def copy_vocab(model_dir: str, vocab_file: str) -> str:
+    """Copy the vocabulary into ``model_dir/vocab/`` (one dir = everything later commands need).
+
+    Returns the path relative to ``model_dir`` for config.json. A directory holding a
+    ``vocab.txt`` is accepted in place of the file.
+    """
+    if os.path.isdir(vocab_file):
+        vocab_file = os.path.join(vocab_file, "vocab.txt")
+    os.makedirs(os.path.join(model_dir, "vocab"), exist_ok=True)
+    relative = os.path.join("vocab", os.path.basename(vocab_file))
+    if os.path.abspath(os.path.join(model_dir, relative)) != os.path.abspath(vocab_file):
+        shutil.copyfile(vocab_file, os.path.join(model_dir, relative))
+    return relative
+
+
+def init_encoder_from(init_checkpoint: str, state: TrainState, shardings: TrainState) -> TrainState:
+    """Replace the (fresh) encoder params with a pretrained model dir's, restored sharded."""
+    abstract = {"encoder": jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+        state.params["encoder"], shardings.params["encoder"],
+    )}
+    encoder = restore_params(init_checkpoint, abstract)["encoder"]
+    log.info("encoder initialised from %s", init_checkpoint)
+    return state.replace(params={**state.params, "encoder": encoder})
+
+
+def make_supervised_step(model, optimizer: optax.GradientTransformation, loss_of: LossFn):
+    """Pure, donatable ``(state, batch, rng) -> (state, metrics)`` for a weighted loss."""
+
+    def train_step(state: TrainState, batch, rng):
+        rng = jax.random.fold_in(rng, state.step)
+
+        def loss_fn(params):
+            loss_sum, weight = loss_of(model, params, batch, rng)
+            return loss_sum / jnp.maximum(weight, 1.0), (loss_sum, weight)
+
+        grads, (loss_sum, weight) = jax.grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {"loss_sum": loss_sum, "weight": weight, "grad_norm": optax.global_norm(grads)}
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+    return train_step
+
+
+def train_epoch(
+    p_train, state: TrainState, batches: Iterable[dict], steps_per_epoch: int, data_sharding, rng: jax.Array,
+    *, epoch: int, log_every: int,
+) -> tuple[TrainState, float, float]:
+    """One pass over (at most ``steps_per_epoch``) host batches; returns (state, mean loss, real tokens)."""
+    sums = {"loss_sum": 0.0, "weight": 0.0}
+    tokens = 0.0
+    for i, batch in enumerate(batches):
+        if i >= steps_per_epoch:
+            break
+        tokens += float(batch["segment_ids"].sum())
+        state, metrics = p_train(state, {k: jax.device_put(v, data_sharding) for k, v in batch.items()}, rng)
+        if (i + 1) % log_every == 0:
+            m = jax.device_get(metrics)
+            log.info("epoch %d step %d/%d | loss %.4f", epoch, i + 1, steps_per_epoch,
+                     float(m["loss_sum"]) / max(float(m["weight"]), 1.0))
+        for k in sums:
+            sums[k] += float(metrics[k])
+    train_loss = sums["loss_sum"] / max(sums["weight"], 1.0)
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(f"non-finite fine-tuning loss in epoch {epoch}")
+    return state, train_loss, tokens
+
+
+def compile_supervised(model, optimizer: optax.GradientTransformation, loss_of: LossFn, predict_of, partitioner,
+                       shardings: TrainState):
+    """Jit the donated train step and the predict function with the run's shardings."""
+    data_sharding = partitioner.data_sharding
+    train_step = make_supervised_step(model, optimizer, loss_of)
+    with partitioner.activate():
+        p_train = jax.jit(
+            train_step, in_shardings=(shardings, data_sharding, partitioner.replicated),
+            out_shardings=(shardings, partitioner.replicated), donate_argnums=(0,),
+        )
+        p_predict = jax.jit(lambda p, b: predict_of(model, p, b), in_shardings=(shardings.params, data_sharding))
+    return p_train, p_predict
+
+
+def load_for_inference(model, model_dir: str, batch_size: int, predict_of):
+    """(partitioner, batch size rounded up to the data-parallel size, params, jitted predict) for a model dir."""
+    from gatortron_jax.core import partitioning
+    from gatortron_jax.core.checkpoints import restore_params
+    from gatortron_jax.core.train_state import abstract_train_state
+
+    partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))
+    dp = partitioner.data_parallel_size
+    batch_size = max(dp, (batch_size + dp - 1) // dp * dp)
+    abstract, _ = abstract_train_state(model, optax.identity(), partitioner)
+    params = restore_params(model_dir, abstract.params)
+    with partitioner.activate():
+        predict_fn = jax.jit(lambda p, b: predict_of(model, p, b))
+    return partitioner, batch_size, params, predict_fn

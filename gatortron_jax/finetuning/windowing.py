@@ -1,0 +1,367 @@
+"""Long clinical notes → model windows → back to character spans.
+
+Everything here is plain Python/numpy on character offsets (``Document`` convention):
+
+1. :class:`OffsetTokenizer` splits a note into vocabulary tokens, each with the character
+   span it came from (WordPiece ``encode_with_offsets``; SentencePiece byte offsets from the
+   ``proto`` API converted to characters and trimmed of the whitespace SentencePiece folds
+   into ``▁`` pieces).
+2. :func:`plan_windows` cuts the token sequence into windows of at most ``max_tokens``
+   (the model length minus [CLS]/[SEP]) that end at sentence boundaries when possible, else
+   at word boundaries, overlapping by about ``overlap`` tokens.
+3. :func:`token_owners` gives every token exactly one owning window — the one in which
+   it sits farthest from an edge (most context on both sides) — so merged predictions
+   cover each token, hence each character, exactly once.
+4. :func:`encode_entity_labels` turns entity spans into BIO/BIOES token labels and counts
+   what could not be encoded (overlapping entities, spans no token covers, spans that
+   start or end inside a token) — these are reported, never silently dropped.
+5. :func:`decode_tags` repairs invalid tag sequences (``O I-x`` → starts an entity,
+   ``B-x I-y`` → new entity) and :func:`tags_to_entities` maps token runs to characters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from gatortron_jax.annotations.documents import Document, Entity
+from gatortron_jax.core.errors import ConfigError
+
+SCHEMES = ("BIO", "BIOES")
+_SENTENCE_END = ".!?;"
+
+
+# ----------------------------------------------------------------------------- tokenizer
+
+
+class OffsetTokenizer:
+    """Text → (ids, char starts, char ends) for a WordPiece or SentencePiece vocabulary."""
+
+    def __init__(self, vocabulary):
+        self.vocab = vocabulary
+        self.cls_id = int(vocabulary.cls_id)
+        self.sep_id = int(vocabulary.sep_id)
+        self.pad_id = int(vocabulary.pad_id)
+        self._wordpiece = hasattr(vocabulary, "encode_with_offsets")
+        if not self._wordpiece:
+            import sentencepiece as spm
+
+            self._sp = spm.SentencePieceProcessor(model_proto=vocabulary.sp_model)
+
+    def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._wordpiece:
+            ids, starts, ends = self.vocab.encode_with_offsets(text)
+            return (np.asarray(ids, np.int32), np.asarray(starts, np.int64), np.asarray(ends, np.int64))
+        return self._sentencepiece(text)
+
+    def _sentencepiece(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        proto = self._sp.encode(text, return_type="proto")
+        # byte offset -> char offset (SentencePiece reports UTF-8 byte offsets into the input)
+        byte_to_char = np.zeros(len(text.encode("utf-8")) + 1, np.int64)
+        pos = 0
+        for i, ch in enumerate(text):
+            n = len(ch.encode("utf-8"))
+            byte_to_char[pos:pos + n] = i
+            pos += n
+        byte_to_char[pos] = len(text)
+        ids, starts, ends = [], [], []
+        for piece in proto.pieces:
+            s, e = int(byte_to_char[piece.begin]), int(byte_to_char[piece.end])
+            while s < e and text[s].isspace():
+                s += 1
+            while e > s and text[e - 1].isspace():
+                e -= 1
+            if s == e:  # a bare "▁": whitespace only, carries no characters
+                continue
+            ids.append(piece.id)
+            starts.append(s)
+            ends.append(e)
+        return np.asarray(ids, np.int32), np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    start: int  # first token index (inclusive)
+    end: int  # last token index (exclusive)
+
+
+def _boundary_quality(text: str, starts: np.ndarray, ends: np.ndarray, b: int) -> int:
+    """How good a cut before token ``b`` is: 2 sentence end, 1 between words, 0 inside a word."""
+    gap = text[ends[b - 1]:starts[b]]
+    if not gap:
+        return 0
+    if "\n" in gap or text[ends[b - 1] - 1] in _SENTENCE_END:
+        return 2
+    return 1
+
+
+def plan_windows(
+    text: str, starts: np.ndarray, ends: np.ndarray, max_tokens: int, overlap: int = 32
+) -> list[Window]:
+    """Windows of ≤ ``max_tokens`` tokens covering every token, consecutive ones overlapping.
+
+    A window ends at the latest sentence boundary in its second half, else the latest word
+    boundary, else at the length limit. The next one starts ``overlap`` tokens earlier (moved
+    forward to a word start), so tokens near a cut are seen with context in some window.
+    """
+    n = len(starts)
+    if max_tokens < 2:
+        raise ConfigError(f"window length {max_tokens} is too small")
+    overlap = max(0, min(overlap, max_tokens // 2))
+    if n == 0:
+        return []
+    windows: list[Window] = []
+    a = 0
+    while True:
+        limit = min(a + max_tokens, n)
+        if limit == n:
+            windows.append(Window(a, n))
+            return windows
+        best_b, best_q = limit, -1
+        for b in range(limit, a + max(max_tokens // 2, 1), -1):
+            q = _boundary_quality(text, starts, ends, b)
+            if q > best_q:
+                best_b, best_q = b, q
+                if q == 2:
+                    break
+        b = best_b
+        windows.append(Window(a, b))
+        nxt = max(b - overlap, a + 1)
+        for c in range(nxt, b + 1):
+            if c == b or _boundary_quality(text, starts, ends, c) > 0:
+                nxt = c
+                break
+        a = nxt
+
+
+def token_owners(windows: Sequence[Window], n_tokens: int) -> np.ndarray:
+    """For each token, the index of the window that predicts it (most central; ties → first)."""
+    owner = np.full(n_tokens, -1, np.int64)
+    best = np.full(n_tokens, -1, np.int64)
+    for w_index, w in enumerate(windows):
+        idx = np.arange(w.start, w.end)
+        centrality = np.minimum(idx - w.start, w.end - 1 - idx)
+        better = centrality > best[w.start:w.end]
+        owner[w.start:w.end][better] = w_index
+        best[w.start:w.end][better] = centrality[better]
+    if n_tokens and (owner < 0).any():
+        raise AssertionError(f"{int((owner < 0).sum())} tokens are in no window")
+    return owner
+
+
+def merge_window_predictions(
+    windows: Sequence[Window], window_preds: Sequence[np.ndarray], n_tokens: int
+) -> np.ndarray:
+    """Per-token predictions: each token takes the value from its owning window."""
+    owner = token_owners(windows, n_tokens)
+    out = np.zeros(n_tokens, np.int64)
+    for w_index, (w, pred) in enumerate(zip(windows, window_preds)):
+        pred = np.asarray(pred)[: w.end - w.start]
+        mine = owner[w.start:w.end] == w_index
+        out[w.start:w.end][mine] = pred[mine]
+    return out
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def label_list(entity_types: Iterable[str], scheme: str = "BIO") -> list[str]:
+    """``["O", "B-a", "I-a", ...]`` (plus ``E-``/``S-`` for BIOES), types sorted."""
+    if scheme not in SCHEMES:
+        raise ConfigError(f"label scheme {scheme!r}: use one of {SCHEMES}")
+    prefixes = "BI" if scheme == "BIO" else "BIES"
+    return ["O"] + [f"{p}-{t}" for t in sorted(set(entity_types)) for p in prefixes]
+
+
+@dataclasses.dataclass
+class LabelStats:
+    entities: int = 0
+    encoded: int = 0
+    overlapping: int = 0  # conflicts: entity shares tokens with an earlier-encoded one (skipped)
+    no_tokens: int = 0  # no token overlaps the span (e.g. whitespace-only span)
+    boundary_inside_token: int = 0  # encoded, but a span edge falls inside a token
+    unknown_type: int = 0
+
+    def add(self, other: "LabelStats") -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def encode_entity_labels(
+    entities: Sequence[Entity],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    label_to_id: dict[str, int],
+    scheme: str = "BIO",
+) -> tuple[np.ndarray, LabelStats]:
+    """Token label ids for ``entities`` (each fragment of a discontinuous entity separately).
+
+    Entities are placed longest-first within start order; an entity whose tokens are already
+    taken is skipped and counted in ``stats.overlapping``.
+    """
+    n = len(starts)
+    labels = np.zeros(n, np.int32)
+    taken = np.zeros(n, bool)
+    stats = LabelStats()
+    order = sorted(entities, key=lambda e: (e.start, -(e.end - e.start), e.id))
+    for ent in order:
+        stats.entities += 1
+        if f"B-{ent.type}" not in label_to_id:
+            stats.unknown_type += 1
+            continue
+        runs = []
+        for s, e in ent.spans:
+            idx = np.nonzero((starts < e) & (ends > s))[0]
+            if len(idx):
+                runs.append((idx, s, e))
+        if not runs:
+            stats.no_tokens += 1
+            continue
+        if any(taken[idx].any() for idx, _, _ in runs):
+            stats.overlapping += 1
+            continue
+        stats.encoded += 1
+        for idx, s, e in runs:
+            if starts[idx[0]] != s or ends[idx[-1]] != e:
+                stats.boundary_inside_token += 1
+            taken[idx] = True
+            first, last = int(idx[0]), int(idx[-1])
+            if scheme == "BIOES" and first == last:
+                labels[first] = label_to_id[f"S-{ent.type}"]
+                continue
+            labels[first:last + 1] = label_to_id[f"I-{ent.type}"]
+            labels[first] = label_to_id[f"B-{ent.type}"]
+            if scheme == "BIOES":
+                labels[last] = label_to_id[f"E-{ent.type}"]
+    return labels, stats
+
+
+def decode_tags(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Token runs ``(first, last_inclusive, type)`` from BIO/BIOES tags, repairing invalid ones.
+
+    Repairs: an ``I-``/``E-`` that does not continue an open entity of the same type starts
+    one; ``B-``/``S-`` always start one; ``E-``/``S-`` close it; ``O`` closes it.
+    """
+    out: list[tuple[int, int, str]] = []
+    cur: list | None = None
+    for i, tag in enumerate(tags):
+        prefix, _, typ = tag.partition("-")
+        if tag == "O" or not typ:
+            if cur:
+                out.append(tuple(cur))
+            cur = None
+            continue
+        if prefix in ("B", "S") or cur is None or cur[2] != typ:
+            if cur:
+                out.append(tuple(cur))
+            cur = [i, i, typ]
+        else:
+            cur[1] = i
+        if prefix in ("E", "S"):
+            out.append(tuple(cur))
+            cur = None
+    if cur:
+        out.append(tuple(cur))
+    return out
+
+
+def tags_to_entities(
+    tags: Sequence[str], starts: np.ndarray, ends: np.ndarray, text: str = "", prefix: str = "T"
+) -> list[Entity]:
+    """Decoded token runs → character-offset entities (ids ``T1``, ``T2``, ...)."""
+    ents = []
+    for k, (a, b, typ) in enumerate(decode_tags(tags), start=1):
+        s, e = int(starts[a]), int(ends[b])
+        ents.append(Entity(f"{prefix}{k}", typ, ((s, e),), text[s:e] if text else ""))
+    return ents
+
+
+# ----------------------------------------------------------------------------- features
+
+
+@dataclasses.dataclass
+class EncodedDocument:
+    doc: Document
+    ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    windows: list[Window]
+    labels: np.ndarray | None = None
+
+
+def encode_documents(
+    docs: Sequence[Document],
+    tokenizer: OffsetTokenizer,
+    max_length: int,
+    overlap: int,
+    label_to_id: dict[str, int] | None = None,
+    scheme: str = "BIO",
+) -> tuple[list[EncodedDocument], LabelStats]:
+    """Tokenize, window and (when ``label_to_id`` is given) label every document."""
+    stats = LabelStats()
+    out = []
+    for doc in docs:
+        ids, starts, ends = tokenizer(doc.text)
+        windows = plan_windows(doc.text, starts, ends, max_length - 2, overlap)
+        labels = None
+        if label_to_id is not None:
+            labels, s = encode_entity_labels(doc.entities, starts, ends, label_to_id, scheme)
+            stats.add(s)
+        out.append(EncodedDocument(doc, ids, starts, ends, windows, labels))
+    return out, stats
+
+
+def window_features(
+    encoded: Sequence[EncodedDocument], tokenizer: OffsetTokenizer, max_length: int
+) -> tuple[dict[str, np.ndarray], list[tuple[int, int]]]:
+    """Stacked model inputs for every window, plus ``(doc_index, window_index)`` per row.
+
+    ``[CLS] tokens [SEP] pad...``; ``label_mask`` is 1 on the window's tokens only.
+    """
+    rows = [(d, w) for d, enc in enumerate(encoded) for w in range(len(enc.windows))]
+    n = len(rows)
+    input_ids = np.full((n, max_length), tokenizer.pad_id, np.int32)
+    segment_ids = np.zeros((n, max_length), np.int32)
+    labels = np.zeros((n, max_length), np.int32)
+    label_mask = np.zeros((n, max_length), np.float32)
+    for r, (d, w) in enumerate(rows):
+        enc = encoded[d]
+        win = enc.windows[w]
+        k = win.end - win.start
+        input_ids[r, 0] = tokenizer.cls_id
+        input_ids[r, 1:k + 1] = enc.ids[win.start:win.end]
+        input_ids[r, k + 1] = tokenizer.sep_id
+        segment_ids[r, : k + 2] = 1
+        label_mask[r, 1:k + 1] = 1
+        if enc.labels is not None:
+            labels[r, 1:k + 1] = enc.labels[win.start:win.end]
+    return {"input_ids": input_ids, "segment_ids": segment_ids, "labels": labels, "label_mask": label_mask}, rows
+
+
+def predictions_to_documents(
+    encoded: Sequence[EncodedDocument],
+    rows: Sequence[tuple[int, int]],
+    row_predictions: np.ndarray,
+    id_to_label: Sequence[str],
+) -> list[Document]:
+    """Row-wise label ids ([rows, max_length], position 0 = [CLS]) → documents with entities."""
+    per_doc: dict[int, list] = {}
+    for r, (d, w) in enumerate(rows):
+        win = encoded[d].windows[w]
+        per_doc.setdefault(d, [None] * len(encoded[d].windows))[w] = row_predictions[r, 1:1 + win.end - win.start]
+    out = []
+    for d, enc in enumerate(encoded):
+        n = len(enc.ids)
+        merged = merge_window_predictions(enc.windows, per_doc.get(d, []), n) if n else np.zeros(0, np.int64)
+        tags = [id_to_label[int(t)] for t in merged]
+        ents = tags_to_entities(tags, enc.starts, enc.ends, enc.doc.text)
+        out.append(Document(enc.doc.id, enc.doc.text, ents, [], enc.doc.source))
+    return out

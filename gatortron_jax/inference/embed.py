@@ -1,0 +1,161 @@
+"""``gatortron-jax embed``: text lines → last hidden states (one float32 array per line).
+
+An encoder returns one contextual vector per token, not text. For each input line the output
+``.npz`` holds key ``str(line_index)`` → float32 ``[n_tokens + 2, hidden]``: row 0 is [CLS],
+rows 1..n are the line's WordPiece tokens in order, the last row is [SEP].
+
+Long lines are never truncated. With ``P`` positions (``--max_length``, default the model's
+``max_position_embeddings``) a window holds ``C = P - 2`` text tokens between its own [CLS] and
+[SEP]. Windows start every ``C - overlap`` tokens (the last one is aligned to the line's end),
+and each token takes its vector from the window where it has the most context on its *nearer*
+side (``min(tokens left, tokens right)`` inside the window; ties → earlier window) — the BERT
+SQuAD "max context" rule. [CLS] comes from the first window, [SEP] from the last. Default
+overlap is ``C // 2``, so every stitched token (away from the line's ends) sees at least
+``C // 4`` tokens of context on each side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gatortron_jax.core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def plan_windows(n: int, capacity: int, overlap: int) -> list[tuple[int, int]]:
+    """[start, end) spans of text tokens covering ``range(n)``; one empty span when n == 0."""
+    if n <= capacity:
+        return [(0, n)]
+    stride = capacity - overlap
+    starts = list(range(0, n - capacity, stride)) + [n - capacity]
+    return [(s, s + capacity) for s in starts]
+
+
+def owner_of_tokens(n: int, windows: Sequence[tuple[int, int]]) -> np.ndarray:
+    """For each text token, the index of the window that supplies its vector (max context)."""
+    owner = np.zeros(n, np.int64)
+    best = np.full(n, -1, np.int64)
+    for w, (s, e) in enumerate(windows):
+        t = np.arange(s, e)
+        score = np.minimum(t - s, e - 1 - t)
+        better = score > best[s:e]
+        owner[s:e] = np.where(better, w, owner[s:e])
+        best[s:e] = np.where(better, score, best[s:e])
+    return owner
+
+
+def _bucket(length: int, cap: int) -> int:
+    b = 16
+    while b < length:
+        b *= 2
+    return min(b, cap)
+
+
+class Embedder:
+    """Runs the encoder over (windowed) lines with fixed batch shapes (few compilations)."""
+
+    def __init__(self, config: Any, encoder_params: Any, vocab: Any, *, max_length: int | None = None,
+                 overlap: int | None = None, batch_size: int = 8):
+        from gatortron_jax.models.encoder import Encoder
+
+        self.config, self.vocab, self.batch_size = config, vocab, batch_size
+        self.max_length = max_length or config.max_position_embeddings
+        if not 3 <= self.max_length <= config.max_position_embeddings:
+            raise InputError(f"--max_length={self.max_length}: must be in 3..{config.max_position_embeddings} "
+                             "(max_position_embeddings)")
+        self.capacity = self.max_length - 2
+        self.overlap = self.capacity // 2 if overlap is None else overlap
+        if not 0 <= self.overlap < self.capacity:
+            raise InputError(f"--overlap={self.overlap}: must be in 0..{self.capacity - 1} (window holds "
+                             f"{self.capacity} text tokens)")
+        model = Encoder(config.replace(use_pooler=False, dropout_rate=0.0, attention_dropout_rate=0.0))
+        params = {k: v for k, v in encoder_params.items() if k != "pooler"}
+        self._forward = jax.jit(lambda p, ids, seg: model.apply({"params": p}, ids, None, None, seg)[0])
+        self._params = params
+
+    def _run(self, rows: list[list[int]]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for i in range(0, len(rows), self.batch_size):
+            chunk = rows[i:i + self.batch_size]
+            length = _bucket(max(len(r) for r in chunk), self.max_length)
+            ids = np.full((self.batch_size, length), self.vocab.pad_id, np.int32)
+            seg = np.zeros((self.batch_size, length), np.int32)
+            for j, r in enumerate(chunk):
+                ids[j, :len(r)] = r
+                seg[j, :len(r)] = 1
+            hidden = np.asarray(self._forward(self._params, jnp.asarray(ids), jnp.asarray(seg)), np.float32)
+            out += [hidden[j, :len(r)] for j, r in enumerate(chunk)]
+        return out
+
+    def embed(self, texts: Sequence[str]) -> tuple[list[np.ndarray], list[int]]:
+        """(arrays [n_i + 2, hidden], number of windows per text)."""
+        cls, sep = self.vocab.cls_id, self.vocab.sep_id
+        plans, rows = [], []
+        for text in texts:
+            ids = list(self.vocab.encode(text))
+            windows = plan_windows(len(ids), self.capacity, self.overlap)
+            plans.append((len(ids), windows, len(rows)))
+            rows += [[cls] + ids[s:e] + [sep] for s, e in windows]
+        # Sort by length so a batch pads to its own bucket, then restore order.
+        order = sorted(range(len(rows)), key=lambda r: len(rows[r]))
+        hidden_sorted = self._run([rows[r] for r in order])
+        hidden: list[np.ndarray] = [None] * len(rows)  # type: ignore[list-item]
+        for pos, r in enumerate(order):
+            hidden[r] = hidden_sorted[pos]
+        results, counts = [], []
+        for n, windows, first in plans:
+            hs = hidden[first:first + len(windows)]
+            out = np.empty((n + 2, self.config.hidden_size), np.float32)
+            out[0], out[-1] = hs[0][0], hs[-1][-1]
+            owner = owner_of_tokens(n, windows)
+            for w, (s, e) in enumerate(windows):
+                t = np.nonzero(owner[s:e] == w)[0] + s
+                out[1 + t] = hs[w][1 + t - s]
+            results.append(out)
+            counts.append(len(windows))
+        return results, counts
+
+
+def read_lines(path: str) -> list[str]:
+    """Lines split on "\\n" only (a trailing newline ends the last line; "\\r" is stripped).
+
+    Decoded under the input policy (data/input_report.py): undecodable bytes become U+FFFD
+    with one warning naming the file, line and byte offset (``--strict``: an error), so every
+    input line still gets its array.
+    """
+    from gatortron_jax.pretraining.corpus import read_note_file
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: input file not found")
+    text, _ = read_note_file(path)  # warns once if bytes were replaced
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def embed_file(model_dir: str, input_path: str, output_path: str, *, max_length: int | None = None,
+               overlap: int | None = None, batch_size: int = 8) -> dict[str, Any]:
+    from gatortron_jax.convert.model_dir import load_model_dir
+
+    lines = read_lines(input_path)
+    config, params, vocab = load_model_dir(model_dir, encoder_only=True)
+    if vocab is None:
+        raise InputError(f"{os.path.join(model_dir, 'config.json')}: no vocab recorded (key vocab.path)")
+    embedder = Embedder(config, params["encoder"], vocab, max_length=max_length, overlap=overlap,
+                        batch_size=batch_size)
+    arrays, windows = embedder.embed(lines)
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    np.savez(output_path, **{str(i): a for i, a in enumerate(arrays)})
+    return {
+        "output": output_path if output_path.endswith(".npz") else output_path + ".npz",
+        "lines": len(lines), "hidden": config.hidden_size, "tokens": [a.shape[0] for a in arrays],
+        "windows": windows, "max_length": embedder.max_length, "overlap": embedder.overlap,
+    }

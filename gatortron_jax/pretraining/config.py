@@ -1,0 +1,36 @@
+"""Run configuration dataclasses for pretraining (bound by gin in ``gin_config``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class MLMDataConfig:
+    corpus_dir: str
+    vocab_path: str
+    task_name: str = "mlm_corpus"
+    doc_per_line: bool = False
+    validation_fraction: float = 0.05
+    whole_word: bool = False
+    mask_rate: float = 0.15
+    validate_corpus: bool = True  # read every document once before training (clear errors up front)
+    # Bad bytes / malformed .jsonl lines raise InputError instead of being replaced or skipped,
+    # counted and warned about (policy: data/input_report.py). The CLI's --strict sets it.
+    strict: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    num_steps: int = 1000
+    batch_size: int = 32  # global, across all hosts
+    seq_len: int = 128
+    num_microbatches: int = 1
+    max_predictions: int | None = None  # sparse MLM predictions per row; None = all positions
+    eval_every: int = 200
+    eval_batches: int = 8
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 20
+    seed: int = 0
+    max_consecutive_nonfinite: int = 20  # skipped NaN/Inf steps in a row before the run stops
