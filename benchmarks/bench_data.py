@@ -59,7 +59,7 @@ def setup(gin_files: list[str], overrides: list[str]) -> dict:
     """Everything ``trainer.train_mlm`` builds before its loop, built the same way."""
     import jax
 
-    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.cli import gin_config
 
     from gatortron_jax.core import partitioning
     from gatortron_jax.pretraining import pipeline, seqio_tasks as tasks

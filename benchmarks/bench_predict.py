@@ -80,7 +80,7 @@ def write_model_dir(model_dir: str, max_length: int, overlap: int, use_crf: bool
     import jax
     import optax
 
-    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.cli import gin_config
 
     from gatortron_jax.core import partitioning
     from gatortron_jax.finetuning import windowing
@@ -88,7 +88,7 @@ def write_model_dir(model_dir: str, max_length: int, overlap: int, use_crf: bool
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.models.token_classification import EncoderForTokenClassification
     from gatortron_jax.core.checkpoints import Checkpointer
-    from gatortron_jax.finetuning.supervised import copy_vocab
+    from gatortron_jax.models.model_dir import copy_vocab
     from gatortron_jax.core.train_state import create_train_state
 
     gin_config.parse(["gin/models/tiny.gin"], [])
@@ -160,13 +160,14 @@ class _TimedTokenizer:
 @contextlib.contextmanager
 def instrumented(predictor, timer: PhaseTimer):
     """Patch timing wrappers into the module globals the predict path looks up; restore after."""
+    from gatortron_jax.core import batching
     from gatortron_jax.finetuning import windowing
     from gatortron_jax.inference import ner_predict
 
     patches = [(windowing, name) for name in ("encode_documents", "plan_windows", "window_features",
                                               "predictions_to_documents", "merge_window_predictions",
                                               "tags_to_entities")]
-    patches += [(ner_predict, "pad_rows"), (ner_predict, "predict_encoded")]
+    patches += [(batching, "pad_rows"), (ner_predict, "predict_encoded")]
     saved = [(mod, name, getattr(mod, name)) for mod, name in patches]
     saved_tok, saved_fwd = predictor.tokenizer, predictor._predict
     try:
@@ -209,6 +210,7 @@ def check_outputs(notes_in, docs_out, written: list[str]) -> dict:
 def run(args: argparse.Namespace) -> dict:
     import jax
 
+    from gatortron_jax.core import batching
     from gatortron_jax.finetuning import windowing
     from gatortron_jax.inference import ner_predict
 

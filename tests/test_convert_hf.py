@@ -22,7 +22,8 @@ pytest.importorskip("safetensors")
 
 from gatortron_jax import cli  # noqa: E402
 from gatortron_jax.core import partitioning  # noqa: E402
-from gatortron_jax.convert.model_dir import export_hf, import_hf, load_model_dir  # noqa: E402
+from gatortron_jax.convert.hf_dir import export_hf, import_hf
+from gatortron_jax.models.model_dir import load_model_dir  # noqa: E402
 from gatortron_jax.core.errors import InputError  # noqa: E402
 from gatortron_jax.models.heads import EncoderForMLM  # noqa: E402
 

@@ -8,7 +8,8 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
 from gatortron_jax import cli  # noqa: E402
-from gatortron_jax.convert.model_dir import import_hf, vocab_of  # noqa: E402
+from gatortron_jax.convert.hf_dir import import_hf
+from gatortron_jax.models.model_dir import vocab_of  # noqa: E402
 from gatortron_jax.inference.embed import owner_of_tokens, plan_windows  # noqa: E402
 from test_convert_hf import hf_model, save_hf_dir  # noqa: E402
 

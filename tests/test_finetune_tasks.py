@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from gatortron_jax.cli.main import main as cli
+from gatortron_jax import cli
 from gatortron_jax.models.config import EncoderConfig
 
 from test_finetune_ner import TINY, _run_cli, _save_random_mlm_model
@@ -315,7 +315,7 @@ def test_cli_emrqa_sample_span_qa(repo_root, pretrained, tmp_path, monkeypatch):
     ("emrqa_medication", "emrqa_medication"), ("emrqa_relation", "emrqa_relation"),
     ("bioasq_factoid", "bioasq_factoid")])
 def test_task_gin_files_parse(name, task):
-    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.cli import gin_config
     from gatortron_jax.finetuning.task_registry import get_task
     from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
 

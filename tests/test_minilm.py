@@ -56,7 +56,8 @@ def clinical_sentences(n=300):
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
-    from gatortron_jax.convert.model_dir import import_hf, load_model_dir
+    from gatortron_jax.convert.hf_dir import import_hf
+    from gatortron_jax.models.model_dir import load_model_dir
 
     out = str(tmp_path_factory.mktemp("minilm") / "model")
     summary = import_hf(MINILM, out)

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from gatortron_jax.cli.main import gin_config
+from gatortron_jax.cli import gin_config
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.encoder import Encoder
 from gatortron_jax.models.heads import EncoderForMLM

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from gatortron_jax.cli.main import main as cli
+from gatortron_jax import cli
 
-from gatortron_jax.planning.planner import planner as planning
+from gatortron_jax.planning import planner as planning
 from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.models.config import EncoderConfig
 

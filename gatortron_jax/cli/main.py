@@ -107,7 +107,7 @@ def _maybe_init_distributed(args: argparse.Namespace) -> None:
 
 def cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> int:
     _maybe_init_distributed(args)
-    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.cli import gin_config
     from gatortron_jax.annotations import input_policy as input_report
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.pretraining import trainer
@@ -188,7 +188,7 @@ def cmd_plan(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def cmd_import_hf(args: argparse.Namespace, overrides: list[str]) -> int:
-    from gatortron_jax.convert.model_dir import import_hf
+    from gatortron_jax.convert.hf_dir import import_hf
 
     s = import_hf(args.hf_dir, args.out_dir, lowercase=args.lowercase)
     print(f"imported {s['model_type']} ({s['layers']} layers, hidden {s['hidden']}, {s['tensors']} tensors) "
@@ -208,7 +208,7 @@ def cmd_import_hf(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def cmd_export_hf(args: argparse.Namespace, overrides: list[str]) -> int:
-    from gatortron_jax.convert.model_dir import export_hf
+    from gatortron_jax.convert.hf_dir import export_hf
 
     s = export_hf(args.model_dir, args.out_dir)
     print(f"exported {s['tensors']} tensors as {s['architectures'][0]} ({s['model_type']}) -> {s['out_dir']}: "
@@ -234,7 +234,7 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
     _maybe_init_distributed(args)
-    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.cli import gin_config
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.finetuning import ner as finetune_ner
     from gatortron_jax.core.partitioning import MeshConfig
@@ -263,20 +263,20 @@ def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
 def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     import json
 
-    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.cli import gin_config
     from gatortron_jax.evaluation.ner_metrics import format_table
-    from gatortron_jax.inference.ner_predict import read_model_config
+    from gatortron_jax.models.model_dir import kind_of, read_model_info
     from gatortron_jax.finetuning import ner as finetune_ner
     from gatortron_jax.finetuning.ner_config import NERDataConfig
 
     if args.gin_file:
         gin_config.parse(args.gin_file, overrides)
-    if "sequence_task" in read_model_config(args.checkpoint):
+    if kind_of(read_model_info(args.checkpoint)) == "sequence_task":
         return _evaluate_sequence_task(args)
     if args.gin_file:
         data = gin_config.build(NERDataConfig)
     else:  # the task and data the model was fine-tuned on
-        saved = read_model_config(args.checkpoint).get("finetune", {}).get("data_config", {})
+        saved = read_model_info(args.checkpoint).get("finetune", {}).get("data_config", {})
         data = NERDataConfig(**saved)
     result = finetune_ner.evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
     out = args.output or os.path.join(args.checkpoint, f"eval_{result['task']}_{args.split}.json")
@@ -291,8 +291,9 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.inference import ner_predict
+    from gatortron_jax.models.model_dir import kind_of, read_model_info
 
-    if "sequence_task" in ner_predict.read_model_config(args.checkpoint):
+    if kind_of(read_model_info(args.checkpoint)) == "sequence_task":
         from gatortron_jax.finetuning import sequence as finetune_tasks
 
         s = finetune_tasks.predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size)
@@ -322,7 +323,7 @@ def _sequence_task_bound() -> bool:
 
 
 def _finetune_sequence_task(args: argparse.Namespace) -> int:
-    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.cli import gin_config
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.finetuning import sequence as finetune_tasks
     from gatortron_jax.core.partitioning import MeshConfig
@@ -348,7 +349,7 @@ def _finetune_sequence_task(args: argparse.Namespace) -> int:
 def _evaluate_sequence_task(args: argparse.Namespace) -> int:
     import json
 
-    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.cli import gin_config
     from gatortron_jax.finetuning import sequence as finetune_tasks
     from gatortron_jax.finetuning.task_config import TaskDataConfig
 
@@ -490,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # --- scale (plan) ---
     p = sub.add_parser("plan", help="AOT-compile the train step on simulated devices: memory, FLOPs, collectives")
-    from gatortron_jax.planning.planner.planner import add_arguments as _plan_arguments
+    from gatortron_jax.planning.planner import add_arguments as _plan_arguments
 
     _plan_arguments(p)
     p.set_defaults(fn=cmd_plan, accepts_gin=True)

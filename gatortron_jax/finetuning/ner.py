@@ -16,7 +16,6 @@ fingerprints, result), vocab/, checkpoints/.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -31,14 +30,16 @@ import optax
 from gatortron_jax.core import partitioning
 from gatortron_jax.finetuning import ner_tasks, windowing
 from gatortron_jax.annotations.documents import Document
+from gatortron_jax.core.batching import pad_rows
 from gatortron_jax.core.errors import ConfigError, InputError
+from gatortron_jax.models import model_dir as model_dir_io
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.token_classification import EncoderForTokenClassification, forward_loss, predict_labels
 from gatortron_jax.core.checkpoints import Checkpointer
 from gatortron_jax.core.partitioning import MeshConfig
 from gatortron_jax.finetuning.ner_config import NERDataConfig, NERTrainConfig
 from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer
-from gatortron_jax.finetuning.supervised import compile_supervised, copy_vocab, init_encoder_from, train_epoch
+from gatortron_jax.finetuning.supervised import compile_supervised, init_encoder_from, train_epoch
 from gatortron_jax.core.train_state import count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
@@ -109,10 +110,8 @@ def _encoder_source(
     init_checkpoint: str | None, gin_model_config: EncoderConfig | None, data: NERDataConfig
 ) -> tuple[EncoderConfig, str]:
     """(encoder config, vocab file) from the init model dir, or gin + NERDataConfig.vocab_path."""
-    from gatortron_jax.inference.ner_predict import read_model_config
-
     if init_checkpoint:
-        cfg = read_model_config(init_checkpoint)
+        cfg = model_dir_io.read_model_info(init_checkpoint)
         if "model_config" not in cfg or not (cfg.get("vocab") or {}).get("path"):
             raise InputError(f"{init_checkpoint}/config.json: needs model_config and vocab.path")
         return EncoderConfig.from_dict(cfg["model_config"]), os.path.join(init_checkpoint, cfg["vocab"]["path"])
@@ -127,8 +126,6 @@ def _encoder_source(
 
 
 def _batches(features: dict[str, np.ndarray], order: np.ndarray, batch_size: int):
-    from gatortron_jax.inference.ner_predict import pad_rows
-
     shuffled = {k: v[order] for k, v in features.items()}
     for start in range(0, len(order), batch_size):
         yield pad_rows(shuffled, start, batch_size)
@@ -214,7 +211,7 @@ def finetune_ner(
     p_train, p_predict = compile_supervised(model, optimizer, forward_loss, predict_labels, partitioner, shardings)
 
     # --- the model dir: vocab + config first, so a crashed run still says what it was ---
-    vocab_copy = copy_vocab(model_dir, vocab_file)
+    vocab_copy = model_dir_io.copy_vocab(model_dir, vocab_file)
     run_info: dict[str, Any] = {
         "model_config": enc_config.to_dict(),
         "vocab": {"path": vocab_copy, "size": vocab.vocab_size, "lowercase": getattr(vocab, "lowercase", None)},
@@ -240,8 +237,7 @@ def finetune_ner(
 
     def write_config(extra: dict[str, Any] | None = None) -> None:
         if jax.process_index() == 0:
-            with open(os.path.join(model_dir, "config.json"), "w") as f:
-                json.dump({**run_info, **(extra or {})}, f, indent=2, default=str)
+            model_dir_io.write_config(model_dir, {**run_info, **(extra or {})})
 
     write_config()
     ckpt = Checkpointer(model_dir, max_to_keep=1)

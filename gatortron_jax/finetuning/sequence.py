@@ -35,8 +35,11 @@ import numpy as np
 from gatortron_jax.core import partitioning
 from gatortron_jax.finetuning import task_registry, windowing
 from gatortron_jax.finetuning.task_registry import TaskExample
+from gatortron_jax.core.batching import predict_rows
 from gatortron_jax.core.errors import ConfigError, InputError
+from gatortron_jax.models import model_dir as model_dir_io
 from gatortron_jax.models.config import EncoderConfig
+from gatortron_jax.models.model_dir import read_model_info, require_vocab
 from gatortron_jax.models.sequence_classification import EncoderForSequenceClassification, forward_loss, predict
 from gatortron_jax.core.checkpoints import Checkpointer
 from gatortron_jax.core.partitioning import MeshConfig
@@ -44,7 +47,7 @@ from gatortron_jax.finetuning.ner import _batches, _encoder_source, make_ner_opt
 from gatortron_jax.core.optimizer import OptimizerConfig
 from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
 from gatortron_jax.finetuning.supervised import (
-    compile_supervised, copy_vocab, init_encoder_from, load_for_inference, train_epoch,
+    compile_supervised, init_encoder_from, load_for_inference, train_epoch,
 )
 from gatortron_jax.core.train_state import count_params, create_train_state
 
@@ -173,21 +176,6 @@ def _better(value: float, best: float) -> bool:
 # ----------------------------------------------------------------------------- prediction
 
 
-def predict_features(p_predict, params, feats: dict[str, np.ndarray], batch_size: int, data_sharding=None) -> np.ndarray:
-    """Row predictions (label ids or scores) for every row of ``feats``."""
-    from gatortron_jax.inference.ner_predict import pad_rows
-
-    n = len(feats["input_ids"])
-    inputs = {k: v for k, v in feats.items() if k not in ("labels", "start_positions", "end_positions")}
-    out = []
-    for start in range(0, n, batch_size):
-        batch = pad_rows(inputs, start, batch_size)
-        if data_sharding is not None:
-            batch = {k: jax.device_put(v, data_sharding) for k, v in batch.items()}
-        out.append(np.asarray(jax.device_get(p_predict(params, batch)))[: min(batch_size, n - start)])
-    return np.concatenate(out) if out else np.zeros((0,))
-
-
 def _decode(task: task_registry.SequenceTask, preds: np.ndarray, labels: Sequence[str] | None) -> list:
     if task.kind == "regression":
         return [float(x) for x in preds]
@@ -202,10 +190,8 @@ class TaskPredictor:
     """Loads a fine-tuned sequence-task model dir once; ``predict(examples)`` → labels or scores."""
 
     def __init__(self, model_dir: str, batch_size: int = 32):
-        from gatortron_jax.inference.ner_predict import load_model_vocab, read_model_config
-
         self.model_dir = model_dir
-        self.config = read_model_config(model_dir)
+        self.config = read_model_info(model_dir)
         sec = self.config.get(SECTION)
         if not sec:
             raise InputError(f"{model_dir}: config.json has no '{SECTION}' section (not a fine-tuned sequence-task model)")
@@ -224,7 +210,7 @@ class TaskPredictor:
             self.model = SequenceClassifier(enc, 1 if sec["kind"] == "regression" else len(self.labels),
                                             representation=sec["representation"])
             predict_of = predict
-        self.tokenizer = windowing.OffsetTokenizer(load_model_vocab(model_dir, self.config))
+        self.tokenizer = windowing.OffsetTokenizer(require_vocab(model_dir, self.config))
         self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
             self.model, model_dir, batch_size, predict_of
         )
@@ -237,7 +223,7 @@ class TaskPredictor:
             data = TaskDataConfig(**self.config.get("finetune", {}).get("data_config", {}))
             feats, rows_ex, offsets, stats = finetune_qa.encode_qa(examples, self.tokenizer, self.max_length, data, where)
             with self.partitioner.activate():
-                logits = predict_features(self._predict, self.params, feats, self.batch_size,
+                logits = predict_rows(self._predict, self.params, feats, self.batch_size,
                                           self.partitioner.data_sharding)
             answers = finetune_qa.decode(examples, rows_ex, offsets, logits, data, self.with_null)
             return [answers[e.id] for e in examples], stats
@@ -246,7 +232,7 @@ class TaskPredictor:
         feats, stats = encode_examples(examples, self.tokenizer, self.max_length, label_to_id,
                                        regression=regression, where=where)
         with self.partitioner.activate():
-            preds = predict_features(self._predict, self.params, feats, self.batch_size, self.partitioner.data_sharding)
+            preds = predict_rows(self._predict, self.params, feats, self.batch_size, self.partitioner.data_sharding)
         return _decode(self.task, preds, self.labels), stats
 
 
@@ -350,7 +336,7 @@ def finetune_task(
     data_sharding = partitioner.data_sharding
     p_train, p_predict = compile_supervised(model, optimizer, loss_of, predict_of, partitioner, shardings)
 
-    vocab_copy = copy_vocab(model_dir, vocab_file)
+    vocab_copy = model_dir_io.copy_vocab(model_dir, vocab_file)
     run_info: dict[str, Any] = {
         "model_config": enc_config.to_dict(),
         "vocab": {"path": vocab_copy, "size": vocab.vocab_size, "lowercase": getattr(vocab, "lowercase", None)},
@@ -371,8 +357,7 @@ def finetune_task(
 
     def write_config(extra: dict[str, Any] | None = None) -> None:
         if jax.process_index() == 0:
-            with open(os.path.join(model_dir, "config.json"), "w") as f:
-                json.dump({**run_info, **(extra or {})}, f, indent=2, default=str)
+            model_dir_io.write_config(model_dir, {**run_info, **(extra or {})})
 
     write_config()
     ckpt = Checkpointer(model_dir, max_to_keep=1)
@@ -388,7 +373,7 @@ def finetune_task(
                 steps_per_epoch, data_sharding, rng, epoch=epoch, log_every=train.log_every,
             )
             train_s = time.time() - tick
-            rows = predict_features(p_predict, state.params, dev_feats, train.eval_batch_size, data_sharding)
+            rows = predict_rows(p_predict, state.params, dev_feats, train.eval_batch_size, data_sharding)
             if qa:
                 scores = finetune_qa.score(dev_ex, finetune_qa.decode(dev_ex, dev_rows, dev_off, rows, data, with_null))
             else:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
 from typing import Any, Callable, Iterable
 
 import jax
@@ -22,21 +20,6 @@ log = logging.getLogger("gatortron_jax")
 
 # loss_of(model, params, batch, rng) -> (loss_sum, weight)
 LossFn = Callable[[Any, Any, dict, jax.Array], tuple[jax.Array, jax.Array]]
-
-
-def copy_vocab(model_dir: str, vocab_file: str) -> str:
-    """Copy the vocabulary into ``model_dir/vocab/`` (one dir = everything later commands need).
-
-    Returns the path relative to ``model_dir`` for config.json. A directory holding a
-    ``vocab.txt`` is accepted in place of the file.
-    """
-    if os.path.isdir(vocab_file):
-        vocab_file = os.path.join(vocab_file, "vocab.txt")
-    os.makedirs(os.path.join(model_dir, "vocab"), exist_ok=True)
-    relative = os.path.join("vocab", os.path.basename(vocab_file))
-    if os.path.abspath(os.path.join(model_dir, relative)) != os.path.abspath(vocab_file):
-        shutil.copyfile(vocab_file, os.path.join(model_dir, relative))
-    return relative
 
 
 def init_encoder_from(init_checkpoint: str, state: TrainState, shardings: TrainState) -> TrainState:

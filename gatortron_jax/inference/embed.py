@@ -130,7 +130,7 @@ def read_lines(path: str) -> list[str]:
     with one warning naming the file, line and byte offset (``--strict``: an error), so every
     input line still gets its array.
     """
-    from gatortron_jax.pretraining.corpus import read_note_file
+    from gatortron_jax.annotations.notes import read_note_file
 
     if not os.path.isfile(path):
         raise InputError(f"{path}: input file not found")
@@ -143,7 +143,7 @@ def read_lines(path: str) -> list[str]:
 
 def embed_file(model_dir: str, input_path: str, output_path: str, *, max_length: int | None = None,
                overlap: int | None = None, batch_size: int = 8) -> dict[str, Any]:
-    from gatortron_jax.convert.model_dir import load_model_dir
+    from gatortron_jax.models.model_dir import load_model_dir
 
     lines = read_lines(input_path)
     config, params, vocab = load_model_dir(model_dir, encoder_only=True)

@@ -13,45 +13,17 @@ import logging
 import os
 from typing import Any, Callable, Sequence
 
-import jax
 import numpy as np
 
 from gatortron_jax.finetuning import windowing
 from gatortron_jax.annotations.documents import Document
+from gatortron_jax.core.batching import predict_rows
 from gatortron_jax.core.errors import ConfigError, InputError
+from gatortron_jax.models.model_dir import read_model_info, require_vocab
 
 log = logging.getLogger("gatortron_jax")
 
 FORMATS = ("brat", "i2b2", "jsonl")
-
-
-def read_model_config(model_dir: str) -> dict[str, Any]:
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(path):
-        raise InputError(f"{model_dir}: no config.json (not a model directory)")
-    with open(path) as f:
-        return json.load(f)
-
-
-def load_model_vocab(model_dir: str, config: dict[str, Any]):
-    from gatortron_jax.text.vocab import load_vocabulary
-
-    vocab = config.get("vocab") or {}
-    if not vocab.get("path"):
-        raise InputError(f"{model_dir}/config.json: no vocab.path")
-    return load_vocabulary(os.path.join(model_dir, vocab["path"]))
-
-
-def pad_rows(features: dict[str, np.ndarray], start: int, size: int) -> dict[str, np.ndarray]:
-    """Rows ``start:start+size`` padded with empty rows (label_mask 0) to exactly ``size``."""
-    out = {}
-    for k, v in features.items():
-        chunk = v[start:start + size]
-        if len(chunk) < size:
-            pad = np.zeros((size - len(chunk),) + v.shape[1:], v.dtype)
-            chunk = np.concatenate([chunk, pad])
-        out[k] = chunk
-    return out
 
 
 def predict_encoded(
@@ -66,14 +38,7 @@ def predict_encoded(
 ) -> list[Document]:
     """Windows → model → merged per-token labels → documents with predicted entities."""
     feats, rows = windowing.window_features(encoded, tokenizer, max_length)
-    preds = np.zeros((len(rows), max_length), np.int64)
-    for start in range(0, len(rows), batch_size):
-        batch = pad_rows(feats, start, batch_size)
-        if data_sharding is not None:
-            batch = {k: jax.device_put(v, data_sharding) for k, v in batch.items()}
-        out = np.asarray(jax.device_get(p_predict(params, batch)))
-        n = min(batch_size, len(rows) - start)
-        preds[start:start + n] = out[:n]
+    preds = predict_rows(p_predict, params, feats, batch_size, data_sharding) if rows else np.zeros((0, max_length), np.int64)
     return windowing.predictions_to_documents(encoded, rows, preds, id_to_label)
 
 
@@ -86,7 +51,7 @@ class NERPredictor:
         from gatortron_jax.finetuning.supervised import load_for_inference
 
         self.model_dir = model_dir
-        self.config = read_model_config(model_dir)
+        self.config = read_model_info(model_dir)
         ner = self.config.get("ner")
         if not ner:
             raise InputError(f"{model_dir}: config.json has no 'ner' section (not a fine-tuned NER model)")
@@ -97,7 +62,7 @@ class NERPredictor:
         self.output_format = ner.get("output_format", "brat")
         model_config = EncoderConfig.from_dict(self.config["model_config"])
         self.model = EncoderForTokenClassification(model_config, len(self.labels), use_crf=bool(ner["use_crf"]))
-        self.tokenizer = windowing.OffsetTokenizer(load_model_vocab(model_dir, self.config))
+        self.tokenizer = windowing.OffsetTokenizer(require_vocab(model_dir, self.config))
         self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
             self.model, model_dir, batch_size, predict_labels
         )
@@ -130,7 +95,7 @@ def read_raw_notes(input_path: str) -> list[Document]:
         raise InputError(f"{input_path}: no such file or directory")
     if not paths:
         raise InputError(f"{input_path}: no .txt notes found")
-    from gatortron_jax.pretraining.corpus import read_note_file
+    from gatortron_jax.annotations.notes import read_note_file
 
     docs, replaced = [], 0
     for path, doc_id in paths:

@@ -458,7 +458,7 @@ def _prepare_devices(n: int) -> bool:
 
 def run(args: argparse.Namespace, overrides: Sequence[str]) -> int:
     """``gatortron-jax plan``: parse gin, set up simulated devices, plan, print."""
-    from gatortron_jax.cli.main import gin_config
+    from gatortron_jax.cli import gin_config
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.core.partitioning import MeshConfig
     from gatortron_jax.pretraining.config import TrainConfig

@@ -7,7 +7,6 @@ data iteration, host→device transfer, metrics, eval, checkpoints, resume.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -30,7 +29,7 @@ from gatortron_jax.core.checkpoints import Checkpointer
 from gatortron_jax.core.partitioning import MeshConfig
 from gatortron_jax.pretraining.config import MLMDataConfig, TrainConfig
 from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer, make_schedule
-from gatortron_jax.finetuning.supervised import copy_vocab
+from gatortron_jax.models.model_dir import copy_vocab, write_config
 from gatortron_jax.core.train_state import abstract_train_state, count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
@@ -155,8 +154,7 @@ def train_mlm(
         vocab_copy = copy_vocab(model_dir, data.vocab_path)
         run_info["vocab"] = {"path": vocab_copy, "size": vocab.vocab_size,
                              "lowercase": getattr(vocab, "lowercase", None)}
-        with open(os.path.join(model_dir, "config.json"), "w") as f:
-            json.dump(run_info, f, indent=2, default=str)
+        write_config(model_dir, run_info)
 
     local_batch = train.batch_size // n_proc
     train_ds = pipeline.get_mlm_dataset(

@@ -25,7 +25,7 @@ import seqio
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
-from gatortron_jax.pretraining.corpus import Document, iter_file_records, list_corpus_files
+from gatortron_jax.annotations.notes import NoteRecord, iter_file_records, list_corpus_files
 from gatortron_jax.annotations.input_policy import FileIssue, InputReport, resolve_strict
 from gatortron_jax.core.errors import InputError
 
@@ -96,12 +96,12 @@ def _expand_inputs(input_paths: Sequence[str]) -> list[Path]:
 
 def _iter_records(
     files: Sequence[Path], strict: bool, on_issue: Optional[Callable[[FileIssue], None]] = None
-) -> Iterator[Document]:
+) -> Iterator[NoteRecord]:
     for path in files:
         yield from iter_file_records(path, str(path), doc_per_line=True, strict=strict, on_issue=on_issue)
 
 
-def _sentences(doc: Document) -> Iterator[str]:
+def _sentences(doc: NoteRecord) -> Iterator[str]:
     """Non-blank lines of a used document (none for a skipped one)."""
     if doc.skip is None:
         for line in doc.text.splitlines():

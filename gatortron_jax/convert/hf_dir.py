@@ -1,14 +1,7 @@
-"""The model dir every command reads and writes, and HF import/export on top of it.
+"""HF transformers directories in and out of our model dir (``import-hf`` / ``export-hf``).
 
-Layout (pretraining writes the same)::
-
-    DIR/config.json    {"model_config": EncoderConfig.to_dict(),
-                        "vocab": {"path": "vocab/<file>", "size": N, "lowercase": bool|None}, ...}
-    DIR/vocab/<file>   vocab.txt (WordPiece) or *.model (SentencePiece)
-    DIR/checkpoints/<step>/{state,meta}   orbax; state["params"] is the EncoderForMLM tree
-
-``load_model_dir`` restores params straight into their sharded layout when given a
-``Partitioner`` (each device reads only its shards), else onto one device.
+Weights are read with safetensors or ``torch.load(weights_only=True)`` only; the parameter
+mapping itself lives in :mod:`gatortron_jax.convert.hf`.
 """
 
 from __future__ import annotations
@@ -17,7 +10,7 @@ import json
 import logging
 import os
 import shutil
-from typing import Any, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,159 +18,11 @@ import numpy as np
 
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.models.config import EncoderConfig
+from gatortron_jax.models.model_dir import load_model_dir, read_model_info, save_model_dir
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
 
-
-# ---- generic model dir ------------------------------------------------------------------
-def _vocab_size_of(path: str) -> int:
-    if path.endswith(".txt"):
-        from gatortron_jax.text.wordpiece import read_vocab_file
-
-        return len(read_vocab_file(path))
-    from gatortron_jax.text.vocab import load_vocabulary
-
-    return load_vocabulary(path).vocab_size
-
-
-def save_model_dir(
-    model_dir: str,
-    config: EncoderConfig,
-    params: Mapping[str, Any],
-    vocab_file: str,
-    lowercase: bool | None,
-    extra_meta: Mapping[str, Any] | None = None,
-    *,
-    step: int = 0,
-) -> str:
-    """Write config.json, vocab/<file> and an orbax checkpoint whose state is {"params": params}.
-
-    ``params`` is the unboxed EncoderForMLM tree (numpy or jax arrays). Numpy leaves are put on
-    the host CPU device, so importing a model larger than one accelerator's memory works.
-    """
-    if not os.path.isfile(vocab_file):
-        raise InputError(f"{vocab_file}: vocabulary file not found")
-    size = _vocab_size_of(vocab_file)
-    if size > config.vocab_size:
-        raise InputError(f"{vocab_file}: {size} entries but the model has only {config.vocab_size} embedding rows")
-    os.makedirs(os.path.join(model_dir, "vocab"), exist_ok=True)
-    vocab_rel = os.path.join("vocab", os.path.basename(vocab_file))
-    if os.path.abspath(os.path.join(model_dir, vocab_rel)) != os.path.abspath(vocab_file):
-        shutil.copyfile(vocab_file, os.path.join(model_dir, vocab_rel))
-    info: dict[str, Any] = {
-        "model_config": config.to_dict(),
-        "vocab": {"path": vocab_rel, "size": size, "lowercase": lowercase},
-    }
-    info.update(extra_meta or {})
-
-    from gatortron_jax.core.checkpoints import Checkpointer
-
-    cpu = jax.devices("cpu")[0]
-    state = {"params": jax.tree.map(
-        lambda x: x if isinstance(x, jax.Array) else jax.device_put(np.asarray(x), cpu), dict(params))}
-    ckpt = Checkpointer(model_dir, async_save=False, max_to_keep=None)
-    ckpt.save(step, state, {"step": step, **info}, force=True)
-    ckpt.close()
-    tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(info, f, indent=2, default=str)
-    os.replace(tmp, os.path.join(model_dir, CONFIG_FILE))
-    return model_dir
-
-
-def read_model_info(model_dir: str) -> dict[str, Any]:
-    path = os.path.join(model_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: missing (not a gatortron-jax model dir; create one with pretrain or import-hf)")
-    try:
-        with open(path, encoding="utf-8") as f:
-            info = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(info, dict) or not isinstance(info.get("model_config"), dict):
-        raise InputError(f"{path}: missing key model_config")
-    return info
-
-
-def model_config_of(model_dir: str, info: Mapping[str, Any] | None = None) -> EncoderConfig:
-    info = read_model_info(model_dir) if info is None else info
-    try:
-        return EncoderConfig.from_dict(dict(info["model_config"]))
-    except (ConfigError, TypeError) as e:
-        raise InputError(f"{os.path.join(model_dir, CONFIG_FILE)}: model_config: {e}") from None
-
-
-def vocab_of(model_dir: str, info: Mapping[str, Any] | None = None) -> Any:
-    """The model's vocabulary (casing as stored), or None when config.json records none."""
-    info = read_model_info(model_dir) if info is None else info
-    vinfo = info.get("vocab")
-    if not vinfo:
-        return None
-    if not isinstance(vinfo, dict) or "path" not in vinfo:
-        raise InputError(f"{os.path.join(model_dir, CONFIG_FILE)}: vocab: missing key path")
-    path = os.path.join(model_dir, vinfo["path"])
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: vocabulary file named by {CONFIG_FILE} key vocab.path is missing")
-    if path.endswith(".txt"):
-        from gatortron_jax.text.wordpiece import WordPieceVocabulary
-
-        return WordPieceVocabulary(path, lowercase=vinfo.get("lowercase"))
-    from gatortron_jax.text.vocab import load_vocabulary
-
-    return load_vocabulary(path)
-
-
-def abstract_params(config: EncoderConfig, partitioner: Any = None, device: Any = None) -> Any:
-    """ShapeDtypeStructs (with shardings) of the EncoderForMLM params; nothing is allocated."""
-    import flax.linen as nn
-
-    from gatortron_jax.models.heads import EncoderForMLM
-
-    model = EncoderForMLM(config)
-
-    def init(rng):
-        return model.init({"params": rng, "dropout": rng}, jnp.zeros((1, 8), jnp.int32))["params"]
-
-    if partitioner is not None:
-        with partitioner.activate():
-            boxed = jax.eval_shape(init, jax.random.key(0))
-        shardings = partitioner.shardings_of(boxed)
-    else:
-        boxed = jax.eval_shape(init, jax.random.key(0))
-        single = jax.sharding.SingleDeviceSharding(device or jax.devices()[0])
-        shardings = jax.tree.map(lambda _: single, nn.unbox(boxed))
-    return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), nn.unbox(boxed), shardings)
-
-
-def load_model_dir(
-    model_dir: str, partitioner: Any = None, *, encoder_only: bool = False, device: Any = None
-) -> tuple[EncoderConfig, Any, Any]:
-    """(EncoderConfig, params, vocabulary) from a model dir.
-
-    With ``partitioner`` the params are restored directly into the mesh layout of the logical
-    axis rules (no host ever materialises a full replicated copy first); otherwise onto
-    ``device`` (default: the first device). ``encoder_only`` skips the MLM head.
-    """
-    info = read_model_info(model_dir)
-    config = model_config_of(model_dir, info)
-    vocab = vocab_of(model_dir, info)
-    abstract = abstract_params(config, partitioner, device)
-    if encoder_only:
-        abstract = {"encoder": abstract["encoder"]}
-    if not os.path.isdir(os.path.join(model_dir, "checkpoints")):
-        raise InputError(f"{os.path.join(model_dir, 'checkpoints')}: missing (config.json without a checkpoint)")
-    from gatortron_jax.core.checkpoints import restore_params
-
-    try:
-        params = restore_params(model_dir, abstract)
-    except ConfigError as e:
-        raise InputError(str(e)) from None
-    return config, params, vocab
-
-
-# ---- HF import / export -----------------------------------------------------------------
 def _decide_lowercase(hf_dir: str, vocab_tokens: list[str], flag: bool | None) -> tuple[bool, str]:
     if flag is not None:
         return flag, "command-line flag"
