@@ -40,13 +40,13 @@ def _batch(np, vocab, batch, seq, seed=0):
 
 
 def train_flops(shape: dict, batch: int, seq: int, predicted_positions: int) -> float:
-    """Analytical FLOPs of one fwd+bwd step (6 x matmul params x tokens + attention + LM head)."""
-    h, l, f, v = shape["hidden"], shape["layers"], shape["mlp"], shape["vocab"]
-    tokens = batch * seq
-    block = 4 * h * h + 2 * h * f
-    attention = 2 * 2 * seq * h  # QK^T and PV per token per layer
-    head = h * h * tokens + h * v * predicted_positions  # transform + vocab projection
-    return 6 * (block * l * tokens + head) + 3 * attention * l * tokens
+    """Model FLOPs of one fwd+bwd step: the planner's formula (``planning.flops``), not a copy."""
+    from gatortron_jax.models.config import EncoderConfig
+    from gatortron_jax.planning.flops import analytic_flops
+
+    cfg = EncoderConfig(vocab_size=shape["vocab"], hidden_size=shape["hidden"], num_layers=shape["layers"],
+                        num_heads=shape["heads"], mlp_dim=shape["mlp"], max_position_embeddings=512)
+    return analytic_flops(cfg, batch, seq, predicted_tokens=predicted_positions)["model"]
 
 
 def median_seconds(fn, steps: int) -> float:

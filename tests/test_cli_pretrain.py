@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gatortron_jax import cli
+from gatortron_jax.cli import main as cli
 
 TINY_RUN = [
     "--gin_file=gin/pretrain/sample_tiny.gin",
@@ -94,3 +94,12 @@ def test_gin_typo(capsys, tmp_path, chdir_repo):
 def test_missing_required_binding(capsys, tmp_path, chdir_repo):
     err = _one_line_error(capsys, ["pretrain", f"--model_dir={tmp_path}/m", "--gin_file=gin/models/tiny.gin"])
     assert "MLMDataConfig" in err and "corpus_dir" in err
+
+
+def test_wrongly_typed_binding_names_binding_and_type(capsys, tmp_path, chdir_repo):
+    err = _one_line_error(capsys, ["pretrain", f"--model_dir={tmp_path}/m", *TINY_RUN,
+                                   "--gin.TrainConfig.num_steps='five'"])
+    assert "TrainConfig.num_steps" in err and "expected int" in err and "five" in err
+    err = _one_line_error(capsys, ["pretrain", f"--model_dir={tmp_path}/m", *TINY_RUN,
+                                   "--gin.OptimizerConfig.learning_rate='fast'"])
+    assert "OptimizerConfig.learning_rate" in err and "expected float" in err

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
-from gatortron_jax import cli  # noqa: E402
+from gatortron_jax.cli import main as cli  # noqa: E402
 from gatortron_jax.core import partitioning  # noqa: E402
 from gatortron_jax.convert.hf_dir import export_hf, import_hf
 from gatortron_jax.models.model_dir import load_model_dir  # noqa: E402

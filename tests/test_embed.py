@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
-from gatortron_jax import cli  # noqa: E402
+from gatortron_jax.cli import main as cli  # noqa: E402
 from gatortron_jax.convert.hf_dir import import_hf
 from gatortron_jax.models.model_dir import vocab_of  # noqa: E402
 from gatortron_jax.inference.embed import owner_of_tokens, plan_windows  # noqa: E402

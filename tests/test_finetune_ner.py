@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gatortron_jax import cli
+from gatortron_jax.cli import main as cli
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.finetuning.ner import layerwise_lr_scale
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gatortron_jax import cli
+from gatortron_jax.cli import main as cli
 from gatortron_jax.annotations import input_policy as input_report
 from gatortron_jax.text import vocab as vocab_lib
 from gatortron_jax.pretraining.corpus import TextCorpusSource

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gatortron_jax import cli
+from gatortron_jax.cli import main as cli
 
 from gatortron_jax.planning import planner as planning
 from gatortron_jax.core.errors import ConfigError

@@ -8,7 +8,10 @@ a misspelled parameter, a missing required value, a missing file — becomes one
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import types
+import typing
 from typing import Any, Sequence, TypeVar
 
 import gin
@@ -56,10 +59,56 @@ def parse(gin_files: Sequence[str], overrides: Sequence[str]) -> None:
         raise ConfigError(f"gin: {first[0] if first else e}" + (f" ({where})" if where else "")) from None
 
 
-def build(cls: type[T]) -> T:
-    """Instantiate a config dataclass with its gin bindings."""
+def _accepts(expected: Any, value: Any) -> bool:
+    """Whether ``value`` fits the field annotation ``expected`` (the simple types configs use)."""
+    if expected is Any:
+        return True
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(expected))
+    if expected is type(None):
+        return value is None
+    if origin is not None:  # tuple[...], list[...], dict[...]: the container type only
+        expected = origin
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is tuple:  # gin writes lists for tuples
+        return isinstance(value, (tuple, list))
+    return isinstance(value, expected) if isinstance(expected, type) else True
+
+
+def _type_name(expected: Any) -> str:
+    return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
+
+
+def check_types(config: Any) -> None:
+    """One ``ConfigError`` naming the binding and the expected type for a wrongly typed field.
+
+    Catches e.g. ``--gin.TrainConfig.num_steps="'five'"`` at the edge instead of a TypeError
+    deep inside the optimizer schedule.
+    """
     try:
-        return _CONFIGURABLES[cls]()
+        hints = typing.get_type_hints(type(config))
+    except (NameError, TypeError):  # an annotation that does not resolve: nothing to check against
+        return
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        expected = hints.get(field.name, Any)
+        if not _accepts(expected, value):
+            raise ConfigError(
+                f"gin: {type(config).__name__}.{field.name}={value!r} is a {type(value).__name__}; "
+                f"expected {_type_name(expected)}"
+            )
+
+
+def build(cls: type[T]) -> T:
+    """Instantiate a config dataclass with its gin bindings, type-checked against its fields."""
+    try:
+        config = _CONFIGURABLES[cls]()
+        check_types(config)
+        return config
     except TypeError as e:
         msg = str(e)
         if "missing" in msg and "argument" in msg:

@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
 
+from gatortron_jax.cli.quiet import quiet_tensorflow  # noqa: E402
 from gatortron_jax.core.errors import GatortronError  # noqa: E402
 
 log = logging.getLogger("gatortron_jax")
@@ -516,6 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if overrides and args.command != "pretrain" and not getattr(args, "accepts_gin", False):
         print(f"error: --gin.{overrides[0]}: this subcommand takes no gin bindings", file=sys.stderr)
         return 2
+    if args.command != "plan":  # plan never starts TensorFlow
+        quiet_tensorflow()
     _setup_logging()
     fn: Callable[[argparse.Namespace, list[str]], int] = args.fn
     try:

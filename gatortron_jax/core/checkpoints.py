@@ -10,6 +10,7 @@ shadows the last good checkpoint. Restoring into an abstract state with sharding
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -17,6 +18,21 @@ import jax
 import orbax.checkpoint as ocp
 
 from gatortron_jax.core.errors import ConfigError, InputError
+
+
+class _ItemMetadataNotice(logging.Filter):
+    """Drops orbax's "Metadata file does not exist" warning for a step's ``state`` item.
+
+    :func:`restore_params` opens ``checkpoints/<step>/state`` directly (a partial, params-only
+    restore); orbax then looks for a ``_CHECKPOINT_METADATA`` that only exists one level up, in
+    the step directory, and warns on every load of a model. Nothing is missing, so it is noise.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Metadata file does not exist" not in str(record.msg)
+
+
+logging.getLogger("absl").addFilter(_ItemMetadataNotice())
 
 
 class Checkpointer:
