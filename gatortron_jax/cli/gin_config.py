@@ -29,8 +29,8 @@ from gatortron_jax.core.paths import REPO_ROOT
 _CONFIGURABLES = {
     cls: gin.external_configurable(cls, name=cls.__name__, module="gatortron_jax")
     for cls in (EncoderConfig, OptimizerConfig, TrainConfig, MLMDataConfig, MeshConfig)
-    + (NERDataConfig, NERTrainConfig)  # fine-tuning (training/ner_config.py)
-    + (TaskDataConfig, TaskTrainConfig)  # RE / NLI / STS fine-tuning (training/task_config.py)
+    + (NERDataConfig, NERTrainConfig)  # fine-tuning (finetuning/ner_config.py)
+    + (TaskDataConfig, TaskTrainConfig)  # RE / NLI / STS fine-tuning (finetuning/task_config.py)
 }
 
 T = TypeVar("T")
@@ -83,22 +83,29 @@ def _type_name(expected: Any) -> str:
     return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
 
 
-def check_types(config: Any) -> None:
-    """One ``ConfigError`` naming the binding and the expected type for a wrongly typed field.
+def check_bindings(cls: type) -> None:
+    """One ``ConfigError`` naming the binding and the expected type for a wrongly typed value.
 
-    Catches e.g. ``--gin.TrainConfig.num_steps="'five'"`` at the edge instead of a TypeError
-    deep inside the optimizer schedule.
+    Runs on the bound values before the dataclass is built (its own validation would otherwise
+    fail first with a bare ``TypeError``), so e.g. ``--gin.TrainConfig.num_steps="'five'"``
+    ends here instead of deep inside the optimizer schedule. Macros and ``@references`` are
+    left to gin.
     """
     try:
-        hints = typing.get_type_hints(type(config))
+        hints = typing.get_type_hints(cls)
     except (NameError, TypeError):  # an annotation that does not resolve: nothing to check against
         return
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
+    for field in dataclasses.fields(cls):
+        try:
+            value = gin.query_parameter(f"{cls.__name__}.{field.name}")
+        except ValueError:  # not bound: the dataclass default applies
+            continue
+        if type(value).__module__.startswith("gin"):  # a macro or @reference: gin resolves it
+            continue
         expected = hints.get(field.name, Any)
         if not _accepts(expected, value):
             raise ConfigError(
-                f"gin: {type(config).__name__}.{field.name}={value!r} is a {type(value).__name__}; "
+                f"gin: {cls.__name__}.{field.name}={value!r} is a {type(value).__name__}; "
                 f"expected {_type_name(expected)}"
             )
 
@@ -106,9 +113,8 @@ def check_types(config: Any) -> None:
 def build(cls: type[T]) -> T:
     """Instantiate a config dataclass with its gin bindings, type-checked against its fields."""
     try:
-        config = _CONFIGURABLES[cls]()
-        check_types(config)
-        return config
+        check_bindings(cls)
+        return _CONFIGURABLES[cls]()
     except TypeError as e:
         msg = str(e)
         if "missing" in msg and "argument" in msg:

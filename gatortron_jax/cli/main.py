@@ -7,6 +7,11 @@
     gatortron-jax finetune | evaluate | predict | deid   (token classification: NER, de-identification)
     gatortron-jax plan --gin_file=gin/models/large.gin --mesh data=16,fsdp=8,tensor=1 --batch 1024 --seq 512
 
+Each subcommand parses its flags, builds its config dataclasses at the gin edge
+(``gin_config.py``), calls one library function (``pretraining.trainer``, ``finetuning.*``,
+``inference.*``, ``convert.*``, ``planning.planner``) and prints what it returned; library code
+never reads flags or gin.
+
 Errors in input or configuration print one line (``error: ...``) and exit with status 2; a run
 stopped by SIGTERM (preemption) checkpoints and exits with status 75. Input policy (every
 command that reads notes or annotations): undecodable bytes are replaced, malformed ``.jsonl``
@@ -54,7 +59,7 @@ def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_input_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("input hygiene (policy: gatortron_jax/data/input_report.py)")
+    g = p.add_argument_group("input hygiene (policy: gatortron_jax/annotations/input_policy.py)")
     g.add_argument("--strict", action="store_true",
                    help="fail with one error line (file:line) on undecodable bytes, malformed .jsonl lines, "
                         "annotations that do not match their note, or bad task examples (default: replace / "

@@ -12,13 +12,17 @@ import os
 import shutil
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gatortron_jax.convert import hf
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.models.config import EncoderConfig
+from gatortron_jax.models.heads import EncoderForMLM
 from gatortron_jax.models.model_dir import load_model_dir, read_model_info, save_model_dir
+from gatortron_jax.text.wordpiece import infer_lowercase, read_vocab_file
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,6 @@ def _decide_lowercase(hf_dir: str, vocab_tokens: list[str], flag: bool | None) -
         normalizer = (_read_json(tj).get("normalizer") or {})
         if normalizer.get("type") == "BertNormalizer" and isinstance(normalizer.get("lowercase"), bool):
             return normalizer["lowercase"], f"{tj} normalizer.lowercase"
-    from gatortron_jax.text.wordpiece import infer_lowercase
-
     lower, share = infer_lowercase(vocab_tokens)
     return lower, f"inferred from the vocabulary ({100 * share:.2f}% of entries start uppercase)"
 
@@ -77,9 +79,6 @@ def _vocab_from_hf_dir(hf_dir: str, scratch: str) -> str:
 
 def import_hf(hf_dir: str, out_dir: str, *, lowercase: bool | None = None, scan_layers: bool = True) -> dict[str, Any]:
     """HF megatron-bert/bert directory → model dir. Returns a summary (printed by the CLI)."""
-    from gatortron_jax.convert import hf
-    from gatortron_jax.text.wordpiece import read_vocab_file
-
     if os.path.isdir(os.path.join(out_dir, "checkpoints")) and os.listdir(os.path.join(out_dir, "checkpoints")):
         raise InputError(f"{out_dir}: already holds checkpoints; choose an empty output directory")
     hf_config = hf.read_hf_config(hf_dir)
@@ -127,10 +126,6 @@ def import_hf(hf_dir: str, out_dir: str, *, lowercase: bool | None = None, scan_
 
 
 def _fresh_mlm_head(config: EncoderConfig) -> dict:
-    import flax.linen as nn
-
-    from gatortron_jax.models.heads import EncoderForMLM
-
     shapes = jax.eval_shape(lambda r: nn.unbox(EncoderForMLM(config).init(r, jnp.zeros((1, 2), jnp.int32))["params"]),
                             jax.random.key(0))["mlm_head"]
     rng = np.random.default_rng(0)
@@ -145,8 +140,6 @@ def _fresh_mlm_head(config: EncoderConfig) -> dict:
 
 def export_hf(model_dir: str, out_dir: str) -> dict[str, Any]:
     """Model dir → safetensors + config.json + vocab.txt + tokenizer_config.json for transformers."""
-    from gatortron_jax.convert import hf
-
     try:
         from safetensors.numpy import save_file
     except ImportError:  # pragma: no cover

@@ -1,6 +1,6 @@
 """Fine-tuning configuration for token classification (NER, de-identification).
 
-Plain dataclasses (gin binds them at the edge, ``gin_config.py``); kept free of heavy imports.
+Plain dataclasses (gin binds them at the edge, ``cli/gin_config.py``); kept free of heavy imports.
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ def read_conll_path(path: str) -> list[Document]:
 
 
 # The annotated-note readers follow the process-wide input policy (``--strict`` on the CLI;
-# data/input_report.py): by default an annotation whose offsets do not match its note is
+# annotations/input_policy.py): by default an annotation whose offsets do not match its note is
 # dropped with a file:line warning and counted in the reader's summary; strict, it is an error.
 
 

@@ -1,5 +1,5 @@
 """Fine-tuning configuration for sentence / pair tasks (RE, NLI, STS): plain dataclasses,
-bound by gin at the edge (``gin_config.py``). Task names come from
+bound by gin at the edge (``cli/gin_config.py``). Task names come from
 ``gatortron_jax.finetuning.task_registry``."""
 
 from __future__ import annotations

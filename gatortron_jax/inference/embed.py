@@ -126,7 +126,7 @@ class Embedder:
 def read_lines(path: str) -> list[str]:
     """Lines split on "\\n" only (a trailing newline ends the last line; "\\r" is stripped).
 
-    Decoded under the input policy (data/input_report.py): undecodable bytes become U+FFFD
+    Decoded under the input policy (annotations/input_policy.py): undecodable bytes become U+FFFD
     with one warning naming the file, line and byte offset (``--strict``: an error), so every
     input line still gets its array.
     """

@@ -1,6 +1,6 @@
 """Run a fine-tuned NER model dir on documents, and write predictions in benchmark formats.
 
-A fine-tuned model dir (written by ``training/finetune_ner.py``) is self-contained:
+A fine-tuned model dir (written by ``finetuning/ner.py``) is self-contained:
 ``config.json`` (encoder config, label list, scheme, CRF flag, window length, task, vocab
 path), ``vocab/`` and an orbax checkpoint whose ``params`` is the
 ``EncoderForTokenClassification`` tree.
@@ -99,7 +99,7 @@ def read_raw_notes(input_path: str) -> list[Document]:
 
     docs, replaced = [], 0
     for path, doc_id in paths:
-        # Input policy (data/input_report.py): bad bytes -> U+FFFD + one warning per file, or
+        # Input policy (annotations/input_policy.py): bad bytes -> U+FFFD + one warning per file, or
         # InputError under --strict. Every note still comes out the other side.
         text, issue = read_note_file(path)
         replaced += issue is not None

@@ -23,12 +23,17 @@ import os
 import shutil
 from typing import Any, Mapping
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gatortron_jax.core.checkpoints import Checkpointer, restore_params
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.models.config import EncoderConfig
+from gatortron_jax.models.heads import EncoderForMLM
+from gatortron_jax.text.vocab import load_vocabulary
+from gatortron_jax.text.wordpiece import WordPieceVocabulary, read_vocab_file
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +87,7 @@ def has_checkpoint(model_dir: str) -> bool:
 # ---- generic model dir ------------------------------------------------------------------
 def _vocab_size_of(path: str) -> int:
     if path.endswith(".txt"):
-        from gatortron_jax.text.wordpiece import read_vocab_file
-
         return len(read_vocab_file(path))
-    from gatortron_jax.text.vocab import load_vocabulary
-
     return load_vocabulary(path).vocab_size
 
 
@@ -116,8 +117,6 @@ def save_model_dir(
         "vocab": {"path": vocab_rel, "size": size, "lowercase": lowercase},
     }
     info.update(extra_meta or {})
-
-    from gatortron_jax.core.checkpoints import Checkpointer
 
     cpu = jax.devices("cpu")[0]
     state = {"params": jax.tree.map(
@@ -163,11 +162,7 @@ def vocab_of(model_dir: str, info: Mapping[str, Any] | None = None) -> Any:
     if not os.path.isfile(path):
         raise InputError(f"{path}: vocabulary file named by {CONFIG_FILE} key vocab.path is missing")
     if path.endswith(".txt"):
-        from gatortron_jax.text.wordpiece import WordPieceVocabulary
-
         return WordPieceVocabulary(path, lowercase=vinfo.get("lowercase"))
-    from gatortron_jax.text.vocab import load_vocabulary
-
     return load_vocabulary(path)
 
 
@@ -181,10 +176,6 @@ def require_vocab(model_dir: str, info: Mapping[str, Any] | None = None) -> Any:
 
 def abstract_params(config: EncoderConfig, partitioner: Any = None, device: Any = None) -> Any:
     """ShapeDtypeStructs (with shardings) of the EncoderForMLM params; nothing is allocated."""
-    import flax.linen as nn
-
-    from gatortron_jax.models.heads import EncoderForMLM
-
     model = EncoderForMLM(config)
 
     def init(rng):
@@ -218,8 +209,6 @@ def load_model_dir(
         abstract = {"encoder": abstract["encoder"]}
     if not os.path.isdir(os.path.join(model_dir, "checkpoints")):
         raise InputError(f"{os.path.join(model_dir, 'checkpoints')}: missing (config.json without a checkpoint)")
-    from gatortron_jax.core.checkpoints import restore_params
-
     try:
         params = restore_params(model_dir, abstract)
     except ConfigError as e:

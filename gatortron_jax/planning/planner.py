@@ -1,7 +1,7 @@
 """Ahead-of-time planner: will this model / mesh / batch fit, and what does a step cost?
 
 ``gatortron-jax plan`` builds the *real* train step (``steps.make_train_step`` with the AdamW
-of ``training/optimizer.py``) for an abstract train state (``jax.eval_shape``: nothing is
+of ``core/optimizer.py``) for an abstract train state (``jax.eval_shape``: nothing is
 allocated), lowers and compiles it for a mesh of *simulated CPU devices* with the real
 shardings, and reports per device:
 

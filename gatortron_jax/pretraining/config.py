@@ -16,7 +16,7 @@ class MLMDataConfig:
     mask_rate: float = 0.15
     validate_corpus: bool = True  # read every document once before training (clear errors up front)
     # Bad bytes / malformed .jsonl lines raise InputError instead of being replaced or skipped,
-    # counted and warned about (policy: data/input_report.py). The CLI's --strict sets it.
+    # counted and warned about (policy: annotations/input_policy.py). The CLI's --strict sets it.
     strict: bool = False
 
 

@@ -28,6 +28,7 @@ from sentencepiece import sentencepiece_model_pb2
 from gatortron_jax.annotations.notes import NoteRecord, iter_file_records, list_corpus_files
 from gatortron_jax.annotations.input_policy import FileIssue, InputReport, resolve_strict
 from gatortron_jax.core.errors import InputError
+from gatortron_jax.text.wordpiece import WordPieceVocabulary
 
 CLS_PIECE = "[CLS]"
 SEP_PIECE = "[SEP]"
@@ -293,8 +294,6 @@ def load_vocabulary(path: str) -> MLMVocabulary:
     if p.suffix == ".model":
         return BertSentencePieceVocabulary(str(p))
     if p.suffix == ".txt":
-        from gatortron_jax.text.wordpiece import WordPieceVocabulary  # pylint: disable=g-import-not-at-top
-
         return WordPieceVocabulary(str(p))
     raise InputError(
         f"unrecognised vocabulary file {path}: expected a SentencePiece .model or a WordPiece vocab.txt"
