@@ -216,7 +216,6 @@ CASES = [  # (layout, tp, checkpoint_version)
     ("pt-file-ngc", 1, 0),  # MegatronBERT.pt without args + config.json / hparam.yaml beside it (NGC gatortron_og)
     ("pt-dir", 2, 1),  # iter_0000100/, attention + transformer keys
     ("pt-dir", 4, 3),  # release/
-    ("pt-dir", 1, 2),
     ("nemo-legacy", 2, 3),
     ("nemo-mcore", 4, 3),  # tp_rank_0X_pp_rank_000/, TE names + _extra_state
 ]
@@ -250,6 +249,30 @@ def test_import_matches_transformers(tmp_path, case):
     if layout == "nemo-mcore":
         assert len(s["ignored"]["skipped_extra_state"]) == 2 * tp
     assert_matches_transformers(str(tmp_path / "model"), hf)
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4])
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
+def test_merge_partitions_gives_the_hf_tensors_bit_for_bit(tp, version):
+    """The merge alone (no JAX): every QKV layout x TP degree → exactly transformers' tensors."""
+    from gatortron_jax.convert.megatron import canonicalise, merge_partitions, to_hf_state
+
+    hf = reference_model()
+    shards = megatron_shards_from_hf(hf, tp, version)
+    canon = [canonicalise({k: v for k, v in s.items()}, f"rank{r}")[0] for r, s in enumerate(shards)]
+    state = to_hf_state(merge_partitions(canon, version=version, heads=HEADS, head_dim=HIDDEN // HEADS,
+                                         sources=[f"rank{r}" for r in range(tp)]))
+    reference = {k: v.detach().numpy() for k, v in hf.state_dict().items() if "position_ids" not in k
+                 and not k.startswith("cls.predictions.decoder")}
+    assert set(state) == set(reference)
+    for k, v in reference.items():
+        np.testing.assert_array_equal(state[k][:VOCAB] if v.shape[0] == VOCAB else state[k], v, err_msg=k)
+    if version == 1 or HEADS // tp > 1:  # the layout matters (v0 = v2 with one head per partition)
+        wrong = 3 if version in (0, 1) else 0
+        bad = to_hf_state(merge_partitions(canon, version=wrong, heads=HEADS, head_dim=HIDDEN // HEADS,
+                                           sources=[f"rank{r}" for r in range(tp)]))
+        assert not np.array_equal(bad["bert.encoder.layer.0.attention.self.query.weight"],
+                                  reference["bert.encoder.layer.0.attention.self.query.weight"])
 
 
 CLINICAL = ["the patient denies chest pain", "Patient was given mg of pain and chest", "denies pain"]
