@@ -288,6 +288,7 @@ def test_cli_import_embed_export_roundtrip(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "megatron-lm" in printed and "2 tensor-parallel shard(s)" in printed and "uncased (lowercase)" in printed
     assert "tokenizer_type=BertWordPieceLowerCase" in printed
+    assert "training state not imported: iteration, rng_state" in printed and "NSP binary_head" in printed
     params = assert_matches_transformers(model, hf)
 
     # embed: our hidden states for clinical sentences = transformers' (padded vocab rows never used)

@@ -106,7 +106,9 @@ def load_weights_only(path: str) -> Any:
             f"{path}: refused to load: the pickle is not weights-only (it references "
             f"{', '.join(sorted(refused))}); only torch.load(weights_only=True) is used, allowing just "
             "argparse.Namespace, numpy arrays and Megatron enums, because a pickle can run arbitrary code. "
-            "Re-save the state dict from a trusted environment")
+            "If you trust the file, keep only the weights in a trusted environment: c = torch.load(path, "
+            "weights_only=False); torch.save({k: c[k] for k in ('model', 'args', 'checkpoint_version') if k in c}, "
+            "new_path)")
     pairs = [(obj, name) for name, obj in allowed.items()]
     pairs += [(_inert_enum(n), n) for n in needed if _ENUM_GLOBAL.match(n)]
     try:
@@ -428,7 +430,8 @@ def unpack_nemo(path: str, scratch: str) -> tuple[list[str], str, dict[str, str]
         config_path = _extract_member(tar, members["model_config.yaml"], scratch, "model_config.yaml")
         others = {}
         for name, member in members.items():
-            if "/" not in name and name not in ("model_config.yaml", "model_weights.ckpt") and member.size < (64 << 20):
+            if (re.fullmatch(r"[\w][\w.+-]*", name) and name not in ("model_config.yaml", "model_weights.ckpt")
+                    and member.size < (64 << 20)):  # tokenizer artifacts (vocab.txt etc.), plain names only
                 others[name] = _extract_member(tar, member, os.path.join(scratch, "artifacts"), name)
     return _ranked(entries, path), config_path, others
 
@@ -535,13 +538,18 @@ def lowercase_from_tokenizer_type(tokenizer_type: Any) -> bool | None:
 
 
 def _model_state(ckpt: Any, path: str, is_nemo: bool) -> tuple[dict[str, Any], dict[str, Any] | None, float | None]:
-    """(flat model state, args as a dict or None, checkpoint_version or None) of one loaded shard."""
+    """(flat model state, args as a dict or None, checkpoint_version or None) of one loaded shard.
+
+    A Megatron ``.pt`` keeps the weights under ``model``; its other entries (optimizer, RNG,
+    scheduler state) are not imported; the caller lists them.
+    """
     if not isinstance(ckpt, Mapping):
         raise InputError(f"{path}: expected a dict, got {type(ckpt).__name__}")
     if is_nemo or "model" not in ckpt:
         if "model0" in ckpt:
             raise InputError(f"{path}: virtual-pipeline checkpoint (keys model0, model1, ...) is not supported")
         state = ckpt.get("state_dict", ckpt) if isinstance(ckpt.get("state_dict"), Mapping) else ckpt
+        state = {k: v for k, v in state.items() if k not in ("checkpoint_version", "args")}
         return _flatten(state), None, ckpt.get("checkpoint_version")
     if not isinstance(ckpt["model"], Mapping):
         raise InputError(f"{path}: key model is a {type(ckpt['model']).__name__}, not a state dict")
@@ -600,9 +608,13 @@ def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, v
         shards, skipped, raw_keys = [], [], set()
         version_found = args = None
         for i, f in enumerate(files):
-            state, shard_args, version = _model_state(load_weights_only(f), f, is_nemo)
+            ckpt = load_weights_only(f)
+            state, shard_args, version = _model_state(ckpt, f, is_nemo)
             if i == 0:
                 args, version_found = shard_args, version
+                not_imported = sorted(str(k) for k in ckpt if k not in ("model", "args", "checkpoint_version")) \
+                    if "model" in ckpt and not is_nemo else []
+            del ckpt
             raw_keys.update(state)
             canon, extra = canonicalise(state, f)
             shards.append(canon)
@@ -663,10 +675,14 @@ def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, v
             "intermediate_size": int(fc1.shape[0]) if fc1 is not None else int(hp.get("ffn_hidden_size", (4 * hidden,))[0]),
             "max_position_embeddings": int(state["bert.embeddings.position_embeddings.weight"].shape[0]),
             "type_vocab_size": int(state["bert.embeddings.token_type_embeddings.weight"].shape[0]),
-            "layer_norm_eps": float(hp.get("layernorm_epsilon", (1e-5,))[0]),  # Megatron's default
+            "layer_norm_eps": float(hp.get("layernorm_epsilon", (1e-5, ""))[0]),  # Megatron's default
             "hidden_dropout_prob": float(hp.get("hidden_dropout", (0.1,))[0]),
             "attention_probs_dropout_prob": float(hp.get("attention_dropout", (0.1,))[0]),
         }
+        if not_imported:
+            notes_extra.append(f"training state not imported: {', '.join(not_imported)}")
+        if "layernorm_epsilon" not in hp:
+            notes_extra.append("layernorm_epsilon not recorded: Megatron's default 1e-5 used")
         has_pooler = "bert.pooler.dense.weight" in state
         has_mlm = "cls.predictions.transform.dense.weight" in state
         overrides: dict[str, Any] = {"scan_layers": scan_layers, "use_pooler": has_pooler}
@@ -773,11 +789,14 @@ def export_megatron(model_dir: str, out: str, *, tensor_parallel: int = 1, nemo:
     import torch
 
     from gatortron_jax.convert import hf
-    from gatortron_jax.models.model_dir import load_model_dir, read_model_info
+    from gatortron_jax.models.model_dir import kind_of, load_model_dir, read_model_info
 
     if tensor_parallel < 1:
         raise InputError(f"--tensor_parallel {tensor_parallel}: must be >= 1")
     info = read_model_info(model_dir)
+    if kind_of(info) != "encoder":
+        raise InputError(f"{model_dir}: a fine-tuned {kind_of(info)} model dir; export-megatron writes pretrained "
+                         "encoders (export the dir you fine-tuned from)")
     interop = info.get("interop") or {}
     config, params, vocab = load_model_dir(model_dir, device=jax.devices("cpu")[0])
     if config.post_ln:
