@@ -246,12 +246,17 @@ def test_import_matches_transformers(tmp_path, case):
         write_megatron_pt(shards, src, version, iteration=100 if version == 1 else None)
     else:
         src = write_nemo(shards, tmp_path / "model.nemo", mcore=layout == "nemo-mcore")
-    s = import_megatron(src, str(tmp_path / "model"))
+    override = False if layout == "pt-dir" and tp == 4 else None  # --cased beats tokenizer_type=...LowerCase
+    s = import_megatron(src, str(tmp_path / "model"), lowercase=override)
     assert s["tensor_parallel"] == tp and s["checkpoint_version"] == version
     assert s["embedding_rows"] == ROWS and s["vocab_entries"] == ENTRIES and s["has_pooler"] and s["has_mlm_head"]
     assert s["ignored"]["task_heads"] == ["cls.seq_relationship.bias", "cls.seq_relationship.weight"]
-    assert s["lowercase"] == (layout != "pt-file-ngc")  # ...Case from hparam.yaml, else ...LowerCase
-    assert "tokenizer_type=BertWordPiece" in s["lowercase_source"]
+    if override is None:
+        assert s["lowercase"] == (layout != "pt-file-ngc")  # ...Case from hparam.yaml, else ...LowerCase
+        assert "tokenizer_type=BertWordPiece" in s["lowercase_source"]
+    else:
+        assert s["lowercase"] is False and s["lowercase_source"] == "command-line flag"
+        assert vocab_of(str(tmp_path / "model")).lowercase is False  # stored
     if layout == "nemo-mcore":
         assert len(s["ignored"]["skipped_extra_state"]) == 2 * tp
     assert_matches_transformers(str(tmp_path / "model"), hf)
@@ -280,6 +285,28 @@ def test_merge_partitions_gives_the_hf_tensors_bit_for_bit(tp, version):
                                            sources=[f"rank{r}" for r in range(tp)]))
         assert not np.array_equal(bad["bert.encoder.layer.0.attention.self.query.weight"],
                                   reference["bert.encoder.layer.0.attention.self.query.weight"])
+
+
+def test_canonical_names_of_every_variant():
+    from gatortron_jax.convert.megatron import canonical_name
+
+    expected = {
+        "language_model.transformer.layers.3.attention.query_key_value.weight":
+            "layers.3.self_attention.query_key_value.weight",  # Megatron < 2 (.pt)
+        "model.language_model.encoder.layers.0.self_attention.dense.bias": "layers.0.self_attention.dense.bias",
+        "model.encoder.layers.1.input_layernorm.weight": "layers.1.input_layernorm.weight",  # mcore local spec
+        "model.encoder.layers.1.pre_mlp_layernorm.bias": "layers.1.post_attention_layernorm.bias",
+        "model.encoder.layers.1.self_attention.linear_qkv.layer_norm_weight": "layers.1.input_layernorm.weight",  # TE
+        "model.encoder.layers.1.mlp.linear_fc1.layer_norm_bias": "layers.1.post_attention_layernorm.bias",
+        "model.encoder.layers.1.mlp.linear_fc2.weight": "layers.1.mlp.dense_4h_to_h.weight",
+        "model.encoder.final_layernorm.weight": "final_layernorm.weight",
+        "model.lm_head.layer_norm.bias": "lm_head.layernorm.bias", "model.output_layer.bias": "lm_head.bias",
+        "model.output_layer.weight": "output_layer.weight", "model.pooler.dense.weight": "pooler.dense.weight",
+        "language_model.pooler.dense.weight": "pooler.dense.weight", "binary_head.bias": "binary_head.bias",
+        "model.language_model.encoder.layers.0.self_attention.rotary_emb.inv_freq": None,
+        "model.decoder.layers.0.self_attention.linear_qkv.weight": None,
+    }
+    assert {k: canonical_name(k) for k in expected} == expected
 
 
 CLINICAL = ["the patient denies chest pain", "Patient was given mg of pain and chest", "denies pain"]
@@ -367,6 +394,13 @@ def test_errors_name_file_and_key(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "mp_rank_01/model_optim_rng.pt: refused to load" in err
     assert "posix.system" in err or "nt.system" in err
+
+    ckpt.pop("optimizer")
+    ckpt["model"]["language_model"]["encoder"]["final_layernorm.weight"] += 1  # replicated, must match rank 0
+    torch.save(ckpt, paths[1])
+    with pytest.raises(InputError, match=r"mp_rank_01/model_optim_rng.pt: replicated tensor final_layernorm.weight "
+                                         r"differs from .*mp_rank_00/model_optim_rng.pt"):
+        import_megatron(src, str(tmp_path / "out2b"))
 
     shutil.rmtree(os.path.dirname(paths[1]))  # a missing shard
     with pytest.raises(InputError, match=r"tensor-parallel ranks \[0\] .*|tensor_model_parallel_size=2 but"):
