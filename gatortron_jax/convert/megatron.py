@@ -574,6 +574,30 @@ def _model_state(ckpt: Any, path: str, is_nemo: bool) -> tuple[dict[str, Any], d
     return _flatten(ckpt["model"]), args, ckpt.get("checkpoint_version", 0)
 
 
+def _load_shards(files: list[str], is_nemo: bool) -> dict[str, Any]:
+    """Load and canonicalise each TP rank in turn (one raw pickle in memory at a time).
+
+    Returns shards (canonical name → array, per rank), skipped ``_extra_state`` keys, the raw key
+    names (to tell mcore from legacy), rank 0's args and checkpoint_version, and the top-level
+    training-state entries that are not imported (listed to the user).
+    """
+    out: dict[str, Any] = {"shards": [], "skipped": [], "raw_keys": set(), "args": None,
+                           "checkpoint_version": None, "not_imported": []}
+    for i, f in enumerate(files):
+        ckpt = load_weights_only(f)
+        state, args, version = _model_state(ckpt, f, is_nemo)
+        if i == 0:
+            out["args"], out["checkpoint_version"] = args, version
+            if "model" in ckpt and not is_nemo:
+                out["not_imported"] = sorted(str(k) for k in ckpt if k not in ("model", "args", "checkpoint_version"))
+        del ckpt
+        out["raw_keys"].update(state)
+        canon, extra = canonicalise(state, f)
+        out["shards"].append(canon)
+        out["skipped"] += extra
+    return out
+
+
 def _find_vocab(path: str, hparams: Mapping[str, tuple[Any, str]], artifacts: Mapping[str, str]) -> str | None:
     named = hparams.get("vocab_file", (None, ""))[0]
     if artifacts:
@@ -621,20 +645,9 @@ def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, v
             layers = [(f"{path}:model_config.yaml", _read_hparam_file(config_yaml))]
         else:
             files, layers = megatron_shards(path), []
-        shards, skipped, raw_keys = [], [], set()
-        version_found = args = None
-        for i, f in enumerate(files):
-            ckpt = load_weights_only(f)
-            state, shard_args, version = _model_state(ckpt, f, is_nemo)
-            if i == 0:
-                args, version_found = shard_args, version
-                not_imported = sorted(str(k) for k in ckpt if k not in ("model", "args", "checkpoint_version")) \
-                    if "model" in ckpt and not is_nemo else []
-            del ckpt
-            raw_keys.update(state)
-            canon, extra = canonicalise(state, f)
-            shards.append(canon)
-            skipped += extra
+        loaded = _load_shards(files, is_nemo)
+        shards, skipped, raw_keys, args = loaded["shards"], loaded["skipped"], loaded["raw_keys"], loaded["args"]
+        version_found, not_imported = loaded["checkpoint_version"], loaded["not_imported"]
         source = path if len(files) == 1 and not is_nemo else f"{path} ({len(files)} shard(s))"
         if args:
             layers.insert(0, (f"{files[0]} args", args))
