@@ -46,15 +46,26 @@ import io
 import json
 import logging
 import os
+import pickle
 import re
 import shutil
 import tarfile
 import tempfile
 from typing import Any, Iterable, Mapping
 
+import jax
 import numpy as np
+import yaml
 
+try:  # home of _reconstruct / scalar, which pickled numpy arrays (Megatron's RNG state) name
+    import numpy._core.multiarray as multiarray  # numpy >= 2
+except ImportError:  # pragma: no cover
+    import numpy.core.multiarray as multiarray  # numpy 1.x
+
+from gatortron_jax.convert import hf
+from gatortron_jax.convert.hf_dir import _fresh_mlm_head
 from gatortron_jax.core.errors import InputError
+from gatortron_jax.models.model_dir import has_checkpoint, kind_of, load_model_dir, read_model_info, save_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +87,6 @@ def _inert_enum(name: str):
 
 
 def _safe_globals() -> dict[str, Any]:
-    import numpy._core.multiarray as multiarray  # numpy >= 2 home of _reconstruct / scalar
-
     out: dict[str, Any] = {"argparse.Namespace": argparse.Namespace, "_io.BytesIO": io.BytesIO,
                            "numpy.ndarray": np.ndarray, "numpy.dtype": np.dtype}
     for home in ("numpy.core.multiarray", "numpy._core.multiarray"):  # pickled by numpy 1.x / 2.x
@@ -92,11 +101,18 @@ def _safe_globals() -> dict[str, Any]:
 SAFE_GLOBALS = tuple(_safe_globals())  # names, for docs and error messages
 
 
+def _require_torch(what: str) -> Any:
+    try:
+        import torch  # local: torch is an optional dependency, needed only for these formats
+    except ImportError:  # pragma: no cover  (torch is a test extra; conversion needs the CPU build only)
+        raise InputError(f"{what}: Megatron/NeMo checkpoints are PyTorch pickles; install torch "
+                         "(pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)") from None
+    return torch
+
+
 def load_weights_only(path: str) -> Any:
     """``torch.load(weights_only=True)`` allowing only :data:`SAFE_GLOBALS` (+ Megatron enums as strings)."""
-    import pickle
-
-    import torch
+    torch = _require_torch(path)
     import torch.serialization as ts
 
     allowed = _safe_globals()
@@ -181,8 +197,6 @@ def canonical_name(key: str) -> str | None:
 
 def canonicalise(state: Mapping[str, Any], source: str) -> tuple[dict[str, np.ndarray], list[str]]:
     """(canonical name → array, skipped TE ``_extra_state`` keys). Unknown keys: one error listing all."""
-    from gatortron_jax.convert.hf import _to_numpy
-
     out: dict[str, np.ndarray] = {}
     skipped, unknown = [], []
     for key, value in state.items():
@@ -197,7 +211,7 @@ def canonicalise(state: Mapping[str, Any], source: str) -> tuple[dict[str, np.nd
             raise InputError(f"{source}: entry {key} is a {type(value).__name__}, not a tensor")
         if name in out:
             raise InputError(f"{source}: tensor {key} appears twice (as {name})")
-        out[name] = _to_numpy(value)
+        out[name] = hf._to_numpy(value)
     if unknown:
         raise InputError(f"{source}: {len(unknown)} unexpected tensor(s), not part of a Megatron BERT "
                          f"(embedding, encoder layers, pooler, lm_head, binary_head): {', '.join(sorted(unknown))}")
@@ -498,12 +512,7 @@ def _flat_hparams(tree: Mapping, prefix: str = "") -> dict[str, Any]:
 def _read_hparam_file(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
-            if path.endswith(".json"):
-                data = json.load(f)
-            else:
-                import yaml
-
-                data = yaml.safe_load(f)
+            data = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
     except Exception as e:  # yaml.YAMLError, json.JSONDecodeError, OSError
         raise InputError(f"{path}: cannot parse ({type(e).__name__}: {e})") from None
     if not isinstance(data, Mapping):
@@ -629,10 +638,8 @@ def _check_architecture(hp: Mapping[str, tuple[Any, str]]) -> None:
 def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, vocab_file: str | None = None,
                     checkpoint_version: float | None = None, scan_layers: bool = True) -> dict[str, Any]:
     """Megatron-LM ``.pt`` (file or TP-sharded directory) or ``.nemo`` → model dir. Returns a summary."""
-    from gatortron_jax.convert import hf
-    from gatortron_jax.convert.hf_dir import _fresh_mlm_head
-    from gatortron_jax.models.model_dir import has_checkpoint, save_model_dir
-    from gatortron_jax.text.wordpiece import infer_lowercase, read_vocab_file
+
+    from gatortron_jax.text.wordpiece import infer_lowercase, read_vocab_file  # local: pulls in seqio/TF (~20 s)
 
     if has_checkpoint(out_dir):
         raise InputError(f"{out_dir}: already holds checkpoints; choose an empty output directory")
@@ -789,7 +796,7 @@ def _nested_megatron(shard: Mapping[str, np.ndarray]) -> dict[str, Any]:
 
 
 def _tensor(value: np.ndarray) -> Any:
-    import torch
+    import torch  # local: torch is optional (export_megatron checked it is installed)
 
     return torch.from_numpy(np.require(value, requirements=["C", "W"]))  # copies only read-only / strided arrays
 
@@ -816,12 +823,7 @@ def _ordered(shard: Mapping[str, np.ndarray]) -> list[str]:
 
 def export_megatron(model_dir: str, out: str, *, tensor_parallel: int = 1, nemo: bool = False) -> dict[str, Any]:
     """Model dir → Megatron-LM checkpoint (``release/mp_rank_XX/model_optim_rng.pt``) or a legacy ``.nemo``."""
-    import jax
-    import torch
-
-    from gatortron_jax.convert import hf
-    from gatortron_jax.models.model_dir import kind_of, load_model_dir, read_model_info
-
+    torch = _require_torch("export-megatron")
     if tensor_parallel < 1:
         raise InputError(f"--tensor_parallel {tensor_parallel}: must be >= 1")
     info = read_model_info(model_dir)
@@ -879,8 +881,6 @@ def export_megatron(model_dir: str, out: str, *, tensor_parallel: int = 1, nemo:
     if nemo:
         if not out.endswith(".nemo"):
             raise InputError(f"{out}: a .nemo output path must end in .nemo")
-        import yaml
-
         cfg = {k: v for k, v in hparams.items() if k not in ("tokenizer_type", "vocab_file", "seq_length",
                                                                "padded_vocab_size", "num_tokentypes")}
         cfg.update(mcore_bert=False, encoder_seq_length=config.max_position_embeddings, precision=32,
