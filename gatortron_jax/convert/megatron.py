@@ -638,7 +638,6 @@ def _check_architecture(hp: Mapping[str, tuple[Any, str]]) -> None:
 def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, vocab_file: str | None = None,
                     checkpoint_version: float | None = None, scan_layers: bool = True) -> dict[str, Any]:
     """Megatron-LM ``.pt`` (file or TP-sharded directory) or ``.nemo`` → model dir. Returns a summary."""
-
     from gatortron_jax.text.wordpiece import infer_lowercase, read_vocab_file  # local: pulls in seqio/TF (~20 s)
 
     if has_checkpoint(out_dir):
@@ -661,6 +660,11 @@ def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, v
         layers += _sidecar_hparams(path) if not is_nemo else []
         hp = resolve_hparams(layers)
         _check_architecture(hp)
+        vocab_path = vocab_file or _find_vocab(path, hp, artifacts)  # before the (slow) merge: fail fast
+        if vocab_path is None:
+            raise InputError(f"{path}: no vocabulary found (no vocab.txt next to it or in the .nemo); pass --vocab")
+        if not vocab_path.endswith(".txt") or not os.path.isfile(vocab_path):
+            raise InputError(f"{vocab_path}: not found or not a WordPiece vocab.txt (Megatron's BERT tokenizers)")
         mcore = any(".linear_qkv." in k or k.startswith(("model.embedding.", "embedding.")) for k in raw_keys)
         flavour = ("nemo-mcore" if mcore else "nemo-legacy") if is_nemo else ("megatron-mcore" if mcore else "megatron-lm")
         if checkpoint_version is not None:
@@ -668,7 +672,10 @@ def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, v
         elif mcore or is_nemo:
             version = 3.0  # mcore and NeMo always store [np, 3, hn]
         else:
-            version = float(version_found or 0)
+            try:
+                version = float(version_found or 0)
+            except (TypeError, ValueError):
+                raise InputError(f"{files[0]}: checkpoint_version {version_found!r} is not a number") from None
         if version not in (0.0, 1.0, 2.0, 3.0):
             raise InputError(f"{files[0]}: checkpoint_version {version} is unknown (0, 1.0, 2.0 or 3.0)")
 
@@ -733,11 +740,6 @@ def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, v
         if not has_mlm:
             params["mlm_head"] = _fresh_mlm_head(config)
 
-        vocab_path = vocab_file or _find_vocab(path, hp, artifacts)
-        if vocab_path is None:
-            raise InputError(f"{path}: no vocabulary found (no vocab.txt next to it or in the .nemo); pass --vocab")
-        if not vocab_path.endswith(".txt"):
-            raise InputError(f"{vocab_path}: only WordPiece vocab.txt vocabularies are supported here")
         tokens = read_vocab_file(vocab_path)
         if len(tokens) > rows:
             raise InputError(f"{vocab_path}: {len(tokens)} entries but {source} has only {rows} word-embedding rows")
