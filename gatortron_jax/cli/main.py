@@ -4,6 +4,7 @@
     gatortron-jax train-vocab --input data/sample_corpus/train --vocab_size 4000 --output data/sample_vocab/spm
     gatortron-jax make-sample-data --output data/sample_corpus
     gatortron-jax import-hf HF_DIR OUT_DIR | export-hf MODEL_DIR OUT_DIR | embed --checkpoint DIR ...
+    gatortron-jax import-megatron CKPT OUT_DIR | export-megatron MODEL_DIR OUT [--tensor_parallel N] [--nemo]
     gatortron-jax finetune | evaluate | predict | deid   (token classification: NER, de-identification)
     gatortron-jax plan --gin_file=gin/models/large.gin --mesh data=16,fsdp=8,tensor=1 --batch 1024 --seq 512
 
@@ -219,6 +220,37 @@ def cmd_export_hf(args: argparse.Namespace, overrides: list[str]) -> int:
     s = export_hf(args.model_dir, args.out_dir)
     print(f"exported {s['tensors']} tensors as {s['architectures'][0]} ({s['model_type']}) -> {s['out_dir']}: "
           f"{', '.join(s['files'])}")
+    return 0
+
+
+def cmd_import_megatron(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.convert.megatron import import_megatron
+
+    s = import_megatron(args.path, args.out_dir, lowercase=args.lowercase, vocab_file=args.vocab,
+                        checkpoint_version=args.checkpoint_version)
+    print(f"imported {s['format']} BERT ({s['layers']} layers, hidden {s['hidden']}, {s['tensors']} tensors, "
+          f"{s['tensor_parallel']} tensor-parallel shard(s), checkpoint_version {s['checkpoint_version']:g}) "
+          f"-> {s['out_dir']}")
+    print(f"vocabulary: {s['vocab_entries']} entries, {s['embedding_rows']} embedding rows "
+          f"({s['embedding_rows'] - s['vocab_entries']} padding rows kept); "
+          f"{'uncased (lowercase)' if s['lowercase'] else 'cased'}: {s['lowercase_source']}")
+    for kind, label in (("task_heads", "task heads ignored (NSP binary_head)"), ("tied", "tied to the word embeddings"),
+                        ("skipped_extra_state", "Transformer Engine _extra_state skipped")):
+        if s["ignored"].get(kind):
+            print(f"note: {label}: {len(s['ignored'][kind])} tensor(s)")
+    for note in s["notes"] + ([] if s["has_mlm_head"] else ["no lm_head: a freshly initialised MLM head is stored"]):
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_export_megatron(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.convert.megatron import export_megatron
+
+    s = export_megatron(args.model_dir, args.out, tensor_parallel=args.tensor_parallel, nemo=args.nemo)
+    print(f"exported {s['format']} (TP {s['tensor_parallel']}, padded_vocab_size {s['padded_vocab_size']}, "
+          f"{s['tokenizer_type']}) -> {', '.join(s['files'])}")
+    for note in s["notes"]:
+        print(f"note: {note}")
     return 0
 
 
@@ -457,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_make_sample_data)
 
-    # --- checkpoint interop (import-hf / export-hf / embed) ---
+    # --- checkpoint interop (import-hf / export-hf / import-megatron / export-megatron / embed) ---
     p = sub.add_parser("import-hf", help="HF megatron-bert/bert directory -> model dir (orbax + config + vocab)")
     p.add_argument("hf_dir", help="directory with config.json, model.safetensors or pytorch_model.bin, vocab.txt")
     p.add_argument("out_dir", help="model dir to create")
@@ -471,6 +503,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir")
     p.add_argument("out_dir")
     p.set_defaults(fn=cmd_export_hf)
+
+    p = sub.add_parser("import-megatron", help="Megatron-LM .pt (file or mp_rank_XX shards) or .nemo -> model dir")
+    p.add_argument("path", help="MegatronBERT.pt, a Megatron checkpoint dir (mp_rank_XX/...) or a .nemo file")
+    p.add_argument("out_dir", help="model dir to create")
+    p.add_argument("--vocab", default=None, help="vocab.txt (default: the .nemo's, or vocab.txt next to the checkpoint)")
+    p.add_argument("--checkpoint_version", type=float, default=None,
+                   help="QKV layout override (default: the checkpoint's checkpoint_version; .nemo/mcore: 3)")
+    case = p.add_mutually_exclusive_group()
+    case.add_argument("--lowercase", dest="lowercase", action="store_true", default=None,
+                      help="uncased tokenizer (default: from tokenizer_type, else inferred from the vocabulary)")
+    case.add_argument("--cased", dest="lowercase", action="store_false", default=None, help="cased tokenizer")
+    p.set_defaults(fn=cmd_import_megatron)
+
+    p = sub.add_parser("export-megatron", help="model dir -> Megatron-LM checkpoint (release/mp_rank_XX) or .nemo")
+    p.add_argument("model_dir")
+    p.add_argument("out", help="output directory (or FILE.pt for TP 1; FILE.nemo with --nemo)")
+    p.add_argument("--tensor_parallel", type=int, default=1, help="tensor-parallel shards to write")
+    p.add_argument("--nemo", action="store_true", help="write a legacy NeMo .nemo archive")
+    p.set_defaults(fn=cmd_export_megatron)
 
     p = sub.add_parser("embed", help="one float32 [tokens, hidden] array of last hidden states per input line")
     p.add_argument("--checkpoint", required=True, help="model dir (from pretrain or import-hf)")
