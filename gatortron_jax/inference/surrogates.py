@@ -177,7 +177,7 @@ class SurrogateGenerator:
         start = self._hash(*key)
         for k in range(len(options)):
             value = options[(start + k) % len(options)]
-            if value.lower() != avoid.lower():
+            if not avoid or avoid.lower() not in value.lower():  # "OR" must not become "Oregon"
                 return value
         return None
 
