@@ -161,3 +161,31 @@ def test_write_deid(tmp_path):
     deid.write_deid([r], str(tmp_path / "x"), "mask", fmt="i2b2_2014")
     xml = read_i2b2_2014_dir(str(tmp_path / "x"), strict=True)
     assert xml[0].text == r.text and [e.type for e in xml[0].entities] == [e.type for e in r.removed]
+
+
+def test_note_table_jsonl(tmp_path, caplog):
+    import pytest
+
+    from gatortron_jax.core.errors import InputError
+
+    table = tmp_path / "notes.jsonl"
+    table.write_text('{"id": "a1", "pid": "P7", "text": "John Smith seen 01/02/2093."}\n'
+                     "not json\n"
+                     '{"id": "a2", "pid": "P7", "text": "Smith again 01/09/2093."}\n', encoding="utf-8")
+    docs, gold, patients = deid.read_deid_input(str(table), patient_id_field="pid")
+    assert [d.id for d in docs] == ["a1", "a2"] and not gold and patients == {"a1": "P7", "a2": "P7"}
+    assert f"{table}:2: not a JSON object" in caplog.text
+    pids = deid.patient_ids(docs, known=patients)
+    ea = [Entity("x", "PATIENT", ((0, 10),)), Entity("y", "DATE", ((16, 26),))]
+    eb = [Entity("x", "PATIENT", ((0, 5),)), Entity("y", "DATE", ((12, 22),))]
+    rs = [deid.deidentify(d, e, "surrogate", 1, patient_id=pids[d.id]) for d, e in zip(docs, (ea, eb))]
+    assert rs[0].removed[0].text.split()[-1] == rs[1].removed[0].text  # same patient, same surrogate
+    deid.write_deid(rs, str(tmp_path / "out"), "surrogate", fmt="jsonl")
+    rows = [json.loads(l) for l in (tmp_path / "out/deidentified.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a1", "a2"] and "Smith" not in json.dumps(rows)
+    from gatortron_jax.annotations.input_policy import policy
+
+    with policy(strict=True), pytest.raises(InputError, match=r"notes\.jsonl:2:"):
+        deid.read_note_table(str(table))
+    with pytest.raises(InputError, match="outside"):
+        deid.write_deid([deid.deidentify(Document("../evil", "x"), [], "mask")], str(tmp_path / "o2"), "mask")

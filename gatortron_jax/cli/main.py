@@ -419,7 +419,11 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.core.errors import ConfigError
     from gatortron_jax.inference import deid
 
-    notes, has_gold = deid.read_deid_input(args.input, args.input_format)
+    notes, has_gold, table_patients = deid.read_deid_input(args.input, args.input_format,
+                                                           patient_id_field=args.patient_id_field,
+                                                           id_field=args.id_field)
+    fmt = args.format or ("jsonl" if deid.detect_input_format(args.input) == "jsonl"
+                          and args.input_format in ("auto", "jsonl") else "brat")
     if args.phi_source != "model" and not has_gold:
         raise ConfigError(f"--phi_source {args.phi_source}: {args.input} has no gold PHI annotations "
                           "(give i2b2 2014/2006 XML or brat .ann, or use --phi_source model)")
@@ -436,12 +440,12 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
         found = [list(f) + list(d.entities) for f, d in zip(found, notes)]
     # Surrogate date shifts derive from (seed, patient): without --seed the seed is secret and unrecorded.
     seed = args.seed if args.seed is not None else secrets.randbits(63)
-    patients = deid.patient_ids(notes, args.patient_map, args.patient_id_pattern)
+    patients = deid.patient_ids(notes, args.patient_map, args.patient_id_pattern, table_patients)
     results = [deid.deidentify(note, phi, args.mode, seed, patient_id=patients[note.id])
                for note, phi in zip(notes, found)]
     leakage = [deid.leakage_report(n, r, show_text=args.show_text) for n, r in zip(notes, results)] \
         if has_gold else None
-    summary = deid.write_deid(results, args.output, args.mode, args.format, leakage)
+    summary = deid.write_deid(results, args.output, args.mode, fmt, leakage)
     log.info("de-identified %d notes (%s, PHI from %s): removed %s; %d kept by policy (ages <= 89); "
              "%d surrogate(s) fell back to masks; wrote %s", summary["notes"], args.mode, args.phi_source,
              summary["removed_by_type"], summary["kept_by_policy"], summary["surrogate_fallbacks_masked"],
@@ -546,14 +550,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "which adds a leakage report) with a fine-tuned PHI model or the gold PHI")
     p.add_argument("--checkpoint", default=None, help="fine-tuned de-id model dir (e.g. i2b2_2014_deid); "
                    "not needed with --phi_source gold")
-    p.add_argument("--input", required=True, help="a directory (recursive) or one file: .txt notes, brat "
-                   ".txt+.ann, i2b2 2014 .xml or a 2006 .xml")
-    p.add_argument("--input_format", default="auto", choices=["auto", "txt", "brat", "i2b2_2014", "i2b2_2006"],
-                   help="auto: .xml -> i2b2 2014 (2006 when it holds <RECORD>), .ann -> brat, else .txt")
+    p.add_argument("--input", required=True, help="a directory (recursive) or one file: .txt notes, a .jsonl "
+                   "note table (one {\"id\", \"text\", ...} per line), brat .txt+.ann, i2b2 2014 .xml or a 2006 .xml")
+    p.add_argument("--input_format", default="auto",
+                   choices=["auto", "txt", "jsonl", "brat", "i2b2_2014", "i2b2_2006"],
+                   help="auto: a .jsonl file -> note table; .xml -> i2b2 2014 (2006 when it holds <RECORD>); "
+                        ".ann -> brat; else .txt")
+    p.add_argument("--id_field", default="id", help="note table: the field naming each note (default id)")
+    p.add_argument("--patient_id_field", default=None, help="note table: the field naming the patient "
+                   "(surrogates and date shift consistent across that patient's notes)")
     p.add_argument("--output", required=True, help="output directory: redacted notes (+ brat .ann or 2014 .xml), "
                    "replacements.jsonl, deid_summary.json, leakage_report.json (annotated input)")
-    p.add_argument("--format", default="brat", choices=["brat", "i2b2_2014"],
-                   help="brat: <id>.txt + <id>.ann; i2b2_2014: <id>.xml (the official scripts read it)")
+    p.add_argument("--format", default=None, choices=["brat", "i2b2_2014", "jsonl"],
+                   help="brat: <id>.txt + <id>.ann; i2b2_2014: <id>.xml (the official scripts read it); jsonl: "
+                        "one deidentified.jsonl of {id, text} (default for a .jsonl table, else brat)")
     p.add_argument("--mode", default="mask", choices=["mask", "surrogate"])
     p.add_argument("--phi_source", default="model", choices=["model", "gold", "both"],
                    help="which PHI to replace: the model's predictions, the input's gold annotations (to "

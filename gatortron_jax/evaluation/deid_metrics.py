@@ -170,8 +170,8 @@ def deid_scores(gold: Sequence[Document], pred: Sequence[Document]) -> dict:
 
 
 def _row(name: str, s: dict, width: int) -> str:
-    return (f"{name:<{width}}  {100 * s['precision']:6.2f} {100 * s['recall']:6.2f} {100 * s['f1']:6.2f}"
-            f"  {s.get('tp', 0):6d} {s.get('fp', 0):6d} {s.get('fn', 0):6d}")
+    line = f"{name:<{width}}  {100 * s['precision']:6.2f} {100 * s['recall']:6.2f} {100 * s['f1']:6.2f}"
+    return line + (f"  {s['tp']:6d} {s['fp']:6d} {s['fn']:6d}" if "tp" in s else "")
 
 
 def format_deid_tables(scores: dict) -> str:
@@ -189,7 +189,7 @@ def format_deid_tables(scores: dict) -> str:
     for c, s in cat["strict"]["per_type"].items():
         lines.append(_row(c, s, w) + f"   lenient F1 {100 * cat['lenient']['per_type'][c]['f1']:6.2f}")
     lines.append(_row("micro", cat["strict"]["micro"], w) + f"   lenient F1 {100 * cat['lenient']['micro']['f1']:6.2f}")
-    lines.append(f"{'macro F1 (categories)':<{w}}  {100 * cat['macro_f1_over_labels']['strict']:20.2f}")
+    lines.append(f"{'macro F1 (categories)':<{w}}  {'':6} {'':6} {100 * cat['macro_f1_over_labels']['strict']:6.2f}")
     lines.append(_row("relaxed (end +-2) micro", cat["relaxed_end2"], w))
     h = scores.get("hipaa")
     lines += [""]

@@ -35,8 +35,8 @@ from gatortron_jax.inference.surrogates import SurrogateGenerator, shift_date
 
 log = logging.getLogger("gatortron_jax")
 MODES = ("mask", "surrogate")
-OUTPUT_FORMATS = ("brat", "i2b2_2014")
-INPUT_FORMATS = ("auto", "txt", "brat", "i2b2_2014", "i2b2_2006")
+OUTPUT_FORMATS = ("brat", "i2b2_2014", "jsonl")
+INPUT_FORMATS = ("auto", "txt", "jsonl", "brat", "i2b2_2014", "i2b2_2006")
 PHI_SOURCES = ("model", "gold", "both")
 __all__ = ["SurrogateGenerator", "shift_date", "deidentify", "leakage_report", "write_deid", "read_deid_input",
            "patient_ids", "evaluate_deid_model", "mask_category", "DeidResult"]
@@ -221,7 +221,10 @@ def summarise_leakage(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def detect_input_format(path: str) -> str:
-    """``txt``, ``brat`` (.ann present), ``i2b2_2014`` or ``i2b2_2006`` (.xml, by its root)."""
+    """``jsonl`` (a note table file), ``txt``, ``brat`` (.ann present), ``i2b2_2014`` or
+    ``i2b2_2006`` (.xml, by its root)."""
+    if os.path.isfile(path) and path.endswith(".jsonl"):
+        return "jsonl"
     files = [path] if os.path.isfile(path) else [os.path.join(r, f) for r, _, fs in os.walk(path) for f in fs]
     xml = sorted(f for f in files if f.endswith(".xml"))
     if xml:
@@ -233,8 +236,10 @@ def detect_input_format(path: str) -> str:
     return "txt"
 
 
-def read_deid_input(path: str, input_format: str = "auto") -> tuple[list[Document], bool]:
-    """The notes to de-identify and whether they carry gold PHI."""
+def read_deid_input(path: str, input_format: str = "auto", *, patient_id_field: str | None = None,
+                    id_field: str = "id") -> tuple[list[Document], bool, dict[str, str]]:
+    """The notes to de-identify, whether they carry gold PHI, and the patient ids a note
+    table gave (``patient_id_field``)."""
     from gatortron_jax.annotations.formats import brat, i2b2_deid
     from gatortron_jax.annotations.input_policy import resolve_strict
 
@@ -243,25 +248,77 @@ def read_deid_input(path: str, input_format: str = "auto") -> tuple[list[Documen
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file or directory")
     fmt = detect_input_format(path) if input_format == "auto" else input_format
+    if fmt == "jsonl":
+        return _table(path, id_field, patient_id_field)
     if fmt == "i2b2_2014":
         if os.path.isfile(path):
-            return [i2b2_deid.read_i2b2_2014(path)], True
-        return i2b2_deid.read_i2b2_2014_dir(path), True
+            return [i2b2_deid.read_i2b2_2014(path)], True, {}
+        return i2b2_deid.read_i2b2_2014_dir(path), True, {}
     if fmt == "i2b2_2006":
-        return i2b2_deid.read_i2b2_2006_path(path), True
+        return i2b2_deid.read_i2b2_2006_path(path), True, {}
     if fmt == "brat":
-        return brat.read_brat_dir(path, strict=resolve_strict(None)), True
+        return brat.read_brat_dir(path, strict=resolve_strict(None)), True, {}
     from gatortron_jax.inference.ner_predict import read_raw_notes  # loads the model stack; only for .txt
 
-    return read_raw_notes(path), False
+    return read_raw_notes(path), False, {}
+
+
+def _table(path: str, id_field: str, patient_id_field: str | None) -> tuple[list[Document], bool, dict[str, str]]:
+    docs, patients = read_note_table(path, id_field=id_field, patient_id_field=patient_id_field)
+    return docs, False, patients
+
+
+def read_note_table(path: str, *, id_field: str = "id", text_field: str = "text",
+                    patient_id_field: str | None = None) -> tuple[list[Document], dict[str, str]]:
+    """A note table exported as ``.jsonl`` (one ``{"id": ..., "text": ..., "patient_id": ...}``
+    per line): the notes, and note id → patient id for records that carry ``patient_id_field``.
+
+    Input policy: a line that is not a JSON object with a string ``text_field`` is skipped
+    with a ``file:line`` warning and counted (``--strict``: an error); bad bytes follow the
+    raw-note policy. A record without ``id_field`` gets the id ``<line>``; a repeated id is
+    an error (outputs are keyed by id). The table is read whole: memory grows with the
+    table (a 1M-note export of ~4 KB notes is ~4 GB; split it into files first).
+    """
+    from gatortron_jax.annotations.input_policy import resolve_strict
+    from gatortron_jax.annotations.notes import read_note_file
+
+    strict = resolve_strict(None)
+    raw, _ = read_note_file(path)
+    docs, patients, seen, skipped = [], {}, set(), 0
+    for lineno, line in enumerate(raw.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            ok = isinstance(rec, dict) and isinstance(rec.get(text_field), str)
+        except json.JSONDecodeError:
+            ok = False
+        if not ok:
+            msg = f"{path}:{lineno}: not a JSON object with a string {text_field!r} field"
+            if strict:
+                raise InputError(msg)
+            log.warning("%s (skipped)", msg)
+            skipped += 1
+            continue
+        doc_id = str(rec.get(id_field, lineno))
+        if doc_id in seen:
+            raise InputError(f"{path}:{lineno}: repeated note id (field {id_field!r}); outputs are keyed by id")
+        seen.add(doc_id)
+        docs.append(Document(doc_id, rec[text_field], [], [], f"{path}:{lineno}"))
+        if patient_id_field and rec.get(patient_id_field) is not None:
+            patients[doc_id] = str(rec[patient_id_field])
+    if not docs:
+        raise InputError(f"{path}: no notes (no line with a string {text_field!r} field)")
+    log.info("read %d note(s) from %s%s", len(docs), path, f"; {skipped} bad line(s) skipped" if skipped else "")
+    return docs, patients
 
 
 def patient_ids(docs: Sequence[Document], patient_map: str | None = None,
-                patient_id_pattern: str | None = None) -> dict[str, str]:
+                patient_id_pattern: str | None = None, known: dict[str, str] | None = None) -> dict[str, str]:
     """Note id → patient id, from a two-column CSV/TSV (``note_id,patient_id``; a header row
     naming ``note_id`` is skipped) and/or a regex whose first group, searched in the note id,
-    is the patient (``'^(\\d+)-'`` for i2b2 2014 names like ``110-02``). Notes neither names are
-    their own patient."""
+    is the patient (``'^(\\d+)-'`` for i2b2 2014 names like ``110-02``); ``known`` (e.g. a note
+    table's patient column) wins over both. Notes none of them names are their own patient."""
     ids: dict[str, str] = {}
     if patient_map:
         if not os.path.isfile(patient_map):
@@ -284,6 +341,7 @@ def patient_ids(docs: Sequence[Document], patient_map: str | None = None,
             raise ConfigError(f"--patient_id_pattern: {e}") from None
         if regex.groups < 1:
             raise ConfigError("--patient_id_pattern needs one (group) capturing the patient id")
+    ids.update(known or {})
     out = {}
     for d in docs:
         pid = ids.get(d.id)
@@ -297,6 +355,15 @@ def patient_ids(docs: Sequence[Document], patient_map: str | None = None,
 # ----------------------------------------------------------------------------- writing
 
 
+def _safe_path(output_dir: str, doc_id: str) -> str:
+    """``output_dir/doc_id`` (ids may hold ``/`` for subfolders), refusing ids that escape it."""
+    base = os.path.normpath(os.path.join(output_dir, doc_id))
+    if os.path.isabs(doc_id) or os.path.relpath(base, output_dir).startswith(".."):
+        raise InputError(f"note id {doc_id!r} would be written outside {output_dir}; use --format jsonl")
+    os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
+    return base
+
+
 def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: str = "brat",
                leakage: Sequence[dict[str, Any]] | None = None) -> dict:
     from gatortron_jax.annotations.formats.brat import write_brat
@@ -307,12 +374,14 @@ def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: s
     os.makedirs(output_dir, exist_ok=True)
     counts: dict[str, int] = {}
     fallbacks = 0
+    table = open(os.path.join(output_dir, "deidentified.jsonl"), "w", encoding="utf-8") if fmt == "jsonl" else None
     with open(os.path.join(output_dir, "replacements.jsonl"), "w", encoding="utf-8") as rep:
         for r in results:
-            base = os.path.join(output_dir, r.doc_id)
-            os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
+            base = _safe_path(output_dir, r.doc_id) if table is None else ""
             out_doc = Document(r.doc_id, r.text, r.removed)
-            if fmt == "i2b2_2014":
+            if table is not None:
+                table.write(json.dumps({"id": r.doc_id, "text": r.text}, ensure_ascii=False) + "\n")
+            elif fmt == "i2b2_2014":
                 write_i2b2_2014_xml(out_doc, base + ".xml")
             else:
                 with open(base + ".txt", "w", encoding="utf-8", newline="") as f:
@@ -322,6 +391,8 @@ def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: s
             for e in r.removed:
                 counts[e.type] = counts.get(e.type, 0) + 1
             fallbacks += r.masked_fallbacks
+    if table is not None:
+        table.close()
     summary: dict[str, Any] = {"mode": mode, "format": fmt, "notes": len(results),
                                "removed_by_type": dict(sorted(counts.items())),
                                "kept_by_policy": sum(s.how == "kept" for r in results for s in r.spans),
