@@ -120,4 +120,13 @@ def test_cli_finetune_evaluate_predict_deid_on_the_xml_sample(repo_root, tmp_pat
     assert len(lines) == 1 and f"{s['leaked']} of {s['gold_phi']} gold PHI spans" in lines[0]
     logged = caplog.text + json.dumps(report)
     assert not any(e.text in logged for d in gold.values() for e in d.entities if e.type == "PATIENT")
+
+    # A note table (.jsonl with a patient column) in, deidentified.jsonl out.
+    table = tmp_path / "notes.jsonl"
+    table.write_text("".join(json.dumps({"id": k, "patient": k.split("-")[0], "text": d.text}) + "\n"
+                             for k, d in gold.items()), encoding="utf-8")
+    assert cli.main(["deid", f"--checkpoint={model}", f"--input={table}", "--patient_id_field=patient",
+                     f"--output={tmp_path / 't'}", "--mode", "surrogate"]) == 0
+    rows = [json.loads(l) for l in (tmp_path / "t/deidentified.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == list(gold) and not (tmp_path / "t/leakage_report.json").exists()
     assert time.time() - t0 < 240
