@@ -189,3 +189,17 @@ def test_note_table_jsonl(tmp_path, caplog):
         deid.read_note_table(str(table))
     with pytest.raises(InputError, match="outside"):
         deid.write_deid([deid.deidentify(Document("../evil", "x"), [], "mask")], str(tmp_path / "o2"), "mask")
+
+
+def test_a_fake_never_coincides_with_other_phi_of_the_note():
+    # Every surname in the surrogate pool is a real PHI string of this note: no pick may use one.
+    pool = list(surrogates.LAST)
+    text = " ".join(pool) + " and Dr. Zed."
+    ents, pos = [], 0
+    for w in pool:
+        ents.append(Entity(w, "PATIENT", ((pos, pos + len(w)),)))
+        pos += len(w) + 1
+    zed = text.index("Zed")
+    ents.append(Entity("z", "DOCTOR", ((zed, zed + 3),)))
+    r = deid.deidentify(Document("n", text), ents, "surrogate", seed=2)
+    assert r.masked_fallbacks == len(pool) + 1 and not any(w in r.text for w in pool)

@@ -132,12 +132,14 @@ def deidentify(doc: Document, phi: Sequence[Entity], mode: str = "mask", seed: i
         raise ConfigError(f"--mode {mode!r}: choose one of {MODES}")
     gen = SurrogateGenerator(seed, patient_id if patient_id is not None else doc.id) if mode == "surrogate" else None
     out, removed, spans, pos, fallbacks, length = [], [], [], 0, 0, 0
-    for s, e, t in _merge(phi):
+    merged = _merge(phi)
+    note_phi = [doc.text[s:e] for s, e, _ in merged]
+    for s, e, t in merged:
         out.append(doc.text[pos:s])
         length += s - pos
         how, replacement = "mask", None
         if gen is not None:
-            r = gen.replace(t, doc.text[s:e])
+            r = gen.replace(t, doc.text[s:e], note_phi)
             how, replacement = r.how, r.text
             fallbacks += how == "mask"
         if how == "kept":

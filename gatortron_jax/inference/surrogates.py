@@ -28,7 +28,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
-from typing import Sequence
+from typing import Iterable, Sequence
 
 FIRST = ("Alex", "Jordan", "Morgan", "Casey", "Riley", "Taylor", "Jamie", "Avery", "Quinn", "Drew", "Rowan",
          "Skyler", "Emery", "Harper", "Logan", "Reese")
@@ -168,17 +168,23 @@ class SurrogateGenerator:
         h = self._hash("date-shift")
         shift = h % (2 * max_shift_days + 1) - max_shift_days
         self.date_shift_days = shift if shift else max_shift_days
+        self._note_words: set[str] = set()
 
     def _hash(self, *key: str) -> int:
         digest = hashlib.sha256("\0".join((str(self.seed), self.patient_id, *key)).encode()).digest()
         return int.from_bytes(digest[:8], "little")
 
     def _pick(self, options: Sequence[str], *key: str, avoid: str = "") -> str | None:
+        """The first option, in a key-dependent order, that does not contain ``avoid`` and shares
+        no word with the note's PHI (``self._note_words``, set by :meth:`replace`)."""
         start = self._hash(*key)
         for k in range(len(options)):
             value = options[(start + k) % len(options)]
-            if not avoid or avoid.lower() not in value.lower():  # "OR" must not become "Oregon"
-                return value
+            if avoid and avoid.lower() in value.lower():  # "OR" must not become "Oregon"
+                continue
+            if self._note_words & {w.lower() for w in re.findall(r"[A-Za-z0-9]+", value)}:
+                continue  # a fake that is some other PHI of this note would re-expose it
+            return value
         return None
 
     def _scramble(self, original: str, *key: str) -> str | None:
@@ -215,12 +221,18 @@ class SurrogateGenerator:
                 comma = "," in original  # "Last, First"
                 role = "first" if (k > 0 if comma else k == 0 and len(words) > 1) else "last"
                 value = self._pick(FIRST if role == "first" else LAST, "name", role, w.lower(), avoid=w)
+                if value is None:
+                    return None
             out.append(_case_like(value, w))
             pos = m.end()
         out.append(original[pos:])
         return "".join(out)
 
-    def replace(self, phi_type: str, original: str) -> Replacement:
+    def replace(self, phi_type: str, original: str, note_phi: Iterable[str] = ()) -> Replacement:
+        """The replacement for ``original``; ``note_phi`` (every PHI string of the note) keeps
+        picked fakes from coinciding with another PHI of the same note (a doctor faked as the
+        patient's real surname), at the price of a rare per-note difference in the pick."""
+        self._note_words = {w.lower() for s in note_phi for w in re.findall(r"[A-Za-z0-9]+", s)}
         t = phi_type.upper()
         key = " ".join(original.lower().split())
         if t == "DATE":

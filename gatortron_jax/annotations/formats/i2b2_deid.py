@@ -74,7 +74,7 @@ LABELS = ("type", "category")
 #: How far (characters, either side) a 2014 span may have drifted and still be repaired.
 REPAIR_WINDOW = 64
 
-_TEXT_RE = re.compile(r"<TEXT><!\[CDATA\[(.*?)\]\]></TEXT>", re.S)
+_TEXT_RE = re.compile(r"<TEXT>\s*<!\[CDATA\[(.*?)\]\]>\s*</TEXT>", re.S)
 _TAG_RE = re.compile(r"<([A-Z][A-Z_-]*)\s(.*?)/>")
 _ATTR_RE = re.compile(r'(\w+)="(.*?)"(?=\s+\w+="|\s*/?$)', re.S)
 _HEADER_2014 = '<?xml version="1.0" encoding="UTF-8" ?>\n<deIdi2b2>\n'
