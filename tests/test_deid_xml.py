@@ -2,8 +2,10 @@
 
 import pathlib
 import re
+import tempfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.annotations.formats import ReadSummary
@@ -140,3 +142,31 @@ def test_deid_tasks_read_the_xml_as_shipped():
     old = ner_tasks.get_ner_task("i2b2_2006_deid").documents("test")
     assert len(old) == 3 and {e.type for d in old for e in d.entities} <= set(x.I2B2_2006_TYPES)
     assert not ner_tasks.get_ner_task("i2b2_2010_ner").deid
+
+
+_JUNK = st.sampled_from(['"', "&", "<", "/>", "\n", "\xff", 'start="-3"', 'end="999999"', "]]>", "</PHI>",
+                         '<PHI TYPE="AGE">', "<TAGS>", 'id="P0"', "\r\n", ""])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 10_000), _JUNK), max_size=5), st.booleans(), st.booleans())
+def test_fuzzed_files_read_or_raise_one_input_error(ops, strict, old):
+    """Corrupted 2014 / 2006 files: a Document list, or InputError naming the file — nothing else,
+    and every entity that is kept matches its note text."""
+    src = SAMPLES / ("i2b2_2006/dev.xml" if old else "i2b2_2014/train/100-01.xml")
+    data = src.read_text(encoding="utf-8")
+    for pos, junk in ops:
+        pos %= len(data) + 1
+        data = data[:pos] + junk + data[pos:]
+    with tempfile.TemporaryDirectory() as tmp:
+        p = pathlib.Path(tmp) / "f.xml"
+        p.write_bytes(data.encode("utf-8", "surrogateescape") if "\xff" not in data
+                      else data.replace("\xff", "").encode() + b"\xff")
+        try:
+            docs = x.read_i2b2_2006(str(p), strict=strict) if old else [x.read_i2b2_2014(str(p), strict=strict)]
+        except InputError as e:
+            assert str(p) in str(e)
+            return
+        for d in docs:
+            for e in d.entities:
+                assert 0 <= e.start < e.end <= len(d.text) and d.text[e.start:e.end] == e.text
