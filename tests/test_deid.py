@@ -203,3 +203,17 @@ def test_a_fake_never_coincides_with_other_phi_of_the_note():
     ents.append(Entity("z", "DOCTOR", ((zed, zed + 3),)))
     r = deid.deidentify(Document("n", text), ents, "surrogate", seed=2)
     assert r.masked_fallbacks == len(pool) + 1 and not any(w in r.text for w in pool)
+
+
+def test_brat_input_with_a_note_missing_its_ann_is_refused(tmp_path):
+    import pytest
+
+    from gatortron_jax.core.errors import InputError
+
+    (tmp_path / "a.txt").write_text("Seen by Dr. Lee.\n")
+    (tmp_path / "a.ann").write_text("T1\tDOCTOR 12 15\tLee\n")
+    docs, gold, _ = deid.read_deid_input(str(tmp_path))
+    assert gold and docs[0].entities[0].type == "DOCTOR"
+    (tmp_path / "b.txt").write_text("Seen by Dr. Kim.\n")
+    with pytest.raises(InputError, match="1 .txt note"):
+        deid.read_deid_input(str(tmp_path))

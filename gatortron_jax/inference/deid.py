@@ -29,7 +29,13 @@ import time
 from typing import Any, Sequence
 
 from gatortron_jax.annotations.documents import Document, Entity
-from gatortron_jax.annotations.formats.i2b2_deid import TYPE_TO_CATEGORY, category_of
+from gatortron_jax.annotations.formats import ReadSummary, brat, i2b2_deid
+from gatortron_jax.annotations.input_policy import resolve_strict
+from gatortron_jax.annotations.notes import read_note_file
+from gatortron_jax.evaluation.deid_metrics import deid_scores
+from gatortron_jax.evaluation.ner_metrics import entity_scores
+from gatortron_jax.finetuning import ner_tasks
+from gatortron_jax.annotations.formats.i2b2_deid import TYPE_TO_CATEGORY, category_of, write_i2b2_2014_xml
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.inference.surrogates import SurrogateGenerator, shift_date
 
@@ -242,8 +248,6 @@ def read_deid_input(path: str, input_format: str = "auto", *, patient_id_field: 
                     id_field: str = "id") -> tuple[list[Document], bool, dict[str, str]]:
     """The notes to de-identify, whether they carry gold PHI, and the patient ids a note
     table gave (``patient_id_field``)."""
-    from gatortron_jax.annotations.formats import brat, i2b2_deid
-    from gatortron_jax.annotations.input_policy import resolve_strict
 
     if input_format not in INPUT_FORMATS:
         raise ConfigError(f"--input_format {input_format!r}: choose one of {INPUT_FORMATS}")
@@ -259,7 +263,12 @@ def read_deid_input(path: str, input_format: str = "auto", *, patient_id_field: 
     if fmt == "i2b2_2006":
         return i2b2_deid.read_i2b2_2006_path(path), True, {}
     if fmt == "brat":
-        return brat.read_brat_dir(path, strict=resolve_strict(None)), True, {}
+        summary = ReadSummary()
+        docs = brat.read_brat_dir(path, strict=resolve_strict(None), summary=summary)
+        if summary.skipped.get(".txt without .ann"):  # those notes would silently stay identified
+            raise InputError(f"{path}: {summary.skipped['.txt without .ann']} .txt note(s) have no .ann; give every "
+                             "note its .ann, or --input_format txt to de-identify them with the model alone")
+        return docs, True, {}
     from gatortron_jax.inference.ner_predict import read_raw_notes  # loads the model stack; only for .txt
 
     return read_raw_notes(path), False, {}
@@ -281,8 +290,6 @@ def read_note_table(path: str, *, id_field: str = "id", text_field: str = "text"
     an error (outputs are keyed by id). The table is read whole: memory grows with the
     table (a 1M-note export of ~4 KB notes is ~4 GB; split it into files first).
     """
-    from gatortron_jax.annotations.input_policy import resolve_strict
-    from gatortron_jax.annotations.notes import read_note_file
 
     strict = resolve_strict(None)
     raw, _ = read_note_file(path)
@@ -368,8 +375,6 @@ def _safe_path(output_dir: str, doc_id: str) -> str:
 
 def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: str = "brat",
                leakage: Sequence[dict[str, Any]] | None = None) -> dict:
-    from gatortron_jax.annotations.formats.brat import write_brat
-    from gatortron_jax.annotations.formats.i2b2_deid import write_i2b2_2014_xml
 
     if fmt not in OUTPUT_FORMATS:
         raise ConfigError(f"--format {fmt!r}: choose one of {OUTPUT_FORMATS}")
@@ -388,7 +393,7 @@ def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: s
             else:
                 with open(base + ".txt", "w", encoding="utf-8", newline="") as f:
                     f.write(r.text)
-                write_brat(out_doc, base + ".ann")
+                brat.write_brat(out_doc, base + ".ann")
             rep.write(json.dumps({"id": r.doc_id, "replacements": r.replacements()}, ensure_ascii=False) + "\n")
             for e in r.removed:
                 counts[e.type] = counts.get(e.type, 0) + 1
@@ -414,10 +419,8 @@ def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: s
 def evaluate_deid_model(model_dir: str, data, split: str = "test", batch_size: int = 32) -> dict[str, Any]:
     """``evaluate`` for a de-id task: the NER result (strict + lenient per type) plus the de-id
     scores of :func:`gatortron_jax.evaluation.deid_metrics.deid_scores` under ``"deid"``."""
-    from gatortron_jax.evaluation.deid_metrics import deid_scores
-    from gatortron_jax.evaluation.ner_metrics import entity_scores
-    from gatortron_jax.finetuning import ner_tasks
-    from gatortron_jax.inference.ner_predict import NERPredictor
+
+    from gatortron_jax.inference.ner_predict import NERPredictor  # loads JAX and the model; only evaluate needs it
 
     predictor = NERPredictor(model_dir, batch_size=batch_size)
     task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())

@@ -29,6 +29,7 @@ import random
 import shutil
 
 from gatortron_jax.annotations.documents import Document, Entity
+from gatortron_jax.annotations.formats.i2b2_deid import write_i2b2_2006_xml, write_i2b2_2014_xml
 from gatortron_jax.sample_data import corpus as syn
 from gatortron_jax.sample_data.ner import CITIES, MONTHS, ORGS, PROFESSIONS, STATES, STREETS, _Note, render
 
@@ -119,8 +120,6 @@ def to_2006(doc: Document, record_id: str) -> Document:
 
 def write_samples(out_dir: str, seed: int = 0) -> dict[str, dict[str, int]]:
     """Writes ``out_dir/i2b2_2014/<split>/*.xml`` and ``out_dir/i2b2_2006/<split>.xml``."""
-    from gatortron_jax.annotations.formats.i2b2_deid import write_i2b2_2006_xml, write_i2b2_2014_xml
-
     counts: dict[str, dict[str, int]] = {"i2b2_2014": {}, "i2b2_2006": {}}
     for sub in counts:
         if os.path.isdir(os.path.join(out_dir, sub)):

@@ -51,7 +51,9 @@ from typing import Iterable
 
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.annotations.formats import ReadSummary, redact
+from gatortron_jax.annotations.formats.brat import _renumber
 from gatortron_jax.annotations.input_policy import resolve_strict
+from gatortron_jax.annotations.notes import read_note_file  # bad bytes: the raw-note input policy
 from gatortron_jax.core.errors import InputError
 
 #: i2b2 2014 PHI categories (the XML tag) and their TYPEs (Stubbs & Uzuner 2015, Table 1;
@@ -96,8 +98,6 @@ def _norm(s: str) -> str:
 
 
 def _read(path: str) -> str:
-    from gatortron_jax.annotations.notes import read_note_file  # bad bytes: the raw-note input policy
-
     if not os.path.isfile(path):
         raise InputError(f"{path}: file not found")
     return read_note_file(path)[0]
@@ -238,8 +238,6 @@ def _attr(value: str) -> str:
 def format_i2b2_2014_xml(doc: Document) -> str:
     """The 2014 XML for ``doc``. An entity typed by TYPE is written under its category; one
     typed by a category (a category-labelled model) is written with ``TYPE`` = the category."""
-    from gatortron_jax.annotations.formats.brat import _renumber
-
     if "]]>" in doc.text:
         raise InputError(f"document {doc.id}: text contains ']]>' and cannot be put in CDATA")
     idmap = _renumber([e.id for e in doc.entities], re.compile(r"^P\d+$"), "P")
