@@ -29,8 +29,8 @@ Stubbs, Kotfila & Uzuner, *J Biomed Inform* 58 (2015) S11-S19. Semantics:
   ``macro_f1_over_labels`` is the unweighted mean F1 over the labels with gold support.
 
 Every ``{...}`` holds ``precision, recall, f1, tp, fp, fn``; 0.0 when undefined. Cost: linear
-in PHI count (tokenising the PHI spans only); the 2014 test set (514 notes, ~12k PHI) scores
-in well under a second.
+in PHI count (tokenising the PHI spans only): 514 synthetic notes with 12,336 PHI (the size of
+the 2014 test set) score in 0.95 s on one shared CPU core.
 """
 
 from __future__ import annotations

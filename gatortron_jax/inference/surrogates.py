@@ -20,6 +20,9 @@ fakes ("hiding in plain sight"). The rules:
   None and the caller masks the span.
 
 The offset and the seed together re-identify dates, so neither is written anywhere.
+
+Cost: a few sha256 per PHI; 12,336 PHI in 514 notes take 1.1 s on one CPU core (~11k PHI/s),
+so a 10M-note hospital table (~250M PHI) spends ~6 core-hours here — small next to the model.
 """
 
 from __future__ import annotations
