@@ -47,7 +47,9 @@ PHI_SOURCES = ("model", "gold", "both")
 __all__ = ["SurrogateGenerator", "shift_date", "deidentify", "leakage_report", "write_deid", "read_deid_input",
            "patient_ids", "evaluate_deid_model", "mask_category", "DeidResult"]
 
-# HIPAA Safe Harbor category → i2b2 2014 PHI types.
+# HIPAA Safe Harbor's 18 identifiers → the i2b2 2014 types that can hold them (what a release must
+# remove; DOCTOR or HOSPITAL count when they identify the patient's household or care). Scoring
+# uses the 2014 challenge's stricter subset instead: evaluation/deid_metrics.py HIPAA_TYPES.
 HIPAA_TO_I2B2_2014: dict[str, tuple[str, ...]] = {
     "1 names": ("PATIENT", "DOCTOR", "USERNAME"),
     "2 geographic subdivisions smaller than a state": (
@@ -73,16 +75,16 @@ HIPAA_TO_I2B2_2014: dict[str, tuple[str, ...]] = {
 # i2b2 2014 types outside the HIPAA list (removed too, as in the challenge).
 NON_HIPAA_I2B2_2014 = ("PROFESSION", "STATE", "COUNTRY")
 
-# i2b2 2014 type → mask category (also accepts the coarse category names themselves).
-I2B2_2014_TYPES: dict[str, str] = {**TYPE_TO_CATEGORY, **{c: c for c in set(TYPE_TO_CATEGORY.values())},
-                                   "LOCATION": "LOCATION"}
+# i2b2 2014 type → mask category (also accepts the category names themselves).
+I2B2_2014_TYPES: dict[str, str] = {**TYPE_TO_CATEGORY, **{c: c for c in i2b2_deid.CATEGORY_TYPES}}
 
 
 def mask_category(phi_type: str) -> str:
-    t = phi_type.upper()
-    if t in I2B2_2014_TYPES or category_of(t) != "OTHER":
-        return category_of(t)
-    return re.sub(r"[^A-Z0-9]+", "_", t).strip("_") or "PHI"
+    """``[NAME]`` for PATIENT, ...; a type outside the 2014 (and 2006) sets masks as itself."""
+    category = category_of(phi_type)
+    if category != "OTHER":
+        return category
+    return re.sub(r"[^A-Z0-9]+", "_", phi_type.upper()).strip("_") or "PHI"
 
 
 # ----------------------------------------------------------------------------- redaction
