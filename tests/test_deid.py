@@ -217,3 +217,12 @@ def test_brat_input_with_a_note_missing_its_ann_is_refused(tmp_path):
     (tmp_path / "b.txt").write_text("Seen by Dr. Kim.\n")
     with pytest.raises(InputError, match="1 .txt note"):
         deid.read_deid_input(str(tmp_path))
+
+
+def test_first_name_alone_matches_the_full_name():
+    text = "Jane Roe was seen. Jane is better; ROE, JANE signed."
+    ents = [Entity("a", "PATIENT", ((0, 8),)), Entity("b", "PATIENT", ((19, 23),)),
+            Entity("c", "PATIENT", ((35, 44),))]
+    r = deid.deidentify(Document("n", text), ents, "surrogate", seed=4)
+    first, last = r.removed[0].text.split()
+    assert r.removed[1].text == first and r.removed[2].text == f"{last.upper()}, {first.upper()}"

@@ -7,7 +7,8 @@ fakes ("hiding in plain sight"). The rules:
 * **Consistent.** A surrogate is a pure function of ``(seed, patient, TYPE, original)``
   (sha256), so the same string gets the same surrogate everywhere in a note and, when a
   patient id is given, in every note of that patient, whatever order notes come in. Names
-  are replaced word by word, so "John Smith" and a later "Smith" stay the same person.
+  are replaced word by word, so "John Smith" and a later "Smith" stay the same person (a lone
+  "John" is read as a first name when the note also has "John ...").
 * **Dates** shift by one offset per patient (never 0 days), in the original format
   (``01/02/2003``, ``1/2/03``, ``2003-01-02``, ``Jan 2, 2003``, ``January 2nd, 2003``,
   ``2 Jan 2003``, ``Jan 2003``, ``01/2003``, ``1/2``, ``2003``; case and zero-padding kept),
@@ -155,6 +156,15 @@ class Replacement:
     text: str | None
 
 
+_GENERIC_WORDS = frozenset("hospital medical center clinic general health regional university county street "
+                           "avenue lane road court drive way co group services partners the of and".split())
+
+
+def _distinctive_words(s: str) -> set[str]:
+    """Lower-cased words of ``s`` that could identify (not "Hospital", "Street", ...)."""
+    return {w.lower() for w in re.findall(r"[A-Za-z0-9]{2,}", s)} - _GENERIC_WORDS
+
+
 def _case_like(value: str, like: str) -> str:
     if like.isupper() and len(like) > 1:
         return value.upper()
@@ -172,6 +182,7 @@ class SurrogateGenerator:
         shift = h % (2 * max_shift_days + 1) - max_shift_days
         self.date_shift_days = shift if shift else max_shift_days
         self._note_words: set[str] = set()
+        self._first_names: set[str] = set()
 
     def _hash(self, *key: str) -> int:
         digest = hashlib.sha256("\0".join((str(self.seed), self.patient_id, *key)).encode()).digest()
@@ -185,7 +196,7 @@ class SurrogateGenerator:
             value = options[(start + k) % len(options)]
             if avoid and avoid.lower() in value.lower():  # "OR" must not become "Oregon"
                 continue
-            if self._note_words & {w.lower() for w in re.findall(r"[A-Za-z0-9]+", value)}:
+            if self._note_words & _distinctive_words(value):
                 continue  # a fake that is some other PHI of this note would re-expose it
             return value
         return None
@@ -222,7 +233,10 @@ class SurrogateGenerator:
                 value = value if value.lower() != w.lower() else chr((ord(value) - ord("A") + 1) % 26 + ord("A"))
             else:
                 comma = "," in original  # "Last, First"
-                role = "first" if (k > 0 if comma else k == 0 and len(words) > 1) else "last"
+                if len(words) == 1:  # "Rafferty" alone: a first name if the note has "Rafferty Oakhurst"
+                    role = "first" if w.lower() in self._first_names else "last"
+                else:
+                    role = "first" if (k > 0 if comma else k == 0) else "last"
                 value = self._pick(FIRST if role == "first" else LAST, "name", role, w.lower(), avoid=w)
                 if value is None:
                     return None
@@ -235,7 +249,12 @@ class SurrogateGenerator:
         """The replacement for ``original``; ``note_phi`` (every PHI string of the note) keeps
         picked fakes from coinciding with another PHI of the same note (a doctor faked as the
         patient's real surname), at the price of a rare per-note difference in the pick."""
-        self._note_words = {w.lower() for s in note_phi for w in re.findall(r"[A-Za-z0-9]+", s)}
+        self._note_words = {w for s in note_phi for w in _distinctive_words(s)}
+        self._first_names = set()
+        for s in note_phi:
+            ws = re.findall(r"[A-Za-z][A-Za-z'\-]*", s)
+            if len(ws) > 1:
+                self._first_names.update(w.lower() for w in (ws[1:] if "," in s else ws[:1]))
         t = phi_type.upper()
         key = " ".join(original.lower().split())
         if t == "DATE":
@@ -253,7 +272,8 @@ class SurrogateGenerator:
             value = _case_like(self._pick(_PICK_TYPES[t], t, key, avoid=original.strip()) or "", original.strip())
             value = value or None
         elif t == "STREET":
-            value = f"{10 + self._hash('street-no', key) % 990} {self._pick(STREETS, 'street', key)}"
+            street = self._pick(STREETS, "street", key)
+            value = f"{10 + self._hash('street-no', key) % 990} {street}" if street else None
         elif t == "EMAIL":
             value = f"user{100 + self._hash('email', key) % 900}@example.com"
         elif t == "URL":
