@@ -181,6 +181,13 @@ def cmd_train_vocab(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def cmd_make_sample_data(args: argparse.Namespace, overrides: list[str]) -> int:
+    if args.kind == "deid":
+        from gatortron_jax.sample_data import deid as deid_samples
+
+        out = args.output if args.output != "data/sample_corpus" else "data/deid_samples"
+        counts = deid_samples.write_samples(out, args.seed)
+        log.info("wrote synthetic de-id XML samples to %s: %s", out, counts)
+        return 0
     from gatortron_jax.sample_data import corpus as synthetic
 
     counts = synthetic.write_sample_corpus(args.output, args.num_train, args.num_validation, args.seed)
@@ -316,15 +323,34 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     else:  # the task and data the model was fine-tuned on
         saved = read_model_info(args.checkpoint).get("finetune", {}).get("data_config", {})
         data = NERDataConfig(**saved)
-    result = finetune_ner.evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    deid_task = _is_deid_task(data.task)
+    if deid_task:  # the NER result plus the binary / per-category / HIPAA de-id scores
+        from gatortron_jax.inference.deid import evaluate_deid_model
+
+        result = evaluate_deid_model(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    else:
+        result = finetune_ner.evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
     out = args.output or os.path.join(args.checkpoint, f"eval_{result['task']}_{args.split}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
     print(f"{result['task']} / {args.split}: {result['documents']} documents")
     print(format_table(result["scores"]))
+    if deid_task:
+        from gatortron_jax.evaluation.deid_metrics import format_deid_tables
+
+        print(format_deid_tables(result["deid"]))
     print(f"wrote {out}")
     return 0
+
+
+def _is_deid_task(name: str) -> bool:
+    from gatortron_jax.finetuning import ner_tasks
+
+    try:
+        return ner_tasks.get_ner_task(name).deid
+    except GatortronError:
+        return False
 
 
 def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
@@ -340,7 +366,15 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
     docs = predictor.predict(ner_predict.read_raw_notes(args.input))
     flavour = predictor.output_format if predictor.output_format.startswith("i2b2") else "i2b2_2010"
-    written = ner_predict.write_predictions(docs, args.output, args.format, flavour)
+    if args.format == "i2b2_2014" or (args.format == "i2b2" and flavour == "i2b2_2014"):
+        from gatortron_jax.annotations.formats.i2b2_deid import write_i2b2_2014_xml
+
+        flavour = "i2b2_2014"
+        written = [os.path.join(args.output, d.id + ".xml") for d in docs]
+        for d, path in zip(docs, written):
+            write_i2b2_2014_xml(d, path)
+    else:
+        written = ner_predict.write_predictions(docs, args.output, args.format, flavour)
     n = sum(len(d.entities) for d in docs)
     log.info("predicted %d entities in %d notes; wrote %d file(s) (%s) to %s", n, len(docs), len(written),
              args.format if args.format != "i2b2" else flavour, args.output)
@@ -420,18 +454,48 @@ def _evaluate_sequence_task(args: argparse.Namespace) -> int:
 def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
     import secrets
 
-    from gatortron_jax.inference import deid, ner_predict
+    from gatortron_jax.core.errors import ConfigError
+    from gatortron_jax.inference import deid
 
-    predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
-    notes = ner_predict.read_raw_notes(args.input)
-    found = predictor.predict(notes)
-    # Surrogate date shifts derive from (seed, note id): without --seed the seed is secret and unrecorded.
+    notes, has_gold, table_patients = deid.read_deid_input(args.input, args.input_format,
+                                                           patient_id_field=args.patient_id_field,
+                                                           id_field=args.id_field)
+    fmt = args.format or ("jsonl" if deid.detect_input_format(args.input) == "jsonl"
+                          and args.input_format in ("auto", "jsonl") else "brat")
+    if args.phi_source != "model" and not has_gold:
+        raise ConfigError(f"--phi_source {args.phi_source}: {args.input} has no gold PHI annotations "
+                          "(give i2b2 2014/2006 XML or brat .ann, or use --phi_source model)")
+    found = [[] for _ in notes]
+    if args.phi_source in ("model", "both"):
+        if not args.checkpoint:
+            raise ConfigError(f"--phi_source {args.phi_source} needs --checkpoint (a fine-tuned de-id model)")
+        from gatortron_jax.annotations.documents import Document
+        from gatortron_jax.inference import ner_predict
+
+        predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
+        found = [p.entities for p in predictor.predict([Document(d.id, d.text, [], [], d.source) for d in notes])]
+    if args.phi_source in ("gold", "both"):
+        found = [list(f) + list(d.entities) for f, d in zip(found, notes)]
+    # Surrogate date shifts derive from (seed, patient): without --seed the seed is secret and unrecorded.
     seed = args.seed if args.seed is not None else secrets.randbits(63)
-    results = [deid.deidentify(note, pred.entities, args.mode, seed) for note, pred in zip(notes, found)]
-    summary = deid.write_deid(results, args.output, args.mode)
-    log.info("de-identified %d notes (%s): removed %s; %d surrogate(s) fell back to masks; wrote %s",
-             summary["notes"], args.mode, summary["removed_by_type"], summary["surrogate_fallbacks_masked"],
+    patients = deid.patient_ids(notes, args.patient_map, args.patient_id_pattern, table_patients)
+    results = [deid.deidentify(note, phi, args.mode, seed, patient_id=patients[note.id])
+               for note, phi in zip(notes, found)]
+    leakage = [deid.leakage_report(n, r, show_text=args.show_text) for n, r in zip(notes, results)] \
+        if has_gold else None
+    summary = deid.write_deid(results, args.output, args.mode, fmt, leakage)
+    log.info("de-identified %d notes (%s, PHI from %s): removed %s; %d kept by policy (ages <= 89); "
+             "%d surrogate(s) fell back to masks; wrote %s", summary["notes"], args.mode, args.phi_source,
+             summary["removed_by_type"], summary["kept_by_policy"], summary["surrogate_fallbacks_masked"],
              args.output)
+    if leakage is not None:
+        lk = summary["leakage"]
+        level = logging.WARNING if lk["leaked"] else logging.INFO
+        log.log(level, "leakage: %d of %d gold PHI spans survive in the output (%d whole, in %d notes; by type %s); "
+                "%d kept by policy; details (no text%s) in %s", lk["leaked"], lk["gold_phi"], lk["leaked_whole"],
+                lk["notes_with_leaks"], lk["leaked_by_type"], lk["kept_by_policy"],
+                ", --show_text: with text" if args.show_text else "",
+                os.path.join(args.output, "leakage_report.json"))
     return 0
 
 
@@ -482,7 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_flags(p)
     p.set_defaults(fn=cmd_train_vocab)
 
-    p = sub.add_parser("make-sample-data", help="write the synthetic clinical sample corpus")
+    p = sub.add_parser("make-sample-data", help="write the synthetic clinical sample corpus (or de-id XML samples)")
+    p.add_argument("--kind", default="corpus", choices=["corpus", "deid"],
+                   help="corpus: plain notes for pretraining; deid: i2b2 2014 / 2006 XML (default output "
+                        "data/deid_samples)")
     p.add_argument("--output", default="data/sample_corpus")
     p.add_argument("--num_train", type=int, default=400)
     p.add_argument("--num_validation", type=int, default=40)
@@ -558,17 +625,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="fine-tuned model dir")
     p.add_argument("--input", required=True, help="directory of .txt notes (recursive) or one .txt file")
     p.add_argument("--output", required=True, help="output directory")
-    p.add_argument("--format", default="brat", choices=["brat", "i2b2", "jsonl"],
-                   help="i2b2: .con (2010) or .xml (2012), by the model's task")
+    p.add_argument("--format", default="brat", choices=["brat", "i2b2", "i2b2_2014", "jsonl"],
+                   help="i2b2: .con (2010) or .xml (2012/2014), by the model's task; i2b2_2014: de-id XML")
     p.add_argument("--batch_size", type=int, default=32)
     _add_input_flags(p)
     p.set_defaults(fn=cmd_predict)
 
-    p = sub.add_parser("deid", help="de-identify raw .txt notes with a fine-tuned PHI model")
-    p.add_argument("--checkpoint", required=True, help="fine-tuned de-id model dir (e.g. i2b2_2014_deid)")
-    p.add_argument("--input", required=True, help="directory of .txt notes (recursive) or one .txt file")
-    p.add_argument("--output", required=True, help="output directory: redacted .txt + brat .ann of removed spans")
+    p = sub.add_parser("deid", help="de-identify notes (raw .txt, or annotated i2b2 2014/2006 XML / brat, "
+                       "which adds a leakage report) with a fine-tuned PHI model or the gold PHI")
+    p.add_argument("--checkpoint", default=None, help="fine-tuned de-id model dir (e.g. i2b2_2014_deid); "
+                   "not needed with --phi_source gold")
+    p.add_argument("--input", required=True, help="a directory (recursive) or one file: .txt notes, a .jsonl "
+                   "note table (one {\"id\", \"text\", ...} per line), brat .txt+.ann, i2b2 2014 .xml or a 2006 .xml")
+    p.add_argument("--input_format", default="auto",
+                   choices=["auto", "txt", "jsonl", "brat", "i2b2_2014", "i2b2_2006"],
+                   help="auto: a .jsonl file -> note table; .xml -> i2b2 2014 (2006 when it holds <RECORD>); "
+                        ".ann -> brat; else .txt")
+    p.add_argument("--id_field", default="id", help="note table: the field naming each note (default id)")
+    p.add_argument("--patient_id_field", default=None, help="note table: the field naming the patient "
+                   "(surrogates and date shift consistent across that patient's notes)")
+    p.add_argument("--output", required=True, help="output directory: redacted notes (+ brat .ann or 2014 .xml), "
+                   "replacements.jsonl, deid_summary.json, leakage_report.json (annotated input)")
+    p.add_argument("--format", default=None, choices=["brat", "i2b2_2014", "jsonl"],
+                   help="brat: <id>.txt + <id>.ann; i2b2_2014: <id>.xml (the official scripts read it); jsonl: "
+                        "one deidentified.jsonl of {id, text} (default for a .jsonl table, else brat)")
     p.add_argument("--mode", default="mask", choices=["mask", "surrogate"])
+    p.add_argument("--phi_source", default="model", choices=["model", "gold", "both"],
+                   help="which PHI to replace: the model's predictions, the input's gold annotations (to "
+                        "release an annotated corpus), or both")
+    p.add_argument("--patient_map", default=None, help="CSV/TSV of note_id,patient_id: surrogates and date "
+                   "shift consistent across a patient's notes (default: per note)")
+    p.add_argument("--patient_id_pattern", default=None, help="regex whose first group in the note id is the "
+                   "patient, e.g. '^(\\d+)-' for i2b2 2014 names like 110-02")
     p.add_argument("--seed", type=int, default=None, help="surrogate seed (default: random and unrecorded)")
     p.add_argument("--batch_size", type=int, default=32)
     _add_input_flags(p)

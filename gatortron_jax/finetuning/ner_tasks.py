@@ -9,13 +9,18 @@ Each task is registered twice, from one call to :func:`register_ner_task`:
   (entities as a JSON string of ``[type, [[start, end], ...]]``), for users who build their
   own ``tf.data`` pipelines or mixtures over the reader output.
 
-Built-in tasks (data dirs default to the synthetic samples under ``data/ner_samples``;
+Built-in tasks (data dirs default to the synthetic samples under ``data/ner_samples`` and
+``data/deid_samples``; the de-id tasks are flagged ``deid=True``, so ``evaluate`` adds the
+binary / per-category / HIPAA tables;
 bind ``NERDataConfig.data_dir`` in gin to point at the real, DUA-protected data):
 
     i2b2_2010_ner   i2b2 2010 concepts  (<split>/ of .txt + .con)
     i2b2_2012_ner   i2b2 2012 events/timexes (<split>/ of .xml)
     n2c2_2018_ner   n2c2 2018 medications (<split>/ of brat .txt + .ann)
-    i2b2_2014_deid  i2b2 2014 PHI, brat (<split>/ of .txt + .ann)
+    i2b2_2014_deid  i2b2 2014 PHI as shipped (<split>/ of 2014 de-id XML), PHI TYPE labels
+    i2b2_2014_deid_category  the same XML, the 7 PHI categories as labels
+    i2b2_2014_deid_brat      i2b2 2014 PHI converted to brat (<split>/ of .txt + .ann)
+    i2b2_2006_deid  i2b2 2006 PHI (<split>.xml, inline <PHI TYPE=...> tags)
     conll_ner       CoNLL/BIO TSV (<split>/ directory or <split>.tsv/.conll/... file)
 
 A new dataset is one call: ``register_ner_task("my_ner", reader=read_brat_dir,
@@ -37,6 +42,7 @@ from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.core.paths import REPO_ROOT
 
 SAMPLES_DIR = os.path.join(REPO_ROOT, "data", "ner_samples")
+DEID_SAMPLES_DIR = os.path.join(REPO_ROOT, "data", "deid_samples")
 DEFAULT_SPLITS = {"train": "train", "dev": "dev", "test": "test"}
 _CONLL_EXTENSIONS = (".tsv", ".conll", ".bio", ".iob", ".txt", ".iob2")
 
@@ -49,7 +55,8 @@ class NERTask:
     reader: Reader
     data_dir: str | None
     splits: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(DEFAULT_SPLITS))
-    output_format: str = "brat"  # how `predict --format i2b2` writes: i2b2_2010 | i2b2_2012 | brat
+    output_format: str = "brat"  # how `predict --format i2b2` writes: i2b2_2010 | i2b2_2012 | i2b2_2014 | brat
+    deid: bool = False  # PHI task: `evaluate` adds the de-id scores (evaluation/deid_metrics.py)
 
     def split_path(self, split: str) -> str:
         if not self.data_dir:
@@ -99,11 +106,12 @@ def register_ner_task(
     *,
     splits: Mapping[str, str] | None = None,
     output_format: str = "brat",
+    deid: bool = False,
 ) -> NERTask:
     """Registers (or replaces) NER task ``name``; ``reader(path)`` gets a split dir or file."""
     import seqio
 
-    task = NERTask(name, reader, data_dir, dict(splits or DEFAULT_SPLITS), output_format)
+    task = NERTask(name, reader, data_dir, dict(splits or DEFAULT_SPLITS), output_format, deid)
     _TASKS[name] = task
     seqio.TaskRegistry.remove(name)
     seqio.TaskRegistry.add(
@@ -125,6 +133,7 @@ def get_ner_task(name: str, data_dir: str | None = None, splits: Mapping[str, st
         task = register_ner_task(
             name, task.reader, data_dir if data_dir is not None else task.data_dir,
             splits=dict(splits) if splits is not None else task.splits, output_format=task.output_format,
+            deid=task.deid,
         )
     return task
 
@@ -177,11 +186,41 @@ def read_i2b2_2012_path(path: str) -> list[Document]:
     return read_i2b2_2012_dir(path, strict=resolve_strict(None))
 
 
+def read_i2b2_2014_types(path: str) -> list[Document]:
+    """2014 de-id XML, labelled by TYPE (PATIENT, DOCTOR, HOSPITAL, ...: 23 types). The default
+    because surrogates need the type (a HOSPITAL is not replaced like a CITY), the challenge
+    scores per type, and every type maps to exactly one category, so category and HIPAA
+    scores follow from type predictions but not the reverse."""
+    from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
+
+    return read_i2b2_2014_dir(path, strict=resolve_strict(None), label="type")
+
+
+def read_i2b2_2014_categories(path: str) -> list[Document]:
+    """2014 de-id XML labelled by the 7 categories (fewer, better-populated labels)."""
+    from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
+
+    return read_i2b2_2014_dir(path, strict=resolve_strict(None), label="category")
+
+
+def read_i2b2_2006(path: str) -> list[Document]:
+    from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2006_path
+
+    return read_i2b2_2006_path(path, strict=resolve_strict(None))
+
+
+_DEID_BUILTINS = {
+    "i2b2_2014_deid": (read_i2b2_2014_types, os.path.join(DEID_SAMPLES_DIR, "i2b2_2014"), "i2b2_2014"),
+    "i2b2_2014_deid_category": (read_i2b2_2014_categories, os.path.join(DEID_SAMPLES_DIR, "i2b2_2014"),
+                                "i2b2_2014"),
+    "i2b2_2014_deid_brat": (read_brat_path, os.path.join(SAMPLES_DIR, "brat_deid"), "brat"),
+    "i2b2_2006_deid": (read_i2b2_2006, os.path.join(DEID_SAMPLES_DIR, "i2b2_2006"), "brat"),
+}
+
 _BUILTINS = {
     "i2b2_2010_ner": (read_i2b2_2010_path, "i2b2_2010", "i2b2_2010"),
     "i2b2_2012_ner": (read_i2b2_2012_path, "i2b2_2012", "i2b2_2012"),
     "n2c2_2018_ner": (read_brat_path, "brat_n2c2_2018", "brat"),
-    "i2b2_2014_deid": (read_brat_path, "brat_deid", "brat"),
     "conll_ner": (read_conll_path, "conll", "brat"),
 }
 
@@ -190,6 +229,9 @@ def _register_builtins() -> None:
     for name, (reader, sample, fmt) in _BUILTINS.items():
         if name not in _TASKS:
             register_ner_task(name, reader, os.path.join(SAMPLES_DIR, sample), output_format=fmt)
+    for name, (reader, data_dir, fmt) in _DEID_BUILTINS.items():
+        if name not in _TASKS:
+            register_ner_task(name, reader, data_dir, output_format=fmt, deid=True)
 
 
 # ----------------------------------------------------------------------------- fingerprints
