@@ -26,7 +26,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 yaml = pytest.importorskip("yaml")
 
-from gatortron_jax import cli  # noqa: E402
+from gatortron_jax.cli import main as cli  # noqa: E402
 from gatortron_jax.convert.megatron import export_megatron, import_megatron  # noqa: E402
 from gatortron_jax.core.errors import InputError  # noqa: E402
 from gatortron_jax.models.heads import EncoderForMLM  # noqa: E402

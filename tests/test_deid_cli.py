@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gatortron_jax import cli
+from gatortron_jax.cli import main as cli
 from gatortron_jax.annotations.formats import i2b2_deid
 
 
