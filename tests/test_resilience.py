@@ -151,6 +151,29 @@ def test_sigterm_checkpoints_and_asks_to_requeue(repo_root, corpus, tmp_path):
     assert again.returncode == 0 and f"steps {steps[0]}→12" in again.stderr
 
 
+def test_resume_with_changed_batch_or_corpus_is_one_error_line(repo_root, tmp_path):
+    """The saved data position only means something for the same corpus, global batch and process count."""
+    corpus = tmp_path / "notes"
+    (corpus / "train").mkdir(parents=True)
+    (corpus / "validation").mkdir()
+    for i in range(6):
+        (corpus / "train" / f"n{i}.txt").write_text("patient seen in clinic today blood pressure stable " * 8)
+    (corpus / "validation" / "v.txt").write_text("follow up in clinic " * 10)
+    model_dir = tmp_path / "m"
+    first = _run(repo_root, model_dir, corpus, "--gin.TrainConfig.num_steps=3", "--gin.TrainConfig.eval_every=0")
+    assert first.returncode == 0, first.stderr[-2000:]
+
+    def one_error(*extra):
+        proc = _run(repo_root, model_dir, corpus, "--gin.TrainConfig.num_steps=6", *extra)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-2000:]
+        return errors[0]
+
+    assert "TrainConfig.batch_size changed (4 -> 8)" in one_error("--gin.TrainConfig.batch_size=8")
+    (corpus / "train" / "n0.txt").write_text("a changed note " * 20)
+    assert "corpus (manifest fingerprint) changed" in one_error()
+
+
 def test_consecutive_nonfinite_steps_stop_the_run(repo_root, corpus, tmp_path):
     proc = _run(repo_root, tmp_path / "m", corpus, "--gin.OptimizerConfig.learning_rate=1e38",
                 "--gin.OptimizerConfig.warmup_steps=0", "--gin.OptimizerConfig.clip_grad_norm=None",

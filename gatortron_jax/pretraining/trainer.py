@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from clu import metric_writers
 
-from gatortron_jax.core import partitioning
+from gatortron_jax.core import distributed, partitioning
 from gatortron_jax.annotations.input_policy import resolve_strict, write_json
 from gatortron_jax.pretraining import cache_pipeline, prepare
 from gatortron_jax.pretraining.corpus_cache import CorpusCache, is_cache
@@ -217,6 +217,7 @@ def train_mlm(
         partitioning.create_mesh(mesh.data, mesh.fsdp, mesh.tensor),
         partitioning.parse_rules_overrides(mesh.rules_overrides),
     )
+    distributed.check_devices(partitioner.mesh.devices.size)
     n_proc, dp = jax.process_count(), partitioner.data_parallel_size
     if train.batch_size % dp or train.batch_size % n_proc or (train.batch_size // dp) % train.num_microbatches:
         raise ConfigError(
