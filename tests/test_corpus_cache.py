@@ -239,3 +239,16 @@ def test_eval_stream_ends_and_pads_the_last_batch(cache_dir):
         batches = list(it)
     segs = sum(len(_segments(b)) for b in batches)
     assert segs == cache.num_chunks("validation")
+
+
+def test_cache_task_is_registered_in_seqio(cache_dir):
+    import seqio
+
+    from gatortron_jax.pretraining import seqio_tasks
+
+    task = seqio_tasks.register_mlm_cache_task("test_cache_task", str(cache_dir), VOCAB)
+    assert seqio.TaskRegistry.get("test_cache_task") is task
+    assert task.source.num_input_examples("train") == CorpusCache(str(cache_dir)).num_chunks("train")
+    first = next(task.source.get_dataset("train", shuffle=False).as_numpy_iterator())["inputs"]
+    vocab = load_vocabulary(VOCAB)
+    assert first.tolist() == [vocab.cls_id, *task.source.cache.split("train").chunk(0).tolist(), vocab.sep_id]

@@ -152,7 +152,7 @@ def cmd_train_vocab(args: argparse.Namespace, overrides: list[str]) -> int:
             inputs.append(path)
     report = input_report.InputReport()  # strict / show_text: the policy main() applied
     model = vocab.train_sentencepiece(sorted(inputs), args.output, args.vocab_size,
-                                      model_type=args.model_type, report=report)
+                                      model_type=args.model_type, report=report, max_sentences=args.max_sentences)
     log.info("input summary: %s", report.summary())
     log.info("wrote %s (%d pieces from %d files)", model, args.vocab_size, len(inputs))
     return 0
@@ -417,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab_size", type=int, required=True)
     p.add_argument("--output", required=True, help="output prefix; writes PREFIX.model and PREFIX.vocab")
     p.add_argument("--model_type", default="unigram", choices=["unigram", "bpe"])
+    p.add_argument("--max_sentences", type=int, default=5_000_000,
+                   help="sentences sampled (seeded, uniform over the whole input) to train on; bounds memory "
+                        "(default 5M: ~0.5 GB of text) whatever the corpus size")
     _add_input_flags(p)
     p.set_defaults(fn=cmd_train_vocab)
 

@@ -194,7 +194,8 @@ def prepare_corpus(
     for p in files:
         st = p.stat()
         sources.append({"path": p.relative_to(root).as_posix(), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    vocab_info = {"sha256": file_sha256(vocab_path), "size": vocab.vocab_size, "path": os.path.abspath(vocab_path)}
+    vocab_info = {"sha256": file_sha256(vocab_path), "size": vocab.vocab_size, "path": os.path.abspath(vocab_path),
+                  "cls_id": vocab.cls_id, "sep_id": vocab.sep_id, "mask_id": vocab.mask_id}
     base = {"format": FORMAT, "version": FORMAT_VERSION, "options": dataclasses.asdict(options),
             "vocab_sha256": vocab_info["sha256"]}
     fingerprint = _digest({**base, "sources": sources})

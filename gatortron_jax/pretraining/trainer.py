@@ -21,7 +21,7 @@ from clu import metric_writers
 
 from gatortron_jax.core import distributed, partitioning
 from gatortron_jax.annotations.input_policy import resolve_strict, write_json
-from gatortron_jax.pretraining import cache_pipeline, prepare
+from gatortron_jax.pretraining import cache_pipeline, prepare, seqio_tasks as tasks
 from gatortron_jax.pretraining.corpus_cache import CorpusCache, is_cache
 from gatortron_jax.text.vocab import load_vocabulary
 from gatortron_jax.core.errors import ConfigError, GatortronError, InputError
@@ -213,6 +213,8 @@ def train_mlm(
             f"TrainConfig.seq_len={train.seq_len} exceeds max_position_embeddings={model_config.max_position_embeddings}"
         )
     cache = open_corpus_cache(data, train.seq_len, model_dir)
+    # The registry is where users find (and extend) the corpus task; the run reads its source's cache.
+    cache = tasks.register_mlm_cache_task(data.task_name, cache.directory, data.vocab_path).source.cache
     partitioner = partitioning.Partitioner(
         partitioning.create_mesh(mesh.data, mesh.fsdp, mesh.tensor),
         partitioning.parse_rules_overrides(mesh.rules_overrides),
