@@ -315,8 +315,12 @@ def _build_in_worker(plan: Plan) -> dict[str, np.ndarray]:
 
 
 def default_num_workers() -> int:
-    """A quarter of the host's cores, 1..8 (the rest feed XLA's host threads and the step)."""
-    return max(1, min(8, (os.cpu_count() or 1) // 4))
+    """A quarter of the host's cores, at most 8 (the rest feed XLA's host threads and the step).
+
+    0 (in-process) below 4 cores: there a worker only takes CPU from the step (measured in
+    ``benchmarks/bench_data.py``). An 8-GPU host with 32+ cores gets 8.
+    """
+    return max(0, min(8, (os.cpu_count() or 1) // 4))
 
 
 class CacheBatches:
