@@ -252,3 +252,23 @@ def test_cache_task_is_registered_in_seqio(cache_dir):
     first = next(task.source.get_dataset("train", shuffle=False).as_numpy_iterator())["inputs"]
     vocab = load_vocabulary(VOCAB)
     assert first.tolist() == [vocab.cls_id, *task.source.cache.split("train").chunk(0).tolist(), vocab.sep_id]
+
+
+def test_startup_reads_only_the_manifest(notes, tmp_path):
+    """A run on a prepared cache never reads the notes (here: deleted) nor any token shard."""
+    import shutil
+
+    from gatortron_jax.core.errors import ConfigError
+    from gatortron_jax.pretraining.config import MLMDataConfig
+    from gatortron_jax.pretraining.trainer import open_corpus_cache
+
+    copy = tmp_path / "notes"
+    shutil.copytree(notes, copy)
+    out = tmp_path / "cache"
+    prepare.prepare_corpus(str(copy), VOCAB, str(out), prepare.PrepareOptions(seq_len=SEQ))
+    shutil.rmtree(copy)
+    cache = open_corpus_cache(MLMDataConfig(corpus_dir=str(out), vocab_path=VOCAB), SEQ, str(tmp_path / "run"))
+    assert cache.num_chunks("train") > 0 and not cache._splits  # no index or token file opened yet
+    assert json.loads((tmp_path / "run" / "input_report.json").read_text())["validated"]
+    with pytest.raises(ConfigError, match="--seq_len 64"):
+        open_corpus_cache(MLMDataConfig(corpus_dir=str(out), vocab_path=VOCAB), 64, str(tmp_path / "run"))
