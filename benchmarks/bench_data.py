@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import math
 import os
 import sys
@@ -143,7 +144,7 @@ def setup(gin_files: list[str], overrides: list[str]) -> dict:
         )
     return dict(n_proc=n_proc, model_config=model_config, data=data, train=train, partitioner=partitioner, state=state,
                 p_train=p_train, dataset=dataset, rng=jax.random.key(train.seed + 1), cache=cache,
-                cache_stream=cache_stream, prepare_s=prepare_s, cache_chunks=cache.num_chunks("train"),
+                cache_stream=cache_stream, prepare_s=prepare_s, tables=tables, cache_chunks=cache.num_chunks("train"),
                 params=count_params(state.params), vocab_size=vocab.vocab_size)
 
 
@@ -213,6 +214,64 @@ def measure_pipeline(ctx: dict, n: int, warmup: int, device_put: bool, source: s
 
 
 GATORTRON_ROWS, GATORTRON_STEPS, GATORTRON_HOSTS = 3968, 100_000, 16
+
+
+def _synthetic_cache(directory: str, size_mb: int, seq_len: int, vocab_path: str, vocab_size: int) -> None:
+    """A valid cache of ``size_mb`` MB of random uint16 token ids (no tokenisation: for start-up timing)."""
+    import numpy as np
+
+    from gatortron_jax.pretraining import corpus_cache as cc
+
+    os.makedirs(directory, exist_ok=True)
+    body = seq_len - 2
+    n_chunks = max(1, size_mb * 2**20 // 2 // body)
+    rng = np.random.default_rng(0)
+    tokens = np.lib.format.open_memmap(os.path.join(directory, "train-00000.tokens.npy"), "w+", np.uint16,
+                                       (n_chunks * body,))
+    step = 1 << 24
+    for i in range(0, tokens.size, step):
+        tokens[i:i + step] = rng.integers(6, vocab_size, size=min(step, tokens.size - i), dtype=np.uint16)
+    tokens.flush()
+    del tokens
+    np.save(os.path.join(directory, "train-00000.offsets.npy"), np.arange(n_chunks + 1, dtype=np.int64) * body)
+    np.save(os.path.join(directory, "validation-00000.tokens.npy"), np.full(body, 7, np.uint16))
+    np.save(os.path.join(directory, "validation-00000.offsets.npy"), np.array([0, body], np.int64))
+    report = {"corpus_dir": "synthetic", "strict": False, "validated": True, "splits": {}, "file_issues": [],
+              "file_issues_omitted": 0, "summary": "synthetic token ids"}
+    manifest = {"format": cc.FORMAT, "version": cc.FORMAT_VERSION, "fingerprint": f"synthetic-{size_mb}",
+                "options": {"seq_len": seq_len}, "vocab": {"sha256": cc.file_sha256(vocab_path), "path": vocab_path,
+                                                           "size": vocab_size},
+                "num_shards": 1, "splits": {"train": {"chunks": n_chunks, "tokens": n_chunks * body, "shards": [n_chunks]},
+                                            "validation": {"chunks": 1, "tokens": body, "shards": [1]}},
+                "input_report": report}
+    with open(os.path.join(directory, cc.MANIFEST), "w") as f:
+        json.dump(manifest, f)
+
+
+def measure_startup_vs_size(ctx: dict, sizes_mb: list[int]) -> dict:
+    """Open a cache the way ``pretrain`` does (manifest, compatibility check, input report) and
+    build its first shuffled batch, for caches of each size (page cache dropped is not possible
+    here without root: the first touch of the memory maps is what is timed)."""
+    import shutil
+
+    from gatortron_jax.pretraining import cache_pipeline, trainer
+
+    out = {}
+    data, train = ctx["data"], ctx["train"]
+    for size in sizes_mb:
+        root = tempfile.mkdtemp(prefix="bench_data_startup_")
+        try:
+            _synthetic_cache(os.path.join(root, "cache"), size, train.seq_len, data.vocab_path, ctx["vocab_size"])
+            t = time.perf_counter()
+            cache = trainer.open_corpus_cache(dataclasses.replace(data, corpus_dir=os.path.join(root, "cache")),
+                                              train.seq_len, os.path.join(root, "run"))
+            spec = cache_pipeline.StreamSpec(cache.directory, "train", train.seq_len, train.batch_size, train.seed)
+            with cache_pipeline.CacheBatches(cache, spec, ctx["tables"]) as stream:
+                next(stream)
+            out[size] = dict(seconds=time.perf_counter() - t, chunks=cache.num_chunks("train"))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    return out
 
 
 def measure_resume(ctx: dict, repeats: int = 5) -> dict:
@@ -317,6 +376,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
         runs["trainer_pipeline"].append(_rates(measure_train(ctx, n, warm, "pipeline")))
     runs["rawtext_device"] = [_rates(measure_pipeline(ctx, args.pipeline_batches, warm, device_put=True))]
     resume = measure_resume(ctx, repeats=3 if args.quick else 5)
+    startup = measure_startup_vs_size(ctx, [10, 20] if args.quick else [100, 1000])
 
     def med(kind: str, key: str) -> float:
         return common.median(r[key] for r in runs[kind])
@@ -347,7 +407,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
                     steps=n, pipeline_batches=args.pipeline_batches, warmup=warm, repeats=args.repeats,
                     devices=jax.device_count()),
         setup_s=setup_s, compile_s=compile_s, runs=runs, summary=summary, workers=workers,
-        cache_over_raw=cache_over_raw, resume=resume, prepare_s=ctx["prepare_s"],
+        cache_over_raw=cache_over_raw, resume=resume, startup_vs_size=startup, prepare_s=ctx["prepare_s"],
         pipeline_over_trainer=ratio, fed_over_memory=fed,
         pipeline_over_trainer_per_repeat=per_repeat_ratio, fed_over_memory_per_repeat=per_repeat_fed,
         cores=common.cpu_count(), feed_cpu_s_per_step=feed_cpu,
@@ -409,6 +469,9 @@ def report(res: dict) -> str:
         f"index {rz['position'][1]:,}; {rz['chunks_per_host']:,} chunks per host); difference "
         f"{abs(rz['step100k'] - rz['step0']) * 1e3:.1f} ms. The `.skip(step)` replay it replaced re-read "
         f"{rz['replay_tokens'] / 1e9:.1f} B tokens per host: {rz['raw_replay_s'] / 3600:.1f} h at the raw-text rate above.",
+        "- **start-up vs corpus size** (open the cache as `pretrain` does + first shuffled batch, synthetic "
+        "token caches): " + ", ".join(f"{mb:,} MB ({v['chunks']:,} chunks): {v['seconds'] * 1e3:.0f} ms"
+                                       for mb, v in res["startup_vs_size"].items()) + ".",
         f"- **pipeline / trainer = {res['pipeline_over_trainer']:.2f}** (tokens/s, per rotation: {pr}): {verdict}.",
         f"- **trainer fed by pipeline / trainer from memory = {res['fed_over_memory']:.2f}** (per rotation: {fr}).",
         f"- CPU: the step alone costs {step_cpu:.3f} CPU-s ({s['trainer_memory']['cores_busy']:.2f} of "
