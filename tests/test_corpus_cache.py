@@ -57,7 +57,7 @@ def cache_dir(notes, tmp_path_factory):
 
 def test_prepare_on_two_host_shards_equals_one(notes, cache_dir, tmp_path):
     two = tmp_path / "two"
-    first = _prepare(notes, two, shard=0, num_shards=2)
+    first = _prepare(notes, two, shard=0, num_shards=2, num_workers=2)  # 2 local worker processes
     assert first["manifest"] is None  # host 1's shards are still missing
     second = _prepare(notes, two, shard=1, num_shards=2)
     assert second["manifest"] is not None and first["written"] and second["written"]
