@@ -33,8 +33,8 @@ What is measured, all in one process and on the exact code path of
   config's ``max_predictions``, jitted with the trainer's shardings) on one real pipeline batch
   kept on the device, in the trainer's loop shape (dispatch step k, then read step k-1's
   ``nonfinite`` flag). This is what the pipeline has to keep up with.
-* **trainer (pipeline)** — the same loop fed by a fresh cache-pipeline iterator (the trainer's
-  default worker count): what pretraining actually gets. ``fed / memory`` < 1 means feeding costs throughput.
+* **trainer (pipeline)** — the same loop fed by a fresh cache-pipeline iterator
+  (``MLMDataConfig.num_workers``, default in-process): what pretraining actually gets. ``fed / memory`` < 1 means feeding costs throughput.
 
 Each measurement is repeated (``--repeats``) in rotation and the median is reported; the
 machine may be shared, so the spread across repeats is printed too. Process CPU seconds per
@@ -326,9 +326,7 @@ def measure_train(ctx: dict, n: int, warmup: int, source: str) -> dict:
         if source == "memory":
             batches = itertools.repeat(ctx["device_batch"])
         else:
-            from gatortron_jax.pretraining import cache_pipeline
-
-            stream = ctx["cache_stream"](cache_pipeline.default_num_workers())
+            stream = ctx["cache_stream"](ctx["data"].num_workers)
             batches = trainer._global_batches(stream, ctx["partitioner"].data_sharding)
         _train_loop(ctx, batches, warmup)
         cpu0, t = common.cpu_seconds(), time.perf_counter()
@@ -359,9 +357,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict:
     setup_s = time.perf_counter() - t_start
 
     n, warm = args.steps, args.warmup
-    from gatortron_jax.pretraining import cache_pipeline
-
-    workers = args.workers if args.workers is not None else max(2, cache_pipeline.default_num_workers())
+    workers = args.workers if args.workers is not None else 2
     kinds = ("pipeline", "cache_host", "cache_workers", "tfdata", "trainer_memory", "trainer_pipeline")
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     compile_s = None
@@ -499,7 +495,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="timed batches for the pipeline-only rows (it is fast: time it longer)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed batches before each measurement")
     parser.add_argument("--repeats", type=int, default=None, help="rotations of the main measurements")
-    parser.add_argument("--workers", type=int, default=None, help="cache-pipeline worker processes (default max(2, auto))")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes of the cache-pipeline workers row (default 2)")
     common.add_common_flags(parser)
     args = parser.parse_args([a for a in argv if not a.startswith("--gin.")])
     quick = dict(steps=3, pipeline_batches=8, warmup=1, repeats=1)

@@ -23,11 +23,15 @@ From a cache (:mod:`~gatortron_jax.pretraining.corpus_cache`) to the model's bat
 * **O(1) resume.** The whole state of a process's stream is one :class:`Position`
   ``(epoch, index)``; the trainer saves every process's position in the checkpoint and a
   resumed stream starts there directly (no replay: cost independent of the step).
-* **Parallel.** The planner (which chunks go in which row: needs chunk lengths only, read
-  from the offsets index) runs in the training process; reading, masking and packing run in
-  ``num_workers`` spawned worker processes that import only numpy and this module, results in
-  order, so the GIL of the training process is not the ceiling and the output does not depend
-  on the number of workers.
+* **Fast enough in-process; parallel when asked.** Reading, masking and packing are a few
+  vectorised numpy passes per batch (no Python per token): measured ~19 M tokens per CPU-second
+  at seq 512 with whole-word masking (``benchmarks/RESULTS.md``), 13x what one 8xH100 host
+  training GatorTron-base consumes (~1.45 M tokens/s), so the training process's GIL is not
+  the ceiling and ``num_workers = 0`` (in-process) is the default. ``num_workers > 0`` moves
+  that work into spawned worker processes (numpy and this module only; the planner, which needs
+  chunk lengths only, stays in the training process; results in order, so the output does not
+  depend on the worker count) for heavier custom row building; at these costs the transfer of
+  each batch back costs more than it saves (measured 3x fewer tokens per CPU-second).
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import multiprocessing
-import os
 from typing import Any, Iterator, Optional
 
 import numpy as np
@@ -312,15 +315,6 @@ def _init_worker(cache_dir: str, split: str, tables: MaskingTables, seq_len: int
 def _build_in_worker(plan: Plan) -> dict[str, np.ndarray]:
     w = _worker
     return build_batch(w["split"], plan, w["tables"], w["seq_len"], w["rows"], w["seed"])
-
-
-def default_num_workers() -> int:
-    """A quarter of the host's cores, at most 8 (the rest feed XLA's host threads and the step).
-
-    0 (in-process) below 4 cores: there a worker only takes CPU from the step (measured in
-    ``benchmarks/bench_data.py``). An 8-GPU host with 32+ cores gets 8.
-    """
-    return max(0, min(8, (os.cpu_count() or 1) // 4))
 
 
 class CacheBatches:

@@ -269,11 +269,10 @@ def train_mlm(
 
     local_batch = train.batch_size // n_proc
     tables = cache_pipeline.MaskingTables.from_vocabulary(vocab, mask_rate=data.mask_rate, whole_word=data.whole_word)
-    workers = cache_pipeline.default_num_workers() if data.num_workers < 0 else data.num_workers
     train_stream = cache_pipeline.CacheBatches(
         cache, cache_pipeline.StreamSpec(cache.directory, "train", train.seq_len, local_batch, train.seed,
                                          process_index=jax.process_index(), process_count=n_proc),
-        tables, position, num_workers=workers,
+        tables, position, num_workers=data.num_workers,
     )  # resumes at the saved position directly: no replay of consumed batches
 
     data_sharding = partitioner.data_sharding
