@@ -259,6 +259,8 @@ def train_mlm(
         "optimizer_config": dataclasses.asdict(optimizer_config),
         "data_config": dataclasses.asdict(data),
         "mesh": dict(partitioner.mesh.shape),
+        "init_checkpoint": os.path.abspath(init_checkpoint) if init_checkpoint else None,
+        "corpus_cache": {"dir": cache.directory, "fingerprint": cache.fingerprint},
     }
     if jax.process_index() == 0:
         # One model dir = everything later commands need: config, checkpoints and the vocabulary.
