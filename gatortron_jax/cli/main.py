@@ -1,6 +1,7 @@
 """``gatortron-jax`` command line: one subcommand per job, gin at the edge.
 
-    gatortron-jax pretrain --gin_file=gin/pretrain/sample_tiny.gin --model_dir=DIR [--gin.NAME=VALUE ...]
+    gatortron-jax pretrain --gin_file=gin/pretrain/sample_tiny.gin --model_dir=DIR [--init_checkpoint=DIR] [--gin.NAME=VALUE ...]
+    gatortron-jax prepare-corpus --input NOTES --vocab_path V --output CACHE [--num_workers K] [--shard I --num_shards N]
     gatortron-jax train-vocab --input data/sample_corpus/train --vocab_size 4000 --output data/sample_vocab/spm
     gatortron-jax make-sample-data --output data/sample_corpus
     gatortron-jax import-hf HF_DIR OUT_DIR | export-hf MODEL_DIR OUT_DIR | embed --checkpoint DIR ...
