@@ -4,6 +4,7 @@ SIGTERM, non-finite losses — and no note text in logs or event files."""
 import os
 import pathlib
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -151,6 +152,7 @@ def test_sigterm_checkpoints_and_asks_to_requeue(repo_root, corpus, tmp_path):
     assert again.returncode == 0 and f"steps {steps[0]}→12" in again.stderr
 
 
+@pytest.mark.slow  # three CLI start-ups (~1 min on 2 cores); test_resume_position_names_what_changed is the fast check
 def test_resume_with_changed_batch_or_corpus_is_one_error_line(repo_root, tmp_path):
     """The saved data position only means something for the same corpus, global batch and process count."""
     corpus = tmp_path / "notes"
@@ -172,6 +174,22 @@ def test_resume_with_changed_batch_or_corpus_is_one_error_line(repo_root, tmp_pa
     assert "TrainConfig.batch_size changed (4 -> 8)" in one_error("--gin.TrainConfig.batch_size=8")
     (corpus / "train" / "n0.txt").write_text("a changed note " * 20)
     assert "corpus (manifest fingerprint) changed" in one_error()
+
+
+def test_resume_position_names_what_changed():
+    from gatortron_jax.core.errors import ConfigError
+    from gatortron_jax.pretraining.trainer import _resume_position
+
+    expected = {"manifest": "a" * 64, "global_batch": 16, "process_count": 2, "seq_len": 128, "seed": 0}
+    meta = {"data_position": {**expected, "positions": [[3, 7], [3, 9]]}}
+    assert _resume_position(meta, expected, 10, "m").to_list() == [3, 7]  # process 0's own position
+    for key, value, name in (("global_batch", 32, "TrainConfig.batch_size changed (16 -> 32)"),
+                             ("process_count", 4, "process count changed (2 -> 4)"),
+                             ("manifest", "b" * 64, "corpus (manifest fingerprint) changed")):
+        with pytest.raises(ConfigError, match=re.escape(name)):
+            _resume_position(meta, {**expected, key: value}, 10, "m")
+    with pytest.raises(ConfigError, match="no data position"):
+        _resume_position({}, expected, 10, "m")
 
 
 def test_consecutive_nonfinite_steps_stop_the_run(repo_root, corpus, tmp_path):
