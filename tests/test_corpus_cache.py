@@ -272,3 +272,18 @@ def test_startup_reads_only_the_manifest(notes, tmp_path):
     assert json.loads((tmp_path / "run" / "input_report.json").read_text())["validated"]
     with pytest.raises(ConfigError, match="--seq_len 64"):
         open_corpus_cache(MLMDataConfig(corpus_dir=str(out), vocab_path=VOCAB), 64, str(tmp_path / "run"))
+
+
+def test_wordpiece_casing_decision_reaches_the_tokenizer(tmp_path):
+    """Continued pretraining passes the checkpoint's stored casing (import-hf --cased/--lowercase)."""
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "patient", "denies"]))
+    notes = tmp_path / "n"
+    notes.mkdir()
+    (notes / "a.txt").write_text("PATIENT denies")
+    chunks = {}
+    for lowercase in (True, False):
+        out = tmp_path / f"c{lowercase}"
+        prepare.prepare_corpus(str(notes), str(tmp_path / "vocab.txt"), str(out),
+                               prepare.PrepareOptions(seq_len=SEQ, validation_fraction=0.0, lowercase=lowercase))
+        chunks[lowercase] = CorpusCache(str(out)).split("train").chunk(0).tolist()
+    assert chunks[True] == [5, 6] and chunks[False] == [1, 6]

@@ -26,12 +26,14 @@ import logging
 import multiprocessing
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from gatortron_jax.annotations.input_policy import MAX_ISSUES, InputReport, format_summary
 from gatortron_jax.core.errors import ConfigError, InputError
+from gatortron_jax.text.vocab import load_vocabulary
+from gatortron_jax.text.wordpiece import WordPieceVocabulary
 from gatortron_jax.pretraining.corpus import TRAIN, VALIDATION, TextCorpusSource
 from gatortron_jax.pretraining.corpus_cache import (
     FORMAT,
@@ -75,6 +77,16 @@ class PrepareOptions:
     doc_per_line: bool = False
     validation_fraction: float = 0.05
     strict: bool = False
+    # WordPiece casing; None: inferred from vocab.txt. Continued pretraining passes the decision
+    # stored in the checkpoint's config.json (import-hf --cased / --lowercase).
+    lowercase: Optional[bool] = None
+
+
+def open_vocabulary(path: str, lowercase: Optional[bool] = None) -> Any:
+    """The vocabulary to tokenize with; ``lowercase`` fixes a WordPiece vocabulary's casing."""
+    if lowercase is not None and path.endswith(".txt"):
+        return WordPieceVocabulary(path, lowercase=lowercase)
+    return load_vocabulary(path)
 
 
 def _group_files(sources: Sequence[dict[str, Any]], shard_bytes: int) -> list[list[int]]:
@@ -104,9 +116,7 @@ class _ShardJob:
 
 def _write_shard(job: _ShardJob) -> dict[str, Any]:
     """Reads, tokenizes and chunks one shard's files; commits it by writing its marker last."""
-    from gatortron_jax.text.vocab import load_vocabulary  # here: worker processes import it themselves
-
-    vocab = load_vocabulary(job.vocab_path)
+    vocab = open_vocabulary(job.vocab_path, job.options.lowercase)
     opts = job.options
     body = opts.seq_len - 2
     dtype = token_dtype(vocab.vocab_size)
@@ -179,13 +189,11 @@ def prepare_corpus(
     the input policy: replaced / skipped and counted (reported in the manifest), or an
     :class:`InputError` naming file and line when ``options.strict``.
     """
-    from gatortron_jax.text.vocab import load_vocabulary  # opening it validates the path up front
-
     if options.seq_len < 3:
         raise ConfigError(f"seq_len must be >= 3 for [CLS] x [SEP], got {options.seq_len}")
     if not 0 <= shard < num_shards:
         raise ConfigError(f"--shard {shard} out of range for --num_shards {num_shards}")
-    vocab = load_vocabulary(vocab_path)
+    vocab = open_vocabulary(vocab_path, options.lowercase)  # validates the path up front
     source = TextCorpusSource(input_dir, doc_per_line=options.doc_per_line,
                               validation_fraction=options.validation_fraction, strict=options.strict)
     root = Path(input_dir)

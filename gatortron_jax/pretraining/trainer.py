@@ -23,7 +23,6 @@ from gatortron_jax.core import distributed, partitioning
 from gatortron_jax.annotations.input_policy import resolve_strict, write_json
 from gatortron_jax.pretraining import cache_pipeline, prepare, seqio_tasks as tasks
 from gatortron_jax.pretraining.corpus_cache import CorpusCache, is_cache
-from gatortron_jax.text.vocab import load_vocabulary
 from gatortron_jax.core.errors import ConfigError, GatortronError, InputError
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.heads import EncoderForMLM
@@ -80,7 +79,8 @@ def _global_batches(local_batches, sharding) -> Iterator[dict[str, jax.Array]]:
         yield {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local.items()}
 
 
-def open_corpus_cache(data: MLMDataConfig, seq_len: int, model_dir: str) -> CorpusCache:
+def open_corpus_cache(data: MLMDataConfig, seq_len: int, model_dir: str, *,
+                      lowercase: bool | None = None) -> CorpusCache:
     """The run's token cache: ``corpus_dir`` itself if it is a prepared cache (only its manifest is
     read), else raw notes prepared once into ``MODEL_DIR/corpus_cache`` (reused while unchanged).
 
@@ -95,7 +95,7 @@ def open_corpus_cache(data: MLMDataConfig, seq_len: int, model_dir: str) -> Corp
                 data.corpus_dir, data.vocab_path, target,
                 prepare.PrepareOptions(seq_len=seq_len, doc_per_line=data.doc_per_line,
                                        validation_fraction=data.validation_fraction,
-                                       strict=resolve_strict(data.strict or None)),
+                                       strict=resolve_strict(data.strict or None), lowercase=lowercase),
                 num_workers=1,
             )
         if jax.process_count() > 1:  # the other hosts wait for process 0's cache (shared filesystem)
@@ -117,8 +117,8 @@ def open_corpus_cache(data: MLMDataConfig, seq_len: int, model_dir: str) -> Corp
 
 
 def _continue_from(init_checkpoint: str, gin_model: EncoderConfig,
-                   data: MLMDataConfig) -> tuple[EncoderConfig, MLMDataConfig]:
-    """The checkpoint's architecture (gin's runtime dtypes / remat) and vocabulary."""
+                   data: MLMDataConfig) -> tuple[EncoderConfig, MLMDataConfig, bool | None]:
+    """The checkpoint's architecture (gin's runtime dtypes / remat), vocabulary and casing."""
     info = read_model_info(init_checkpoint)
     config = model_config_of(init_checkpoint, info).replace(
         dtype=gin_model.dtype, param_dtype=gin_model.param_dtype, remat_policy=gin_model.remat_policy)
@@ -128,7 +128,7 @@ def _continue_from(init_checkpoint: str, gin_model: EncoderConfig,
     if data.vocab_path and os.path.abspath(data.vocab_path) != os.path.abspath(vocab_path):
         log.info("--init_checkpoint: using its vocabulary %s (not MLMDataConfig.vocab_path %s)",
                  vocab_path, data.vocab_path)
-    return config, dataclasses.replace(data, vocab_path=vocab_path)
+    return config, dataclasses.replace(data, vocab_path=vocab_path), (info.get("vocab") or {}).get("lowercase")
 
 
 def _resume_position(meta: dict[str, Any], expected: dict[str, Any], step: int,
@@ -200,9 +200,10 @@ def train_mlm(
     vocabulary are the checkpoint's (gin keeps only dtype / param_dtype / remat_policy), the
     optimizer and step start fresh. A model dir that already has checkpoints resumes instead.
     """
+    lowercase = None
     if init_checkpoint is not None:
-        model_config, data = _continue_from(init_checkpoint, model_config, data)
-    vocab = load_vocabulary(data.vocab_path)
+        model_config, data, lowercase = _continue_from(init_checkpoint, model_config, data)
+    vocab = prepare.open_vocabulary(data.vocab_path, lowercase)
     if model_config.vocab_size < vocab.vocab_size:
         raise ConfigError(
             f"EncoderConfig.vocab_size={model_config.vocab_size} is smaller than the vocabulary "
@@ -212,7 +213,7 @@ def train_mlm(
         raise ConfigError(
             f"TrainConfig.seq_len={train.seq_len} exceeds max_position_embeddings={model_config.max_position_embeddings}"
         )
-    cache = open_corpus_cache(data, train.seq_len, model_dir)
+    cache = open_corpus_cache(data, train.seq_len, model_dir, lowercase=lowercase)
     # The registry is where users find (and extend) the corpus task; the run reads its source's cache.
     cache = tasks.register_mlm_cache_task(data.task_name, cache.directory, data.vocab_path).source.cache
     partitioner = partitioning.Partitioner(
