@@ -45,11 +45,13 @@ cores, so a pipeline that is "fast enough" on its own can still slow the step do
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import itertools
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -121,7 +123,9 @@ def setup(gin_files: list[str], overrides: list[str]) -> dict:
     if is_cache(data.corpus_dir):
         cache_dir, prepare_s = data.corpus_dir, 0.0
     else:
-        cache_dir = os.path.join(tempfile.mkdtemp(prefix="bench_data_cache_"), "cache")
+        scratch = tempfile.mkdtemp(prefix="bench_data_cache_")
+        atexit.register(shutil.rmtree, scratch, True)  # the benchmark's own cache goes with it
+        cache_dir = os.path.join(scratch, "cache")
         prepare.prepare_corpus(data.corpus_dir, data.vocab_path, cache_dir, prepare.PrepareOptions(
             seq_len=train.seq_len, doc_per_line=data.doc_per_line, validation_fraction=data.validation_fraction))
         prepare_s = time.perf_counter() - t
@@ -252,8 +256,6 @@ def measure_startup_vs_size(ctx: dict, sizes_mb: list[int]) -> dict:
     """Open a cache the way ``pretrain`` does (manifest, compatibility check, input report) and
     build its first shuffled batch, for caches of each size (page cache dropped is not possible
     here without root: the first touch of the memory maps is what is timed)."""
-    import shutil
-
     from gatortron_jax.pretraining import cache_pipeline, trainer
 
     out = {}
