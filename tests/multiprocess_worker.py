@@ -84,6 +84,7 @@ def run(devices=None, steps: int = 3) -> dict:
         result = {
             "process_index": jax.process_index(), "process_count": jax.process_count(),
             "mesh_devices": partitioner.mesh.devices.size,
+            "mesh_ids": [d.id for d in partitioner.mesh.devices.flat],
             "local_rows": local_rows(partitioner.data_sharding, (BATCH, SEQ)).tolist(),
             "losses": losses, "eval_loss": float(ev["loss_sum"]) / float(ev["weight_sum"]),
             "param_checksum": float(checksum(state.params)),
@@ -104,15 +105,26 @@ def main() -> None:
     parser.add_argument("--num_processes", type=int, default=1)
     parser.add_argument("--process_id", type=int, default=0)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--slurm", action="store_true", help="join from SLURM_* variables alone (no address flags)")
     args = parser.parse_args()
     os.environ["JAX_PLATFORMS"] = "cpu"
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if args.coordinator:
-        from gatortron_jax.core import distributed
+    import logging
 
+    logging.basicConfig(level=logging.INFO)
+    from gatortron_jax.core import distributed
+
+    if args.slurm:
+        distributed.initialize()  # JAX's SLURM detection + every local device (local_device_ids_from_env)
+    elif args.coordinator:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     result = run(steps=args.steps)
+    import jax
+
+    result.update(local_devices=[d.id for d in jax.local_devices()], global_devices=jax.device_count(),
+                  env_local_device_ids=distributed.local_device_ids_from_env(),
+                  mesh_device_ids=sorted(int(i) for i in result.pop("mesh_ids")))
     with open(args.out, "w") as f:
         json.dump(result, f)
     print("ok", result, flush=True)

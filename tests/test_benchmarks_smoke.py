@@ -56,6 +56,15 @@ def test_bench_data_quick(repo_root, tmp_path):
     assert _close(ratio, s["pipeline"]["tok_per_s"] / s["trainer_memory"]["tok_per_s"])
     assert _close(fed, s["trainer_pipeline"]["tok_per_s"] / s["trainer_memory"]["tok_per_s"])
     assert f"pipeline / trainer = {ratio:.2f}" in stdout
+    # The cache pipeline against the raw-text one, and the resume cost at two data positions.
+    for kind in ("cache_host", "cache_workers", "rawtext_device"):
+        for r in res["runs"][kind]:
+            assert r["tokens"] == r["batches"] * per_batch and 0.05 < r["masked"] / r["nonpad_tokens"] < 0.3
+    best = max(s["cache_host"]["tok_per_s"], s["cache_workers"]["tok_per_s"])
+    assert _close(res["cache_over_raw"], best / s["tfdata"]["tok_per_s"])
+    assert f"cache / raw-text = {res['cache_over_raw']:.2f}x" in stdout
+    rz = res["resume"]
+    assert rz["step0"] > 0 and rz["step100k"] > 0 and rz["position"][0] > 0 and "resume cost" in stdout
 
 
 def test_bench_predict_quick(repo_root, tmp_path):

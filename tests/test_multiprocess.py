@@ -136,6 +136,71 @@ def test_cli_pretrain_two_processes_checkpoint_once(repo_root, tmp_path):
     assert json.loads((model_dir / "config.json").read_text())["mesh"] == {"data": 4, "fsdp": 1, "tensor": 1}
 
 
+def _free_slurm_job_id() -> int:
+    """A job id whose JAX-derived SLURM coordinator port (61440 + id % 4096) is free now."""
+    import random
+
+    for _ in range(200):
+        job = random.randrange(10**6)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", 61440 + job % 4096))
+                return job
+            except OSError:
+                continue
+    raise RuntimeError("no free port in JAX's SLURM range")
+
+
+def test_slurm_env_one_process_per_node_uses_every_local_device(tmp_path):
+    """SLURM-style launch on loopback: 2 "nodes" (processes) x 2 devices, one task per node.
+
+    JAX alone would set local_device_ids=[SLURM_LOCALID]=[0] (one GPU per node); ours passes
+    every device of the node, and the mesh holds all 4 devices of both processes.
+    """
+    job = _free_slurm_job_id()
+    outs = [tmp_path / f"slurm{i}.json" for i in range(2)]
+    logs = [tmp_path / f"slurm{i}.log" for i in range(2)]
+    procs = []
+    try:
+        for i in range(2):
+            env = {k: v for k, v in _env(2).items() if not k.startswith(("SLURM_", "JAX_COORDINATOR", "JAX_LOCAL"))}
+            env.update(SLURM_JOB_ID=str(job), SLURM_STEP_NODELIST="127.0.0.1", SLURM_NTASKS="2",
+                       SLURM_PROCID=str(i), SLURM_LOCALID="0", SLURM_NODEID=str(i), SLURM_NTASKS_PER_NODE="1",
+                       SLURM_GPUS_ON_NODE="2")
+            cmd = [sys.executable, str(WORKER), "--out", str(outs[i]), "--devices", "2", "--slurm", "--steps", "1"]
+            procs.append(subprocess.Popen(cmd, cwd=HERE.parent, env=env, stdout=logs[i].open("w"),
+                                          stderr=subprocess.STDOUT))
+        for p in procs:
+            p.wait(timeout=TIMEOUT_S)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
+    assert [p.returncode for p in procs] == [0, 0], _tails(logs)
+    got = [json.loads(o.read_text()) for o in outs]
+    assert [g["process_index"] for g in got] == [0, 1]
+    for g in got:
+        assert g["env_local_device_ids"] == [0, 1]  # all of the node's devices, not [SLURM_LOCALID]
+        assert len(g["local_devices"]) == 2 and g["global_devices"] == 4 and g["mesh_devices"] == 4
+        assert set(g["local_devices"]) <= set(g["mesh_device_ids"])  # every local device is in the mesh
+    assert got[0]["mesh_device_ids"] == got[1]["mesh_device_ids"] and len(set(got[0]["mesh_device_ids"])) == 4
+    assert got[0]["losses"] == got[1]["losses"]
+    text = logs[0].read_text()
+    assert "2 local devices" in text and "4 global devices" in text
+
+
+def test_local_device_ids_from_env():
+    from gatortron_jax.core.distributed import local_device_ids_from_env
+
+    slurm = {"SLURM_JOB_ID": "1", "SLURM_GPUS_ON_NODE": "8"}
+    assert local_device_ids_from_env(slurm) == list(range(8))  # one task per node (default)
+    assert local_device_ids_from_env({**slurm, "SLURM_NTASKS_PER_NODE": "1"}) == list(range(8))
+    assert local_device_ids_from_env({**slurm, "SLURM_NTASKS_PER_NODE": "8"}) is None  # one task per GPU: JAX's rule
+    assert local_device_ids_from_env({**slurm, "JAX_LOCAL_DEVICE_IDS": "0,1,2,3"}) == [0, 1, 2, 3]
+    assert local_device_ids_from_env({}) is None
+
+
 def test_distributed_initialize_reads_env(monkeypatch):
     import jax
 

@@ -4,6 +4,7 @@ SIGTERM, non-finite losses — and no note text in logs or event files."""
 import os
 import pathlib
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -149,6 +150,46 @@ def test_sigterm_checkpoints_and_asks_to_requeue(repo_root, corpus, tmp_path):
     again = subprocess.run(_cmd(model_dir, corpus, "--gin.TrainConfig.checkpoint_every=100"), cwd=repo_root,
                            env=_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and f"steps {steps[0]}→12" in again.stderr
+
+
+@pytest.mark.slow  # three CLI start-ups (~1 min on 2 cores); test_resume_position_names_what_changed is the fast check
+def test_resume_with_changed_batch_or_corpus_is_one_error_line(repo_root, tmp_path):
+    """The saved data position only means something for the same corpus, global batch and process count."""
+    corpus = tmp_path / "notes"
+    (corpus / "train").mkdir(parents=True)
+    (corpus / "validation").mkdir()
+    for i in range(6):
+        (corpus / "train" / f"n{i}.txt").write_text("patient seen in clinic today blood pressure stable " * 8)
+    (corpus / "validation" / "v.txt").write_text("follow up in clinic " * 10)
+    model_dir = tmp_path / "m"
+    first = _run(repo_root, model_dir, corpus, "--gin.TrainConfig.num_steps=3", "--gin.TrainConfig.eval_every=0")
+    assert first.returncode == 0, first.stderr[-2000:]
+
+    def one_error(*extra):
+        proc = _run(repo_root, model_dir, corpus, "--gin.TrainConfig.num_steps=6", *extra)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-2000:]
+        return errors[0]
+
+    assert "TrainConfig.batch_size changed (4 -> 8)" in one_error("--gin.TrainConfig.batch_size=8")
+    (corpus / "train" / "n0.txt").write_text("a changed note " * 20)
+    assert "corpus (manifest fingerprint) changed" in one_error()
+
+
+def test_resume_position_names_what_changed():
+    from gatortron_jax.core.errors import ConfigError
+    from gatortron_jax.pretraining.trainer import _resume_position
+
+    expected = {"manifest": "a" * 64, "global_batch": 16, "process_count": 2, "seq_len": 128, "seed": 0}
+    meta = {"data_position": {**expected, "positions": [[3, 7], [3, 9]]}}
+    assert _resume_position(meta, expected, 10, "m").to_list() == [3, 7]  # process 0's own position
+    for key, value, name in (("global_batch", 32, "TrainConfig.batch_size changed (16 -> 32)"),
+                             ("process_count", 4, "process count changed (2 -> 4)"),
+                             ("manifest", "b" * 64, "corpus (manifest fingerprint) changed")):
+        with pytest.raises(ConfigError, match=re.escape(name)):
+            _resume_position(meta, {**expected, key: value}, 10, "m")
+    with pytest.raises(ConfigError, match="no data position"):
+        _resume_position({}, expected, 10, "m")
 
 
 def test_consecutive_nonfinite_steps_stop_the_run(repo_root, corpus, tmp_path):

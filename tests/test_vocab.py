@@ -113,3 +113,25 @@ def test_load_vocabulary_picks_sentencepiece(model_path):
     ids = v.encode("abc def")
     assert ids and all(i not in v.special_ids for i in ids)
     assert np.asarray(v.encode_tf("abc def")).tolist() == list(ids)
+
+
+def test_training_samples_a_bounded_shuffled_subset(tmp_path):
+    """max_sentences bounds what SentencePiece holds; the sample is drawn from the whole input
+    (a head-of-file cut would only ever see the first half's alphabet)."""
+    rng = random.Random(1)
+    first = ["".join(rng.choice("abcdefgh") for _ in range(rng.randint(2, 6))) for _ in range(100)]
+    second = ["".join(rng.choice("qrstuvwx") for _ in range(rng.randint(2, 6))) for _ in range(100)]
+    lines = [" ".join(rng.choice(first) for _ in range(8)) for _ in range(1500)]
+    lines += [" ".join(rng.choice(second) for _ in range(8)) for _ in range(1500)]
+    (tmp_path / "notes.txt").write_text("\n".join(lines), encoding="utf-8")
+    path = vocab_lib.train_sentencepiece([str(tmp_path / "notes.txt")], str(tmp_path / "spm"), 120,
+                                         max_sentences=300)
+    from sentencepiece import sentencepiece_model_pb2
+
+    model = sentencepiece_model_pb2.ModelProto.FromString(Path(path).read_bytes())
+    assert model.trainer_spec.input_sentence_size == 300 and model.trainer_spec.shuffle_input_sentence
+    pieces = [p.piece for p in model.pieces]
+    assert any(set(p) & set("abcdefgh") for p in pieces) and any(set(p) & set("qrstuvwx") for p in pieces)
+    again = vocab_lib.train_sentencepiece([str(tmp_path / "notes.txt")], str(tmp_path / "b" / "spm"), 120,
+                                          max_sentences=300)
+    assert Path(again).read_bytes() == Path(path).read_bytes()  # the sample is seeded

@@ -1,6 +1,7 @@
 """``gatortron-jax`` command line: one subcommand per job, gin at the edge.
 
-    gatortron-jax pretrain --gin_file=gin/pretrain/sample_tiny.gin --model_dir=DIR [--gin.NAME=VALUE ...]
+    gatortron-jax pretrain --gin_file=gin/pretrain/sample_tiny.gin --model_dir=DIR [--init_checkpoint=DIR] [--gin.NAME=VALUE ...]
+    gatortron-jax prepare-corpus --input NOTES --vocab_path V --output CACHE [--num_workers K] [--shard I --num_shards N]
     gatortron-jax train-vocab --input data/sample_corpus/train --vocab_size 4000 --output data/sample_vocab/spm
     gatortron-jax make-sample-data --output data/sample_corpus
     gatortron-jax import-hf HF_DIR OUT_DIR | export-hf MODEL_DIR OUT_DIR | embed --checkpoint DIR ...
@@ -70,41 +71,6 @@ def _add_input_flags(p: argparse.ArgumentParser) -> None:
                         "local debugging only: the excerpt may contain PHI (never written to input_report.json)")
 
 
-def _registered_task(name: str):
-    import seqio
-
-    try:
-        return seqio.TaskRegistry.get(name)
-    except ValueError:
-        return None
-
-
-def _report_inputs(model_dir: str, task_name: str, before: object, *, finished: bool) -> None:
-    """End-of-run input summary: one PHI-free log line and MODEL_DIR/input_report.json.
-
-    Only for a corpus this run registered, and only once its counts mean something (the
-    run finished, or validation read everything), so a stale or partial report is never
-    written.
-    """
-    import jax
-
-    from gatortron_jax.annotations import input_policy as input_report
-    from gatortron_jax.pretraining.corpus import TextCorpusSource
-
-    task = _registered_task(task_name)
-    source = getattr(task, "source", None)
-    if task is before or not isinstance(source, TextCorpusSource) or not (finished or source.validated):
-        return
-    log.info("input summary (%s): %s", source.corpus_dir, source.summary())
-    if jax.process_index() != 0:
-        return
-    try:
-        path = input_report.write_json(os.path.join(model_dir, "input_report.json"), source.input_report())
-        log.info("wrote %s", path)
-    except OSError as e:
-        log.warning("could not write input_report.json to %s: %s", model_dir, e)
-
-
 def _maybe_init_distributed(args: argparse.Namespace) -> None:
     if args.distributed or args.coordinator_address:
         from gatortron_jax.core import distributed
@@ -126,21 +92,18 @@ def cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> int:
         overrides = [*overrides, "MLMDataConfig.strict=True"]
     gin_config.parse(args.gin_file, overrides)
     data = gin_config.build(MLMDataConfig)
-    before, finished = _registered_task(data.task_name), False
-    # The corpus source is built inside train_mlm; the process-wide policy carries strict/show_text to it.
+    # Raw notes are prepared into MODEL_DIR/corpus_cache inside train_mlm (which also writes
+    # MODEL_DIR/input_report.json from the cache manifest); the policy carries strict/show_text there.
     with input_report.policy(strict=data.strict, show_text=args.show_text):
-        try:
-            summary = trainer.train_mlm(
-                args.model_dir,
-                gin_config.build(EncoderConfig),
-                data,
-                gin_config.build(TrainConfig),
-                gin_config.build(OptimizerConfig),
-                gin_config.build(MeshConfig),
-            )
-            finished = True
-        finally:
-            _report_inputs(args.model_dir, data.task_name, before, finished=finished)
+        summary = trainer.train_mlm(
+            args.model_dir,
+            gin_config.build(EncoderConfig),
+            data,
+            gin_config.build(TrainConfig),
+            gin_config.build(OptimizerConfig),
+            gin_config.build(MeshConfig),
+            init_checkpoint=args.init_checkpoint,
+        )
     import jax
 
     if jax.process_index() == 0:
@@ -161,6 +124,29 @@ def cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def cmd_prepare_corpus(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.pretraining import prepare
+
+    result = prepare.prepare_corpus(
+        args.input, args.vocab_path, args.output,
+        prepare.PrepareOptions(seq_len=args.seq_len, doc_per_line=args.doc_per_line,
+                               validation_fraction=args.validation_fraction, strict=args.strict),
+        num_workers=args.num_workers, shard=args.shard, num_shards=args.num_shards, shard_mb=args.shard_mb,
+    )
+    manifest = result["manifest"]
+    if manifest is None:
+        log.info("wrote %d shard(s) for host shard %d/%d; manifest.json follows once every host's shards are "
+                 "committed (rerun without --shard to finish, or let the last host write it)",
+                 len(result["written"]), args.shard, args.num_shards)
+        return 0
+    splits = manifest["splits"]
+    log.info("input summary: %s", manifest["input_report"]["summary"])
+    log.info("corpus cache %s: train %s chunks (%s tokens), validation %s chunks; %s", args.output,
+             f"{splits['train']['chunks']:,}", f"{splits['train']['tokens']:,}", f"{splits['validation']['chunks']:,}",
+             "unchanged, nothing re-tokenized" if result["up_to_date"] else f"{len(result['written'])} shard(s) written")
+    return 0
+
+
 def cmd_train_vocab(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.annotations import input_policy as input_report
     from gatortron_jax.text import vocab
@@ -174,7 +160,7 @@ def cmd_train_vocab(args: argparse.Namespace, overrides: list[str]) -> int:
             inputs.append(path)
     report = input_report.InputReport()  # strict / show_text: the policy main() applied
     model = vocab.train_sentencepiece(sorted(inputs), args.output, args.vocab_size,
-                                      model_type=args.model_type, report=report)
+                                      model_type=args.model_type, report=report, max_sentences=args.max_sentences)
     log.info("input summary: %s", report.summary())
     log.info("wrote %s (%d pieces from %d files)", model, args.vocab_size, len(inputs))
     return 0
@@ -534,15 +520,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="masked-LM pretraining (resumes from --model_dir if it has checkpoints)")
     p.add_argument("--gin_file", action="append", required=True, help="gin file(s); later files win")
     p.add_argument("--model_dir", required=True, help="checkpoints, TensorBoard events and config go here")
+    p.add_argument("--init_checkpoint", default=None,
+                   help="model dir (pretrain / import-hf) to continue MLM training from: encoder and MLM head "
+                        "are loaded, optimizer and step start fresh, the vocabulary is the checkpoint's")
     _add_input_flags(p)
     _add_distributed_flags(p)
     p.set_defaults(fn=cmd_pretrain)
+
+    p = sub.add_parser("prepare-corpus", help="tokenize raw notes once into a corpus cache pretrain reads")
+    p.add_argument("--input", required=True, help="directory of notes: .txt (one per file, or per line with "
+                   "--doc_per_line), .jsonl (\"text\" field); train/ + validation/ subdirectories are kept")
+    p.add_argument("--vocab_path", required=True, help="SentencePiece .model or WordPiece vocab.txt")
+    p.add_argument("--output", required=True, help="cache directory (manifest.json + token shards)")
+    p.add_argument("--seq_len", type=int, default=512, help="chunk length incl. [CLS]/[SEP] (= TrainConfig.seq_len)")
+    p.add_argument("--doc_per_line", action="store_true")
+    p.add_argument("--validation_fraction", type=float, default=0.05,
+                   help="held-out share by a stable hash of each document id (without train/ validation/ dirs)")
+    p.add_argument("--num_workers", type=int, default=1, help="local worker processes (one shard each at a time)")
+    p.add_argument("--shard", type=int, default=0, help="this host's index (e.g. SLURM_ARRAY_TASK_ID)")
+    p.add_argument("--num_shards", type=int, default=1, help="hosts sharing the work")
+    p.add_argument("--shard_mb", type=float, default=256, help="input text per output shard (the unit of work)")
+    _add_input_flags(p)
+    p.set_defaults(fn=cmd_prepare_corpus)
 
     p = sub.add_parser("train-vocab", help="train a SentencePiece vocabulary on plain-text notes")
     p.add_argument("--input", nargs="+", required=True, help="files or directories of .txt notes")
     p.add_argument("--vocab_size", type=int, required=True)
     p.add_argument("--output", required=True, help="output prefix; writes PREFIX.model and PREFIX.vocab")
     p.add_argument("--model_type", default="unigram", choices=["unigram", "bpe"])
+    p.add_argument("--max_sentences", type=int, default=5_000_000,
+                   help="sentences sampled (seeded, uniform over the whole input) to train on; bounds memory "
+                        "(default 5M: ~0.5 GB of text) whatever the corpus size")
     _add_input_flags(p)
     p.set_defaults(fn=cmd_train_vocab)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import hashlib
 import itertools
 from pathlib import Path
@@ -200,6 +201,31 @@ class TextCorpusSource(seqio.DataSource):
                 ):
                     continue
                 yield doc
+
+    @functools.cached_property
+    def _hashed_per_line(self) -> bool:
+        return not self._explicit_splits and self._per_line(self._files[TRAIN])
+
+    def files(self) -> list[Path]:
+        """Every file backing either split, each once, in sorted order."""
+        return sorted(set(self._files[TRAIN]) | set(self._files[VALIDATION]),
+                      key=lambda p: self._doc_id(p))
+
+    def iter_file_split_records(self, path: Path) -> Iterator[tuple[str, NoteRecord]]:
+        """``(split, record)`` for every document of one file: each file is read once, even in
+        hashed per-line mode where one file feeds both splits (``prepare-corpus`` reads this way)."""
+        if self._explicit_splits:
+            fixed = TRAIN if path.is_relative_to(self._root / TRAIN) else VALIDATION
+        elif not self._hashed_per_line:
+            fixed = VALIDATION if in_validation_split(self._doc_id(path), self._validation_fraction) else TRAIN
+        else:
+            fixed = None
+        for doc in iter_file_records(path, self._doc_id(path), doc_per_line=self._doc_per_line,
+                                     strict=self._strict, on_issue=self._note_issue):
+            if fixed is not None:
+                yield fixed, doc
+            else:
+                yield (VALIDATION if in_validation_split(doc.id, self._validation_fraction) else TRAIN), doc
 
     def _note_issue(self, issue: FileIssue) -> None:
         """Warns about a file's problem the first time any pass finds it (never with text)."""

@@ -7,6 +7,7 @@ data iteration, host→device transfer, metrics, eval, checkpoints, resume.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import signal
@@ -18,18 +19,19 @@ import jax
 import numpy as np
 from clu import metric_writers
 
-from gatortron_jax.core import partitioning
-from gatortron_jax.pretraining import pipeline, seqio_tasks as tasks
-from gatortron_jax.text.vocab import load_vocabulary
-from gatortron_jax.core.errors import ConfigError, GatortronError
+from gatortron_jax.core import distributed, partitioning
+from gatortron_jax.annotations.input_policy import resolve_strict, write_json
+from gatortron_jax.pretraining import cache_pipeline, prepare, seqio_tasks as tasks
+from gatortron_jax.pretraining.corpus_cache import CorpusCache, is_cache
+from gatortron_jax.core.errors import ConfigError, GatortronError, InputError
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.heads import EncoderForMLM
 from gatortron_jax.pretraining import steps
-from gatortron_jax.core.checkpoints import Checkpointer
+from gatortron_jax.core.checkpoints import Checkpointer, restore_params
 from gatortron_jax.core.partitioning import MeshConfig
 from gatortron_jax.pretraining.config import MLMDataConfig, TrainConfig
 from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer, make_schedule
-from gatortron_jax.models.model_dir import copy_vocab, write_config
+from gatortron_jax.models.model_dir import copy_vocab, model_config_of, read_model_info, write_config
 from gatortron_jax.core.train_state import abstract_train_state, count_params, create_train_state
 
 log = logging.getLogger("gatortron_jax")
@@ -72,9 +74,103 @@ class PreemptionNotice:
         return bool(np.max(multihost_utils.process_allgather(np.int32(self.received))))
 
 
-def _global_batches(ds, sharding) -> Iterator[dict[str, jax.Array]]:
-    for local in ds.as_numpy_iterator():
+def _global_batches(local_batches, sharding) -> Iterator[dict[str, jax.Array]]:
+    for local in local_batches:
         yield {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local.items()}
+
+
+def open_corpus_cache(data: MLMDataConfig, seq_len: int, model_dir: str, *,
+                      lowercase: bool | None = None) -> CorpusCache:
+    """The run's token cache: ``corpus_dir`` itself if it is a prepared cache (only its manifest is
+    read), else raw notes prepared once into ``MODEL_DIR/corpus_cache`` (reused while unchanged).
+
+    Writes MODEL_DIR/input_report.json from the manifest and logs its one-line summary.
+    """
+    if is_cache(data.corpus_dir):
+        cache = CorpusCache(data.corpus_dir)
+    else:
+        target = os.path.join(model_dir, "corpus_cache")
+        if jax.process_index() == 0:
+            prepare.prepare_corpus(
+                data.corpus_dir, data.vocab_path, target,
+                prepare.PrepareOptions(seq_len=seq_len, doc_per_line=data.doc_per_line,
+                                       validation_fraction=data.validation_fraction,
+                                       strict=resolve_strict(data.strict or None), lowercase=lowercase),
+                num_workers=1,
+            )
+        if jax.process_count() > 1:  # the other hosts wait for process 0's cache (shared filesystem)
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("corpus_cache")
+        cache = CorpusCache(target)
+    cache.check_compatible(vocab_path=data.vocab_path, seq_len=seq_len)
+    splits = cache.manifest["splits"]
+    log.info("corpus cache %s: %s train / %s validation chunks of <= %d tokens (%s tokens)", cache.directory,
+             f"{splits['train']['chunks']:,}", f"{splits['validation']['chunks']:,}", seq_len,
+             f"{splits['train']['tokens']:,}")
+    report = cache.input_report()
+    log.info("input summary (%s): %s", report["corpus_dir"], report["summary"])
+    if jax.process_index() == 0:
+        os.makedirs(model_dir, exist_ok=True)
+        write_json(os.path.join(model_dir, "input_report.json"), report)
+    return cache
+
+
+def _continue_from(init_checkpoint: str, gin_model: EncoderConfig,
+                   data: MLMDataConfig) -> tuple[EncoderConfig, MLMDataConfig, bool | None]:
+    """The checkpoint's architecture (gin's runtime dtypes / remat), vocabulary and casing."""
+    info = read_model_info(init_checkpoint)
+    config = model_config_of(init_checkpoint, info).replace(
+        dtype=gin_model.dtype, param_dtype=gin_model.param_dtype, remat_policy=gin_model.remat_policy)
+    vocab_path = os.path.join(init_checkpoint, (info.get("vocab") or {}).get("path", ""))
+    if not os.path.isfile(vocab_path):
+        raise InputError(f"{init_checkpoint}: config.json names no vocabulary file (vocab.path)")
+    if data.vocab_path and os.path.abspath(data.vocab_path) != os.path.abspath(vocab_path):
+        log.info("--init_checkpoint: using its vocabulary %s (not MLMDataConfig.vocab_path %s)",
+                 vocab_path, data.vocab_path)
+    return config, dataclasses.replace(data, vocab_path=vocab_path), (info.get("vocab") or {}).get("lowercase")
+
+
+def _resume_position(meta: dict[str, Any], expected: dict[str, Any], step: int,
+                     model_dir: str) -> cache_pipeline.Position:
+    """This process's saved stream position; one error line if the run's data setup changed."""
+    saved = meta.get("data_position")
+    if saved is None:
+        raise ConfigError(f"cannot resume {model_dir} at step {step}: its checkpoint has no data position "
+                          "(written before the corpus cache); start a new model dir")
+    names = {"manifest": "corpus (manifest fingerprint)", "global_batch": "TrainConfig.batch_size",
+             "process_count": "process count", "seq_len": "TrainConfig.seq_len", "seed": "TrainConfig.seed"}
+    for key, name in names.items():
+        if saved.get(key) != expected[key]:
+            old, new = saved.get(key), expected[key]
+            if key == "manifest":
+                old, new = str(old)[:12], str(new)[:12]
+            raise ConfigError(f"cannot resume {model_dir} at step {step}: the {name} changed ({old} -> {new}); "
+                              "the data position would not match. Restore it or start a new model dir")
+    epoch, index = saved["positions"][jax.process_index()]
+    return cache_pipeline.Position(int(epoch), int(index))
+
+
+def _all_positions(position: cache_pipeline.Position) -> list[list[int]]:
+    """Every process's stream position (process 0 writes the checkpoint meta)."""
+    mine = np.array(position.to_list(), np.int64)
+    if jax.process_count() == 1:
+        return [mine.tolist()]
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 2).tolist()
+
+
+def _eval_batches(cache: CorpusCache, train: TrainConfig, rows: int, tables, n_proc: int) -> list[dict[str, np.ndarray]]:
+    """The first ``eval_batches`` batches of this process's validation shard (fixed order and masks)."""
+    split = cache.split("validation")
+    if cache_pipeline.shard_size(split.num_chunks, jax.process_index(), n_proc) == 0:
+        return []
+    spec = cache_pipeline.StreamSpec(cache.directory, "validation", train.seq_len, rows, train.seed + 1,
+                                     shuffle=False, process_index=jax.process_index(), process_count=n_proc,
+                                     num_epochs=1)
+    with cache_pipeline.CacheBatches(cache, spec, tables) as stream:
+        return list(itertools.islice(stream, train.eval_batches))
 
 
 def _finish(sums: dict[str, float]) -> dict[str, float]:
@@ -94,9 +190,20 @@ def train_mlm(
     train: TrainConfig = TrainConfig(),
     optimizer_config: OptimizerConfig = OptimizerConfig(),
     mesh: MeshConfig = MeshConfig(),
+    *,
+    init_checkpoint: str | None = None,
 ) -> dict[str, Any]:
-    """Pretrain (or resume) an MLM encoder; returns a summary with first/last losses."""
-    vocab = load_vocabulary(data.vocab_path)
+    """Pretrain (or resume) an MLM encoder; returns a summary with first/last losses.
+
+    ``init_checkpoint`` (a model dir from ``pretrain`` or ``import-hf``) continues MLM training
+    from its encoder and MLM head (padded vocabulary rows included): the architecture and the
+    vocabulary are the checkpoint's (gin keeps only dtype / param_dtype / remat_policy), the
+    optimizer and step start fresh. A model dir that already has checkpoints resumes instead.
+    """
+    lowercase = None
+    if init_checkpoint is not None:
+        model_config, data, lowercase = _continue_from(init_checkpoint, model_config, data)
+    vocab = prepare.open_vocabulary(data.vocab_path, lowercase)
     if model_config.vocab_size < vocab.vocab_size:
         raise ConfigError(
             f"EncoderConfig.vocab_size={model_config.vocab_size} is smaller than the vocabulary "
@@ -106,18 +213,14 @@ def train_mlm(
         raise ConfigError(
             f"TrainConfig.seq_len={train.seq_len} exceeds max_position_embeddings={model_config.max_position_embeddings}"
         )
-    task = tasks.register_mlm_corpus_task(
-        data.task_name, data.corpus_dir, data.vocab_path, doc_per_line=data.doc_per_line,
-        validation_fraction=data.validation_fraction, whole_word=data.whole_word, mask_rate=data.mask_rate,
-        strict=data.strict or None,
-    )
-    if data.validate_corpus:  # fail on a bad file now, not hours into the run
-        counts = task.source.validate()
-        log.info("corpus %s: %s", data.corpus_dir, {k: v.documents for k, v in counts.items()})
+    cache = open_corpus_cache(data, train.seq_len, model_dir, lowercase=lowercase)
+    # The registry is where users find (and extend) the corpus task; the run reads its source's cache.
+    cache = tasks.register_mlm_cache_task(data.task_name, cache.directory, data.vocab_path).source.cache
     partitioner = partitioning.Partitioner(
         partitioning.create_mesh(mesh.data, mesh.fsdp, mesh.tensor),
         partitioning.parse_rules_overrides(mesh.rules_overrides),
     )
+    distributed.check_devices(partitioner.mesh.devices.size)
     n_proc, dp = jax.process_count(), partitioner.data_parallel_size
     if train.batch_size % dp or train.batch_size % n_proc or (train.batch_size // dp) % train.num_microbatches:
         raise ConfigError(
@@ -130,12 +233,21 @@ def train_mlm(
     schedule = make_schedule(optimizer_config, train.num_steps)
     ckpt = Checkpointer(model_dir, max_to_keep=train.keep_checkpoints)
     abstract, shardings = abstract_train_state(model, optimizer, partitioner)
+    expected_position = {"manifest": cache.fingerprint, "global_batch": train.batch_size, "process_count": n_proc,
+                         "seq_len": train.seq_len, "seed": train.seed}
     start = ckpt.latest_step()
+    position = cache_pipeline.Position()
     if start is not None:
+        meta = ckpt.read_meta(start)
+        position = _resume_position(meta, expected_position, start, model_dir)
         state, meta = ckpt.restore(abstract)
-        log.info("resumed from %s at step %d", ckpt.directory, start)
+        log.info("resumed from %s at step %d (data position: epoch %d, chunk %d of this process's shard)",
+                 ckpt.directory, start, position.epoch, position.index)
     else:
         state, _ = create_train_state(model, optimizer, partitioner, jax.random.key(train.seed))
+        if init_checkpoint is not None:
+            state = state.replace(params=restore_params(init_checkpoint, abstract.params))
+            log.info("initialised encoder and MLM head from %s (optimizer and step fresh)", init_checkpoint)
         start = 0
     log.info(
         "model: %s params | mesh %s | vocab %d (%s) | %s",
@@ -148,6 +260,8 @@ def train_mlm(
         "optimizer_config": dataclasses.asdict(optimizer_config),
         "data_config": dataclasses.asdict(data),
         "mesh": dict(partitioner.mesh.shape),
+        "init_checkpoint": os.path.abspath(init_checkpoint) if init_checkpoint else None,
+        "corpus_cache": {"dir": cache.directory, "fingerprint": cache.fingerprint},
     }
     if jax.process_index() == 0:
         # One model dir = everything later commands need: config, checkpoints and the vocabulary.
@@ -157,10 +271,12 @@ def train_mlm(
         write_config(model_dir, run_info)
 
     local_batch = train.batch_size // n_proc
-    train_ds = pipeline.get_mlm_dataset(
-        task.name, "train", sequence_length=train.seq_len, batch_size=local_batch, shuffle=True,
-        seed=train.seed, shard_index=jax.process_index(), num_shards=n_proc,
-    ).skip(start)  # deterministic pipeline: skipping consumed batches restores the position
+    tables = cache_pipeline.MaskingTables.from_vocabulary(vocab, mask_rate=data.mask_rate, whole_word=data.whole_word)
+    train_stream = cache_pipeline.CacheBatches(
+        cache, cache_pipeline.StreamSpec(cache.directory, "train", train.seq_len, local_batch, train.seed,
+                                         process_index=jax.process_index(), process_count=n_proc),
+        tables, position, num_workers=data.num_workers,
+    )  # resumes at the saved position directly: no replay of consumed batches
 
     data_sharding = partitioner.data_sharding
     train_step = steps.make_train_step(
@@ -176,12 +292,8 @@ def train_mlm(
         p_eval = jax.jit(eval_step, in_shardings=(shardings.params, data_sharding), out_shardings=partitioner.replicated)
 
     def evaluate(params) -> dict[str, float]:
-        eval_ds = pipeline.get_mlm_dataset(
-            task.name, "validation", sequence_length=train.seq_len, batch_size=local_batch, shuffle=False,
-            seed=train.seed + 1, num_epochs=1, shard_index=jax.process_index(), num_shards=n_proc,
-        ).take(train.eval_batches)
+        local = _eval_batches(cache, train, local_batch, tables, n_proc)
         totals: dict[str, float] = {}
-        local = list(eval_ds.as_numpy_iterator())
         if n_proc > 1:
             # Hosts' validation shards can hold different numbers of batches; every host must
             # run the same number of (collective) eval steps or the larger ones hang.
@@ -203,7 +315,7 @@ def train_mlm(
     history: list[tuple[int, float]] = []
     pending: list[dict[str, jax.Array]] = []
     tick, tick_step = time.time(), start
-    batches = _global_batches(train_ds, data_sharding)
+    batches = _global_batches(train_stream, data_sharding)
     nonfinite_streak, preempted, last, done = 0, False, None, start
     with partitioner.activate(), PreemptionNotice() as notice:
         for step in range(start, train.num_steps):
@@ -246,13 +358,14 @@ def train_mlm(
                     log.info("eval step %d | loss %.4f | acc %.3f", done, ev["loss"], ev["accuracy"])
             preempted = notice.agreed(check_collectively=done % train.log_every == 0) and done < train.num_steps
             if done % train.checkpoint_every == 0 or done == train.num_steps or preempted:
-                ckpt.save(done, state, {"step": done, "data_batches_consumed": done, **run_info}, force=True)
+                data_position = {**expected_position, "positions": _all_positions(train_stream.position)}
+                ckpt.save(done, state, {"step": done, "data_batches_consumed": done, "data_position": data_position,
+                                        **run_info}, force=True)
             if preempted:
                 log.warning("preemption notice (SIGTERM): checkpoint saved at step %d; rerun to resume", done)
                 break
-    # Close the input iterator here: left to garbage collection after train_mlm returned, its
-    # tf.data teardown stalled the end of a 1200-step sample run by ~30 s (0.01 s this way).
     batches.close()
+    train_stream.close()  # stops the worker processes now, not at garbage collection
     ckpt.close()
     writer.flush()
     return {

@@ -37,6 +37,11 @@ _WORD_START = "\u2581"  # SentencePiece's "▁" whitespace marker
 # Lines longer than this many bytes are skipped by SentencePiece; the default (4192) would
 # silently drop long one-note-per-line documents.
 _MAX_SENTENCE_BYTES = 1 << 16
+#: Sentences SentencePiece keeps (a seeded, uniform reservoir sample of every input sentence):
+#: memory is bounded by this, not by the corpus. 5M sentences of ~100 bytes are ~0.5 GB of text
+#: (SentencePiece's training structures are a few times that); a GatorTron-scale corpus has
+#: ~10^9 lines, so the vocabulary is learned from a ~0.5% sample, as BERT-style tokenizers are.
+DEFAULT_MAX_SENTENCES = 5_000_000
 _PieceType = sentencepiece_model_pb2.ModelProto.SentencePiece.Type
 _SPECIAL_PIECE_TYPES = (_PieceType.CONTROL, _PieceType.UNKNOWN, _PieceType.USER_DEFINED)
 
@@ -147,15 +152,19 @@ def train_sentencepiece(
     seed: int = 0,
     strict: Optional[bool] = None,
     report: Optional[InputReport] = None,
+    max_sentences: int = DEFAULT_MAX_SENTENCES,
 ) -> str:
     """Trains a BERT-style SentencePiece model and returns the ``.model`` path.
+
+    At most ``max_sentences`` sentences are kept (SentencePiece's reservoir sampling over the
+    whole input, shuffled, seeded): memory does not grow with the corpus
+    (:data:`DEFAULT_MAX_SENTENCES`).
 
     ``input_paths`` are ``.txt`` / ``.jsonl`` files or directories of them (one document
     per file or per line; each document is fed line by line, blank lines skipped).
 
-    Output is byte-identical for identical input: every sentence is loaded
-    (``input_sentence_size=0``, no shuffling), files are read in the given/sorted order,
-    and SentencePiece's random generator is seeded with ``seed``. The input is read twice:
+    Output is byte-identical for identical input: files are read in the given/sorted order
+    and SentencePiece's random generator (the sample and its shuffle) is seeded with ``seed``. The input is read twice:
     once to validate (UTF-8, non-empty) so errors surface as ``InputError`` rather than
     from inside SentencePiece, and once to train.
 
@@ -164,6 +173,8 @@ def train_sentencepiece(
     or ``InputError`` when ``strict`` (default: the process-wide policy). ``report``, if
     given, receives the counts of the validation pass.
     """
+    if max_sentences < 1:
+        raise InputError(f"max_sentences must be >= 1, got {max_sentences}")
     files = _expand_inputs(input_paths)
     names = ", ".join(str(p) for p in files)
     strict = resolve_strict(strict)
@@ -183,8 +194,8 @@ def train_sentencepiece(
             unk_id=2,
             bos_id=-1,
             user_defined_symbols=[CLS_PIECE, SEP_PIECE, MASK_PIECE],
-            input_sentence_size=0,
-            shuffle_input_sentence=False,
+            input_sentence_size=max_sentences,
+            shuffle_input_sentence=True,
             max_sentence_length=_MAX_SENTENCE_BYTES,
             minloglevel=2,
         )
