@@ -14,7 +14,7 @@ import random
 import numpy as np
 import pytest
 
-from gatortron_jax import cli
+from gatortron_jax.cli import main as cli
 from gatortron_jax.pretraining import cache_pipeline as cp
 from gatortron_jax.pretraining import prepare
 from gatortron_jax.pretraining.corpus_cache import CorpusCache

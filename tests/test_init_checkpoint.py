@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from gatortron_jax import cli  # noqa: E402
+from gatortron_jax.cli import main as cli  # noqa: E402
 from gatortron_jax.pretraining import cache_pipeline, trainer  # noqa: E402
 from gatortron_jax.pretraining.config import TrainConfig  # noqa: E402
 from gatortron_jax.pretraining.corpus_cache import CorpusCache  # noqa: E402
