@@ -127,3 +127,114 @@ def test_txt_tree_entities_scores_offsets_and_summary(model_dir, tmp_path):
     assert predict(model_dir, inp, out2, "--min_score", str(cut)) == 0
     kept = read_rows(out2 / "entities.jsonl")
     assert kept == [{k: v for k, v in r.items() if k != "text"} for r in rows if r["score"] >= cut]
+
+
+def tree_files(root: pathlib.Path, exclude=("summary",)) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith(exclude)}
+
+
+def test_jsonl_csv_parquet_give_the_txt_tree_entities_and_list_bad_records(model_dir, tmp_path):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    notes = make_notes(9, seed=1)
+    write_txt_tree(tmp_path / "tree", notes)
+    assert predict(model_dir, tmp_path / "tree", tmp_path / "o_txt", "--format", "none") == 0
+    want = read_rows(tmp_path / "o_txt/entities.jsonl")
+    assert want
+    table = pa.table({"note_id": [i for i, _ in notes], "note_text": [t for _, t in notes]})
+    pq.write_table(table, tmp_path / "notes.parquet")
+    pacsv.write_csv(table, tmp_path / "notes.csv")  # quoted multi-line fields
+    with open(tmp_path / "notes.jsonl", "w", encoding="utf-8") as f:
+        for i, t in notes:
+            f.write(json.dumps({"doc": i, "body": t}) + "\n")
+    for name, extra in (("notes.parquet", []), ("notes.csv", []),
+                        ("notes.jsonl", ["--id_field", "doc", "--text_field", "body"])):
+        out = tmp_path / f"o_{name}"
+        assert predict(model_dir, tmp_path / name, out, "--format", "none", *extra) == 0, name
+        assert read_rows(out / "entities.jsonl") == want, name
+    # brat files from a table input are the same as from the tree
+    assert predict(model_dir, tmp_path / "notes.parquet", tmp_path / "o_pq_brat") == 0
+    assert predict(model_dir, tmp_path / "tree", tmp_path / "o_txt_brat") == 0
+    strip = lambda d: {k: v for k, v in d.items() if not k.startswith("_stream")}  # noqa: E731
+    assert strip(tree_files(tmp_path / "o_pq_brat")) == strip(tree_files(tmp_path / "o_txt_brat"))
+
+    # Bad records are listed with id/line and reason, never dropped; good ones still predicted.
+    lines = [json.dumps({"doc": "a", "body": "Patient denies chest pain."}), "{not json",
+             json.dumps({"doc": "b"}), json.dumps({"body": "no id here"}), json.dumps({"doc": "../evil", "body": "x"}),
+             json.dumps({"doc": "a", "body": "again"})]
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "o_bad"
+    assert predict(model_dir, tmp_path / "bad.jsonl", out, "--id_field", "doc", "--text_field", "body") == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["notes_read"] == 6 and s["notes_predicted"] == 1 and s["notes_failed"] == 5
+    assert s["failed_by_reason"] == {"duplicate id": 1, "id not usable as a relative file name": 1,
+                                     "invalid JSON": 1, "no id": 1, "no text": 1}
+    assert {(f["id"], f["where"].rsplit(":", 1)[1]) for f in s["failed"]} == {
+        ("line2", "2"), ("b", "3"), ("line4", "4"), ("../evil", "5"), ("a", "6")}
+    assert not (tmp_path / "evil.ann").exists() and (out / "a.ann").is_file()
+    # --strict: one error line naming file and line
+    assert predict(model_dir, tmp_path / "bad.jsonl", tmp_path / "o_strict", "--strict", "--id_field", "doc",
+                   "--text_field", "body") == 2
+
+
+def test_two_shards_together_equal_one(model_dir, tmp_path):
+    notes = make_notes(13, seed=2)
+    inp = write_txt_tree(tmp_path / "notes", notes)
+    assert predict(model_dir, inp, tmp_path / "one") == 0
+    for shard in (0, 1):
+        assert predict(model_dir, inp, tmp_path / "two", "--shard", str(shard), "--num_shards", "2") == 0
+    one, two = tree_files(tmp_path / "one"), tree_files(tmp_path / "two")
+    per_note = lambda d: {k: v for k, v in d.items() if k.endswith((".txt", ".ann"))}  # noqa: E731
+    assert per_note(one) == per_note(two) and len(per_note(one)) == 2 * len(notes)
+    rows = read_rows(tmp_path / "one/entities.jsonl")
+    shards = [read_rows(tmp_path / f"two/entities.shard-{i:05d}-of-00002.jsonl") for i in (0, 1)]
+    assert {r["note_index"] % 2 for r in shards[0]} <= {0} and {r["note_index"] % 2 for r in shards[1]} <= {1}
+    key = lambda r: (r["note_index"], r["start"])  # noqa: E731
+    assert sorted(shards[0] + shards[1], key=key) == sorted(rows, key=key)
+    sums = [json.loads((tmp_path / f"two/summary.shard-{i:05d}-of-00002.json").read_text()) for i in (0, 1)]
+    assert [s["notes_read"] for s in sums] == [7, 6]
+    assert predict(model_dir, inp, tmp_path / "bad", "--shard", "2", "--num_shards", "2") == 2
+
+
+def _cli(repo_root, *args):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")  # one CPU device
+    return [sys.executable, "-m", "gatortron_jax.cli.main", *args], env
+
+
+def test_kill_and_rerun_is_byte_identical_to_an_uninterrupted_run(model_dir, tmp_path, repo_root):
+    notes = make_notes(60, seed=3)
+    inp = write_txt_tree(tmp_path / "notes", notes)
+    args = ["predict", "--checkpoint", str(model_dir), "--input", str(inp), "--chunk_notes", "2",
+            "--table", "parquet"]
+    cmd, env = _cli(repo_root, *args, "--output", str(tmp_path / "ref"))
+    assert subprocess.run(cmd, env=env, cwd=repo_root, capture_output=True, timeout=300).returncode == 0
+    out = tmp_path / "killed"
+    cmd, env = _cli(repo_root, *args, "--output", str(out))
+    proc = subprocess.Popen(cmd, env=env, cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger = out / "_stream/shard-00000-of-00001/chunk-000004.json"
+    deadline = time.time() + 240
+    while not ledger.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "summary.json").exists(), "the run finished before it could be killed"
+    done_before = len(list(ledger.parent.glob("chunk-*.json")))
+    assert 5 <= done_before < 30
+    r = subprocess.run(cmd, env=env, cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert tree_files(out) == tree_files(tmp_path / "ref")
+    s = json.loads((out / "summary.json").read_text())
+    assert s["chunks_resumed"] == done_before and s["chunks_predicted"] == 30 - done_before
+    assert s["notes_read"] == 60
+
+    # Done is checked, not assumed: a changed output file makes its chunk run again.
+    victim = out / "n0011.ann"
+    original = victim.read_bytes()
+    victim.write_bytes(b"T1\tproblem 0 1\tx\n")
+    assert predict(model_dir, inp, out, "--chunk_notes", "2", "--table", "parquet") == 0
+    assert victim.read_bytes() == original
+    s = json.loads((out / "summary.json").read_text())
+    assert s["chunks_predicted"] == 1 and s["chunks_resumed"] == 29
