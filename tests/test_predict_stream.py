@@ -238,3 +238,46 @@ def test_kill_and_rerun_is_byte_identical_to_an_uninterrupted_run(model_dir, tmp
     assert victim.read_bytes() == original
     s = json.loads((out / "summary.json").read_text())
     assert s["chunks_predicted"] == 1 and s["chunks_resumed"] == 29
+
+
+def test_crf_marginals_match_brute_force_enumeration():
+    """CRF scores: marginals from grad(log Z) equal explicit sums over every tag sequence."""
+    import itertools
+
+    import jax
+    import jax.numpy as jnp
+
+    from gatortron_jax.models.config import EncoderConfig
+    from gatortron_jax.models.token_classification import EncoderForTokenClassification, token_marginals
+
+    k, length = 3, 5
+    rng = np.random.default_rng(0)
+    emissions = rng.normal(size=(2, length, k)).astype(np.float32)
+    mask = np.array([[0, 1, 1, 1, 0], [0, 1, 1, 0, 0]], np.float32)  # [CLS] and padding masked
+    trans, start, end = (rng.normal(size=s).astype(np.float32) for s in ((k, k), (k,), (k,)))
+    model = EncoderForTokenClassification(EncoderConfig(**TINY), k, use_crf=True)
+    params = {"crf": {"transitions": jnp.asarray(trans), "start": jnp.asarray(start), "end": jnp.asarray(end)}}
+    got = np.asarray(jax.jit(lambda p, e, m: model.apply({"params": p}, e, m, method=lambda mod, e, m:
+                                                          token_marginals(mod, e, m)))(params, emissions, mask))
+    for b in range(2):
+        pos = np.nonzero(mask[b])[0]
+        want = np.zeros((length, k))
+        z = 0.0
+        for tags in itertools.product(range(k), repeat=len(pos)):
+            s = start[tags[0]] + end[tags[-1]] + sum(emissions[b, p, t] for p, t in zip(pos, tags))
+            s += sum(trans[a, c] for a, c in zip(tags, tags[1:]))
+            w = np.exp(s)
+            z += w
+            for p, t in zip(pos, tags):
+                want[p, t] += w
+        np.testing.assert_allclose(got[b, pos], want[pos] / z, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(got[b, pos].sum(-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.slow  # ~25 s: compiles Viterbi + marginal scans for three length buckets
+def test_crf_model_scores_through_the_cli(tmp_path, repo_root):
+    model = make_model_dir(tmp_path / "crf", repo_root, use_crf=True, o_bias=0.5)
+    inp = write_txt_tree(tmp_path / "notes", make_notes(6, seed=4))
+    assert predict(model, inp, tmp_path / "out", "--format", "none") == 0
+    rows = read_rows(tmp_path / "out/entities.jsonl")
+    assert rows and all(0.0 < r["score"] <= 1.0 for r in rows)
