@@ -3,9 +3,9 @@
 A shard's notes (``index mod num_shards == shard``, :func:`note_sources.shard_of`) are cut
 into chunks of ``chunk_notes`` consecutive notes. Each chunk is tokenized and windowed
 (``windowing.encode_documents``; in worker processes with ``workers > 0``, one chunk ahead of
-the model), its windows — from all its notes together — are bucketed by length (powers of
-two up to the model length, so at most ~6 compiled shapes) and run through the tagger, which
-returns label ids *and* the probability of each predicted label
+the model), its windows — from all its notes together — are sorted by length, batched with windows of
+the same padded length (at most 8 lengths x 4 batch sizes compiled) and run through the
+tagger, which returns label ids *and* the probability of each predicted label
 (``token_classification.predict_labels_and_scores``). Window predictions are merged per
 token (``windowing.predictions_to_documents``) and every entity gets the mean probability of
 its tokens as its score. Memory is bounded by one chunk (plus the one being tokenized):
@@ -107,35 +107,57 @@ class ScoringTagger:
         with open(os.path.join(self.model_dir, "config.json"), "rb") as f:
             return hashlib.sha256(f.read()).hexdigest()
 
-    def bucket_of(self, length: int) -> int:
-        b = _MIN_BUCKET
-        while b < length:
-            b *= 2
-        return min(b, self.max_length)
+    def length_of(self, tokens: int) -> int:
+        """Padded window length: ``tokens`` rounded up to a multiple of ``max_length / 8`` (>= 16).
 
-    def rows_per_batch(self, bucket: int) -> int:
-        """About ``batch_size * max_length`` positions per batch, whatever the bucket length."""
-        rows = self.batch_size * max(1, self.max_length // bucket)
-        return max(self._dp, rows // self._dp * self._dp)
+        At most 8 lengths, so at most 8 x 4 compiled shapes (see :meth:`batches`).
+        """
+        step = max(_MIN_BUCKET, -(-self.max_length // 8))
+        return min(-(-tokens // step) * step, self.max_length)
+
+    def batches(self, n_rows: int, length: int) -> list[int]:
+        """Batch sizes covering ``n_rows`` windows of one padded length.
+
+        A full batch holds about ``batch_size * max_length`` positions whatever the length;
+        the remainder takes the smallest of full/4, full/16, ... (multiples of the data-parallel
+        size) that fits it, so a length with few windows is not padded to a full batch.
+        """
+        full = self.batch_size * max(1, self.max_length // length)
+        full = max(self._dp, full // self._dp * self._dp)
+        sizes = [full] * (n_rows // full)
+        rest = n_rows - len(sizes) * full
+        if rest:
+            size = full
+            while size // 4 >= rest and size // 4 >= self._dp and (size // 4) % self._dp == 0:
+                size //= 4
+            sizes.append(size)
+        return sizes
 
     def predict_windows(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(label ids ``[R, L]``, probabilities ``[R, L]``) for stacked window features, bucketed by length."""
+        """(label ids ``[R, L]``, probabilities ``[R, L]``) for stacked window features.
+
+        Windows (from all notes of a chunk) are sorted by length and batched with others of
+        the same padded length, so padding stays small however note lengths are mixed.
+        """
         n, length = features["input_ids"].shape
         labels = np.zeros((n, length), np.int64)
         probs = np.zeros((n, length), np.float32)
         if n == 0:
             return labels, probs
         lengths = features["label_mask"].sum(axis=1).astype(np.int64) + 2  # + [CLS], [SEP]
-        buckets = np.array([self.bucket_of(int(x)) for x in lengths])
+        padded = np.array([self.length_of(int(x)) for x in lengths])
         inputs = {k: features[k] for k in ("input_ids", "segment_ids", "label_mask")}
         with self.partitioner.activate():
-            for b in sorted(set(buckets.tolist())):
-                idx = np.nonzero(buckets == b)[0]
-                sub = {k: v[idx, :b] for k, v in inputs.items()}
-                out = predict_rows(self._predict, self.params, sub, self.rows_per_batch(b),
-                                   self.partitioner.data_sharding)
-                labels[idx, :b] = out[..., 0].astype(np.int64)
-                probs[idx, :b] = out[..., 1]
+            for b in sorted(set(padded.tolist())):
+                idx = np.nonzero(padded == b)[0]
+                start = 0
+                for size in self.batches(len(idx), b):
+                    rows = idx[start:start + size]
+                    sub = {k: v[rows, :b] for k, v in inputs.items()}
+                    out = predict_rows(self._predict, self.params, sub, size, self.partitioner.data_sharding)
+                    labels[rows, :b] = out[..., 0].astype(np.int64)
+                    probs[rows, :b] = out[..., 1]
+                    start += size
         return labels, probs
 
 
