@@ -220,15 +220,14 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.inference.embed import embed_file
 
     s = embed_file(args.checkpoint, args.input, args.output, max_length=args.max_length, overlap=args.overlap,
-                   batch_size=args.batch_size)
-    long = sum(1 for w in s["windows"] if w > 1)
+                   batch_size=args.batch_size, chunk_lines=args.chunk_lines)
     print(f"wrote {s['output']}: {s['lines']} arrays (key = line index '0'..'{max(s['lines'] - 1, 0)}'), each "
           f"float32 [tokens incl. [CLS]/[SEP], {s['hidden']}] last hidden states.")
     print("An encoder gives one contextual vector per token, not text: feed these to a downstream model "
           "(classifier, NER tagger, similarity).")
     if s["lines"]:
-        print(f"tokens per line: min {min(s['tokens'])}, max {max(s['tokens'])}; {long} line(s) longer than "
-              f"{s['max_length']} positions were windowed (overlap {s['overlap']}) and stitched, not truncated")
+        print(f"tokens per line: min {s['tokens_min']}, max {s['tokens_max']}; {s['windowed_lines']} line(s) longer "
+              f"than {s['max_length']} positions were windowed (overlap {s['overlap']}) and stitched, not truncated")
     return 0
 
 
@@ -475,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default max_position_embeddings)")
     p.add_argument("--overlap", type=int, default=None, help="tokens shared by neighbouring windows (default half)")
     p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--chunk_lines", type=int, default=256, help="lines embedded and written at a time (memory bound)")
     _add_input_flags(p)
     p.set_defaults(fn=cmd_embed)
 
