@@ -105,13 +105,10 @@ def _fallback_vocab(path: str) -> None:
 
 def build_models(work: str, max_length: int, overlap: int, seed: int) -> tuple[str, str, str]:
     """(HF dir, our model dir, model description): same encoder and head weights in both."""
-    import numpy as np
     import torch
     import transformers
 
-    from gatortron_jax.convert.hf_dir import import_hf
-    from gatortron_jax.core.checkpoints import Checkpointer
-    from gatortron_jax.models.model_dir import load_model_dir, read_model_info, write_config
+    from gatortron_jax.inference.hf_ner import import_hf_token_classifier
 
     hf_dir, ours = os.path.join(work, "hf"), os.path.join(work, "ours")
     labels = dict(id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)})
@@ -137,17 +134,7 @@ def build_models(work: str, max_length: int, overlap: int, seed: int) -> tuple[s
         shutil.copyfile(os.path.join(base, f), os.path.join(hf_dir, f))
     if not tok_files:
         transformers.BertTokenizerFast(os.path.join(hf_dir, "vocab.txt"), do_lower_case=True).save_pretrained(hf_dir)
-    import_hf(hf_dir, ours)  # encoder weights (the token-classification head is a task head: ignored)
-    _, params, _ = load_model_dir(ours, encoder_only=True)
-    head = {"kernel": np.asarray(hf.classifier.weight.detach().numpy().T), "bias": hf.classifier.bias.detach().numpy()}
-    info = read_model_info(ours)
-    info["ner"] = {"labels": LABELS, "label_scheme": "BIO", "use_crf": False, "max_length": max_length,
-                   "overlap": overlap, "task": "bench", "output_format": "brat"}
-    shutil.rmtree(os.path.join(ours, "checkpoints"))
-    ckpt = Checkpointer(ours, max_to_keep=1, async_save=False)
-    ckpt.save(0, {"params": {"encoder": params["encoder"], "classifier": head}}, {"epoch": 0}, force=True)
-    ckpt.close()
-    write_config(ours, info)
+    import_hf_token_classifier(hf_dir, ours, max_length=max_length, overlap=overlap)
     return hf_dir, ours, what
 
 

@@ -281,3 +281,43 @@ def test_crf_model_scores_through_the_cli(tmp_path, repo_root):
     assert predict(model, inp, tmp_path / "out", "--format", "none") == 0
     rows = read_rows(tmp_path / "out/entities.jsonl")
     assert rows and all(0.0 < r["score"] <= 1.0 for r in rows)
+
+
+def test_entities_and_scores_equal_the_transformers_pipeline(tmp_path):
+    """Same weights (an HF token classifier imported with inference.hf_ner): on notes that fit one
+    window, our entities and scores equal transformers' pipeline with aggregation_strategy="simple"."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from test_convert_hf import WORDS, write_vocab
+
+    from gatortron_jax.inference.hf_ner import import_hf_token_classifier
+
+    labels = ["O", "B-problem", "I-problem", "B-test", "I-test"]
+    hf_dir = tmp_path / "hf"
+    hf_dir.mkdir()
+    write_vocab(str(hf_dir / "vocab.txt"), 80)
+    cfg = transformers.BertConfig(vocab_size=80, hidden_size=24, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=40, max_position_embeddings=64, num_labels=len(labels),
+                                  id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)})
+    torch.manual_seed(0)
+    model = transformers.BertForTokenClassification(cfg).eval()
+    with torch.no_grad():
+        model.classifier.weight.mul_(30.0)  # confident, varied predictions
+    model.save_pretrained(hf_dir)
+    transformers.BertTokenizerFast(str(hf_dir / "vocab.txt"), do_lower_case=True).save_pretrained(hf_dir)
+    import_hf_token_classifier(str(hf_dir), str(tmp_path / "ours"), max_length=64, overlap=8)
+
+    rng = random.Random(0)
+    notes = [(f"t{i}", " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 40)))) for i in range(12)]
+    inp = write_txt_tree(tmp_path / "notes", notes)
+    assert predict(tmp_path / "ours", inp, tmp_path / "out", "--format", "none") == 0
+    ours = read_rows(tmp_path / "out/entities.jsonl")
+    pipe = transformers.pipeline("token-classification", model=str(hf_dir), aggregation_strategy="simple")
+    ref = []
+    for k, (note_id, text) in enumerate(notes):
+        for e in pipe(text):
+            ref.append(((note_id, int(e["start"]), int(e["end"]), e["entity_group"]), float(e["score"])))
+    got = {(r["note_id"], r["start"], r["end"], r["type"]): r["score"] for r in ours}
+    assert len(ref) > 20 and len({k[3] for k, _ in ref}) == 2
+    assert sorted(got) == sorted(k for k, _ in ref)
+    np.testing.assert_allclose([got[k] for k, _ in ref], [v for _, v in ref], atol=2e-4)

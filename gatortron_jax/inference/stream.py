@@ -250,7 +250,11 @@ def scored_documents(tagger: ScoringTagger, encoded: Sequence[windowing.EncodedD
 
 
 class ChunkWriter(Protocol):
-    """Writes one chunk's per-note outputs under ``staging_dir`` (relative paths = final paths)."""
+    """Writes one chunk's per-note outputs under ``staging_dir`` (relative paths = final paths).
+
+    Only per-note files (``<note id>.<ext>``): anything per chunk or per run (a summary) belongs
+    in the run's summary, which the driver writes.
+    """
 
     def write(self, results: Sequence[tuple[Document, list[float]]], staging_dir: str) -> None: ...
 
@@ -523,11 +527,15 @@ def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote
     os.makedirs(staging)
     writer.write(results, staging)
     files: dict[str, str] = {}
+    ids = {doc.id for doc, _ in results}
     for root, dirs, names in os.walk(staging):
         dirs.sort()
         for name in sorted(names):
             src = os.path.join(root, name)
             rel = os.path.relpath(src, staging).replace(os.sep, "/")
+            if rel.rsplit(".", 1)[0] not in ids:  # a file per chunk would be overwritten by the next chunk
+                raise ConfigError(f"{type(writer).__name__} wrote {rel!r}, which is not a per-note file "
+                                  "(<note id>.<ext>); chunk writers may write only per-note files")
             files[rel] = _sha256(src)
             dest = os.path.join(out, rel)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
