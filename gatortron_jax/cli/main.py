@@ -327,7 +327,7 @@ def _predict_ner_stream(args: argparse.Namespace) -> int:
     options = stream.StreamOptions(
         output_dir=args.output, chunk_notes=args.chunk_notes, min_score=args.min_score, show_text=args.show_text,
         table_formats=tuple(dict.fromkeys(["jsonl", *args.table])), shard=shard, num_shards=num_shards,
-        workers=args.workers)
+        tokenize=args.tokenize, workers=args.workers)
     s = stream.run_stream(tagger, source, options, stream.NERFileWriter(note_format, flavour),
                           per_note_files=note_format != "none", run_settings={"format": note_format})
     log.info("predicted %d of %d note(s) (%d failed%s), %d entities, %.1f notes/s; %s chunk(s) resumed; "
@@ -522,7 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shard", type=int, default=None, help="this job's shard: notes with index %% num_shards == shard")
     g.add_argument("--num_shards", type=int, default=None, help="default: 1, or the process count under "
                    "--distributed")
-    g.add_argument("--workers", type=int, default=0, help="tokenizer processes (0: in the main process)")
+    g.add_argument("--tokenize", default="inline", choices=["inline", "thread", "process"],
+                   help="where notes are tokenized: between forwards, in a thread one chunk ahead (overlaps an "
+                        "accelerator's forward), or in --workers spawned processes")
+    g.add_argument("--workers", type=int, default=1, help="tokenizer processes for --tokenize process")
     g.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="compute dtype (bfloat16 for "
                    "GPU/TPU; default the model's)")
     _add_input_flags(p)

@@ -2,8 +2,8 @@
 
 A shard's notes (``index mod num_shards == shard``, :func:`note_sources.shard_of`) are cut
 into chunks of ``chunk_notes`` consecutive notes. Each chunk is tokenized and windowed
-(``windowing.encode_documents``; in worker processes with ``workers > 0``, one chunk ahead of
-the model), its windows — from all its notes together — are sorted by length, batched with windows of
+(``windowing.encode_documents``; inline, or one chunk ahead of the model in a thread or in
+worker processes), its windows — from all its notes together — are sorted by length, batched with windows of
 the same padded length (at most 8 lengths x 4 batch sizes compiled) and run through the
 tagger, which returns label ids *and* the probability of each predicted label
 (``token_classification.predict_labels_and_scores``). Window predictions are merged per
@@ -179,28 +179,46 @@ def _encode_texts(texts: Sequence[str], max_length: int, overlap: int,
     return [(e.ids, e.starts, e.ends, e.windows) for e in encoded]
 
 
-class Encoder:
-    """Tokenize + window texts inline, or in spawned worker processes (``workers > 0``).
+TOKENIZE_MODES = ("inline", "thread", "process")
 
-    SentencePiece with character offsets spends ~90% of its time in Python (byte → character
-    offsets), holding the GIL, so threads do not help; processes do (measured in
-    ``benchmarks/bench_predict.py``).
+
+class Encoder:
+    """Tokenize + window texts inline, in one background thread, or in spawned worker processes.
+
+    * ``inline``: in the main thread, between forwards.
+    * ``thread``: one thread encodes the next chunk while the main thread waits in the jitted
+      forward (which releases the GIL); the tokenizer itself holds the GIL (SentencePiece with
+      character offsets spends ~90% of its time in Python), so one thread is all that helps.
+    * ``process``: ``workers`` spawned processes (each loads the vocabulary; start-up costs a
+      few seconds of imports), for hosts with cores to spare next to an accelerator.
+    Which one wins on a given host is measured by ``benchmarks/bench_predict.py --tokenize``.
     """
 
-    def __init__(self, tagger: ScoringTagger, workers: int = 0):
-        self.tagger = tagger
-        self.workers = workers
-        self._pool = None
-        if workers > 0:
+    def __init__(self, tagger: ScoringTagger, mode: str = "inline", workers: int = 1):
+        if mode not in TOKENIZE_MODES:
+            raise ConfigError(f"--tokenize {mode!r}: choose one of {TOKENIZE_MODES}")
+        self.tagger, self.mode, self.workers = tagger, mode, max(1, workers)
+        self._pool: Optional[concurrent.futures.Executor] = None
+        if mode == "thread":
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tokenize")
+        elif mode == "process":
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                 initargs=(tagger.model_dir,))
+
+    @property
+    def ahead(self) -> int:
+        """Chunks submitted before the oldest is collected (1: encode the next during this forward)."""
+        return 0 if self.mode == "inline" else 1
 
     def submit(self, texts: Sequence[str]) -> Callable[[], list[tuple]]:
         """Starts encoding; returns a function that waits for the result."""
         t = self.tagger
-        if self._pool is None:
+        if self.mode == "inline":
             return lambda: _encode_texts(texts, t.max_length, t.overlap, t.tokenizer)
+        if self.mode == "thread":
+            future = self._pool.submit(_encode_texts, texts, t.max_length, t.overlap, t.tokenizer)
+            return future.result
         per = max(1, -(-len(texts) // (self.workers * 4)))
         futures = [self._pool.submit(_encode_texts, texts[i:i + per], t.max_length, t.overlap)
                    for i in range(0, len(texts), per)]
@@ -313,7 +331,8 @@ class StreamOptions:
     table_formats: tuple[str, ...] = ("jsonl",)
     shard: int = 0
     num_shards: int = 1
-    workers: int = 0  # tokenizer processes (0: inline)
+    tokenize: str = "inline"  # inline | thread | process (see Encoder)
+    workers: int = 1  # processes when tokenize == "process"
     progress_every_s: float = 10.0
 
     def validate(self) -> None:
@@ -407,7 +426,7 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
     t_start = time.perf_counter()
     total = shard_size(source.count(), options.shard, options.num_shards)
     progress = _Progress(total, options.progress_every_s)
-    encoder = Encoder(tagger, options.workers)
+    encoder = Encoder(tagger, options.tokenize, options.workers)
     totals = collections.Counter()
     by_type: collections.Counter[str] = collections.Counter()
     by_reason: collections.Counter[str] = collections.Counter()
@@ -463,7 +482,7 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
                 continue
             totals["chunks_predicted"] += 1
             pending.append((chunk_no, notes, usable, failed, encoder.submit([n.text for n in usable])))
-            if len(pending) > (1 if options.workers else 0):  # keep one chunk tokenizing ahead
+            if len(pending) > encoder.ahead:  # keep the next chunk tokenizing during this forward
                 finish(*pending.popleft())
         while pending:
             finish(*pending.popleft())
@@ -484,7 +503,7 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
         "entities_by_type": dict(sorted(by_type.items())), "min_score": options.min_score,
         "tables": [os.path.relpath(t, out) for t in tables], "seconds": round(seconds, 3),
         "notes_per_s": round(totals["notes_read"] / max(seconds, 1e-9), 2), "dtype": tagger.dtype,
-        "workers": options.workers,
+        "tokenize": options.tokenize, "workers": options.workers,
     }
     _atomic_write(options.output_name("summary", "json"), json.dumps(summary, indent=1).encode())
     return summary
