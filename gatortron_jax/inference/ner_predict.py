@@ -4,6 +4,11 @@ A fine-tuned model dir (written by ``training/finetune_ner.py``) is self-contain
 ``config.json`` (encoder config, label list, scheme, CRF flag, window length, task, vocab
 path), ``vocab/`` and an orbax checkpoint whose ``params`` is the
 ``EncoderForTokenClassification`` tree.
+
+This is the in-memory API (a list of documents in, documents with entities out: ``deid``,
+evaluation, tests). ``gatortron-jax predict`` runs note tables through
+:mod:`gatortron_jax.inference.stream` instead (bounded memory, scores, resume, shards), which
+writes its per-note files with :func:`write_predictions`.
 """
 
 from __future__ import annotations

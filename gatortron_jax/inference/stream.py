@@ -174,9 +174,14 @@ def _encode_texts(texts: Sequence[str], max_length: int, overlap: int,
                   tokenizer: Optional[windowing.OffsetTokenizer] = None) -> list[tuple]:
     """(ids, starts, ends, windows) per text — picklable, so worker processes can return it."""
     tok = tokenizer or _WORKER["tokenizer"]
-    docs = [Document(str(i), t) for i, t in enumerate(texts)]
-    encoded, _ = windowing.encode_documents(docs, tok, max_length, overlap)
-    return [(e.ids, e.starts, e.ends, e.windows) for e in encoded]
+    out: list[tuple] = []
+    for i, text in enumerate(texts):
+        try:
+            (e,), _ = windowing.encode_documents([Document(str(i), text)], tok, max_length, overlap)
+            out.append((e.ids, e.starts, e.ends, e.windows))
+        except Exception as exc:  # noqa: BLE001 - one bad note is listed as failed, not fatal to the run
+            out.append((None, f"tokenizer failed ({type(exc).__name__})"))  # no message: it may quote text
+    return out
 
 
 TOKENIZE_MODES = ("inline", "thread", "process")
@@ -438,7 +443,13 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
     def finish(chunk_no: int, notes: list[SourceNote], usable: list[SourceNote], failed: list[dict],
                wait: Callable[[], list[tuple]]) -> None:
         parts = wait()
-        encoded = [windowing.EncodedDocument(Document(n.id, n.text, [], [], n.where), *p) for n, p in zip(usable, parts)]
+        for n, p in zip(usable, parts):
+            if p[0] is None:
+                failed.append({"index": n.index, "id": n.id, "where": n.where, "reason": p[1]})
+        failed.sort(key=lambda f: f["index"])
+        ok = [(n, p) for n, p in zip(usable, parts) if p[0] is not None]
+        usable = [n for n, _ in ok]
+        encoded = [windowing.EncodedDocument(Document(n.id, n.text, [], [], n.where), *p) for n, p in ok]
         results = scored_documents(tagger, encoded, options.min_score)
         sizes = (sum(len(e.ids) for e in encoded), sum(len(e.windows) for e in encoded))
         ledger = _write_chunk(state, out, chunk_no, notes, usable, failed, results, writer, options, sizes)
