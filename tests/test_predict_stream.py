@@ -344,3 +344,19 @@ def test_a_note_the_tokenizer_cannot_take_is_listed_not_fatal(model_dir, tmp_pat
                             "reason": "tokenizer failed (RuntimeError)"}]
     assert "SECRET" not in (tmp_path / "out/summary.json").read_text()
     assert not (tmp_path / "out" / f"{notes[2][0]}.ann").exists() and (tmp_path / "out/n0003.ann").is_file()
+
+
+def test_shard_defaults_follow_the_launch(monkeypatch):
+    from gatortron_jax.cli.main import _shard_flags, build_parser
+
+    def flags(*extra):
+        return _shard_flags(build_parser().parse_args(["predict", "--checkpoint", "m", "--input", "i", "--output",
+                                                       "o", *extra]))
+
+    for name in ("JAX_PROCESS_ID", "JAX_NUM_PROCESSES", "SLURM_PROCID", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    assert flags() == (0, 1) and flags("--shard", "3", "--num_shards", "4") == (3, 4)
+    monkeypatch.setenv("SLURM_PROCID", "2")
+    monkeypatch.setenv("SLURM_NTASKS", "5")
+    assert flags() == (0, 1) and flags("--distributed") == (2, 5)
+    assert flags("--distributed", "--process_id", "1", "--num_processes", "3") == (1, 3)

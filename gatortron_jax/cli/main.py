@@ -301,21 +301,32 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _shard_flags(args: argparse.Namespace) -> tuple[int, int]:
-    """--shard/--num_shards, else one shard per process under jax.distributed, else 0 of 1."""
+    """--shard/--num_shards; else, with --distributed, one shard per process of the launch; else 0 of 1.
+
+    Inference shards share nothing, so ``predict --distributed`` does not join JAX's
+    collective runtime (a global mesh would make every process wait on the others); it
+    takes its process id and count from --process_id/--num_processes, or the launcher's
+    environment (JAX_PROCESS_ID/JAX_NUM_PROCESSES, SLURM_PROCID/SLURM_NTASKS, Open MPI).
+    """
+    from gatortron_jax.core.errors import ConfigError
+
     if args.num_shards is not None:
         return (args.shard or 0), args.num_shards
     if args.shard is not None:
-        from gatortron_jax.core.errors import ConfigError
-
         raise ConfigError(f"--shard {args.shard}: give --num_shards too")
-    import jax
-
-    return jax.process_index(), jax.process_count()
+    if not (args.distributed or args.coordinator_address):
+        return 0, 1
+    for rank, size in ((args.process_id, args.num_processes),
+                       *((os.environ.get(r), os.environ.get(n)) for r, n in (
+                           ("JAX_PROCESS_ID", "JAX_NUM_PROCESSES"), ("SLURM_PROCID", "SLURM_NTASKS"),
+                           ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE")))):
+        if rank not in (None, "") and size not in (None, ""):
+            return int(rank), int(size)
+    raise ConfigError("--distributed: no process id/count (pass --process_id/--num_processes, or run under srun/mpirun)")
 
 
 def _predict_ner_stream(args: argparse.Namespace) -> int:
     """NER ``predict``: streamed in chunks, resumable, sharded (inference/stream.py)."""
-    _maybe_init_distributed(args)
     from gatortron_jax.inference import stream
     from gatortron_jax.inference.note_sources import NoteSource
 
