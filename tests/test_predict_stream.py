@@ -175,6 +175,7 @@ def test_jsonl_csv_parquet_give_the_txt_tree_entities_and_list_bad_records(model
     assert {(f["id"], f["where"].rsplit(":", 1)[1]) for f in s["failed"]} == {
         ("line2", "2"), ("b", "3"), ("line4", "4"), ("../evil", "5"), ("a", "6")}
     assert not (tmp_path / "evil.ann").exists() and (out / "a.ann").is_file()
+    assert read_rows(out / "failed.jsonl") == s["failed"]
     # --strict: one error line naming file and line
     assert predict(model_dir, tmp_path / "bad.jsonl", tmp_path / "o_strict", "--strict", "--id_field", "doc",
                    "--text_field", "body") == 2

@@ -17,8 +17,8 @@ Outputs under ``output_dir`` (writes are atomic: tmp + ``os.replace``):
   ``ner_predict.write_predictions`` writes them);
 * ``entities.jsonl`` (and ``entities.parquet``): one row per entity — note id, note index,
   entity id, type, start, end, score (and text only with ``show_text``: it is PHI);
-* ``summary.json``: notes read / predicted / failed (with id and reason), entities by type,
-  tokens, windows, seconds; with ``num_shards > 1`` these are ``*.shard-IIIII-of-NNNNN.*``.
+* ``summary.json``: notes read / predicted / failed (with id and reason; the first 1000, all of
+  them in ``failed.jsonl``), entities by type, tokens, windows, seconds; with ``num_shards > 1`` these are ``*.shard-IIIII-of-NNNNN.*``.
 
 Resuming: the state directory ``_stream/shard-IIIII-of-NNNNN/`` holds a ledger file per
 finished chunk (note indices + ids, the sha256 of every file the chunk wrote, and its
@@ -503,6 +503,13 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
     n_chunks = chunk_no + 1
     _stale_ledgers(state, n_chunks)
     tables = _combine_tables(state, n_chunks, options)
+    failed_path = options.output_name("failed", "jsonl")  # every failed note (the summary lists the first 1000)
+    with open(f"{failed_path}.tmp.{os.getpid()}", "w", encoding="utf-8") as f:
+        for k in range(n_chunks):
+            with open(_ledger_path(state, k), encoding="utf-8") as part:
+                for row in json.load(part)["failed"]:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(f"{failed_path}.tmp.{os.getpid()}", failed_path)
     seconds = time.perf_counter() - t_start
     summary = {
         "input": source.path, "input_format": source.kind, "shard": options.shard, "num_shards": options.num_shards,
@@ -511,6 +518,7 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
                                   "notes_with_replaced_bytes", "chunks_predicted", "chunks_resumed")},
         "chunks": n_chunks, "failed_by_reason": dict(sorted(by_reason.items())),
         "failed": failed_examples, "failed_listed": len(failed_examples),
+        "failed_table": os.path.relpath(failed_path, out),
         "entities_by_type": dict(sorted(by_type.items())), "min_score": options.min_score,
         "tables": [os.path.relpath(t, out) for t in tables], "seconds": round(seconds, 3),
         "notes_per_s": round(totals["notes_read"] / max(seconds, 1e-9), 2), "dtype": tagger.dtype,
