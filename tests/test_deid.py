@@ -92,21 +92,30 @@ def _gold_phi(notes_dir):
     return docs, {d.id: {d.text[s:t] for e in d.entities for s, t in e.spans if d.text[s:t].strip()} for d in docs}
 
 
-def test_deid_mask_leaves_none_of_the_gold_phi(repo_root, tmp_path):
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tag_everything_model(repo_root, tmp_path_factory):
+    """A tiny random tagger with its ``O`` logit pushed down: it tags every token."""
+    import sys
+
+    sys.path.insert(0, str(repo_root / "tests"))
+    from test_predict_stream import make_model_dir
+
+    return make_model_dir(tmp_path_factory.mktemp("deid") / "m", repo_root, o_bias=-8.0)
+
+
+def test_deid_mask_leaves_none_of_the_gold_phi(repo_root, tmp_path, tag_everything_model):
     """The real CLI on the synthetic de-id sample: no gold PHI string survives in any output.
 
     The tagger is tiny and random with its ``O`` logit pushed down, so it tags every token:
     what this checks is that windowing, merging and offset mapping leave no character of a
     tagged span behind (a gap would leak PHI), not the model's recall.
     """
-    import sys
-
-    sys.path.insert(0, str(repo_root / "tests"))
-    from test_predict_stream import make_model_dir
-
     from gatortron_jax import cli
 
-    model = make_model_dir(tmp_path / "m", repo_root, o_bias=-8.0)
+    model = tag_everything_model
     notes = repo_root / "data/ner_samples/brat_deid/test"
     docs, gold = _gold_phi(notes)
     assert sum(map(len, gold.values())) > 10
@@ -119,13 +128,8 @@ def test_deid_mask_leaves_none_of_the_gold_phi(repo_root, tmp_path):
         assert not leaked, (d.id, len(leaked))
 
 
-def test_streaming_entry_point_for_deid(repo_root, tmp_path):
+def test_streaming_entry_point_for_deid(repo_root, tmp_path, tag_everything_model):
     """``stream.run_stream`` with a de-id ``ChunkWriter``: how deid streams, resumes and shards."""
-    import sys
-
-    sys.path.insert(0, str(repo_root / "tests"))
-    from test_predict_stream import make_model_dir
-
     from gatortron_jax.inference import stream
     from gatortron_jax.inference.note_sources import NoteSource
 
@@ -138,7 +142,7 @@ def test_streaming_entry_point_for_deid(repo_root, tmp_path):
                 (pathlib.Path(staging_dir) / f"{r.doc_id}.txt").write_text(r.text, encoding="utf-8")
                 write_brat(Document(r.doc_id, r.text, r.removed), str(pathlib.Path(staging_dir) / f"{r.doc_id}.ann"))
 
-    model = make_model_dir(tmp_path / "m", repo_root, o_bias=-8.0)
+    model = tag_everything_model
     notes = repo_root / "data/ner_samples/brat_deid/test"
     docs, gold = _gold_phi(notes)
     tagger = stream.ScoringTagger(str(model), batch_size=8)
