@@ -28,7 +28,9 @@ has its recorded hash; otherwise the chunk is redone. The combined tables are re
 the per-chunk tables, so a killed-and-resumed run ends byte-identical to an uninterrupted one
 (``summary.json`` carries timings and resume counts, so it alone differs).
 
-Costs at GatorTron scale: one ledger (~100 bytes per note) and one entity table per chunk:
+Costs at GatorTron scale: a resumed run re-reads the input and re-hashes the outputs of
+every finished chunk (I/O of about the output size, ~2x the note text with brat files; no
+model work); one ledger (~100 bytes per note) and one entity table per chunk:
 100M notes at 1024 notes per chunk are ~100k small files and ~10 GB of ledger; the
 duplicate-id check keeps every id of the shard in a set (~80 bytes per note: 8 GB for 100M
 notes in one shard, 125 MB per shard over 64 shards).
