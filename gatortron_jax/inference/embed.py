@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Sequence
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -141,21 +143,96 @@ def read_lines(path: str) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
+def iter_lines(path: str) -> Iterator[str]:
+    """:func:`read_lines` one line at a time (bounded memory), same decoding and warnings."""
+    from gatortron_jax.annotations.notes import iter_file_records
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: input file not found")
+    # doc_per_line: one record per line, bad bytes replaced + one warning per file (or an error when strict)
+    for record in iter_file_records(Path(path), "line", doc_per_line=True,
+                                    on_issue=lambda issue: log.warning("%s", issue.message())):
+        yield record.text
+
+
+class NpzStreamWriter:
+    """Writes arrays one by one into an ``.npz`` (a zip of ``.npy`` members), atomically on close.
+
+    ``np.savez`` needs every array in memory at once; this keeps one chunk. The file appears
+    under its name only when complete (tmp + ``os.replace``).
+    """
+
+    def __init__(self, path: str):
+        self.path = path if path.endswith(".npz") else path + ".npz"
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self._tmp = f"{self.path}.tmp.{os.getpid()}"
+        self._zip = zipfile.ZipFile(self._tmp, "w", zipfile.ZIP_STORED, allowZip64=True)
+
+    def add(self, key: str, array: np.ndarray) -> None:
+        with self._zip.open(key + ".npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
+
+    def close(self) -> str:
+        self._zip.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self._zip.close()
+        if os.path.exists(self._tmp):
+            os.remove(self._tmp)
+
+
 def embed_file(model_dir: str, input_path: str, output_path: str, *, max_length: int | None = None,
-               overlap: int | None = None, batch_size: int = 8) -> dict[str, Any]:
+               overlap: int | None = None, batch_size: int = 8, chunk_lines: int = 256) -> dict[str, Any]:
+    """Embeds every line of ``input_path`` into ``output_path`` (.npz), ``chunk_lines`` lines at a time.
+
+    Memory holds one chunk of lines and their arrays (hidden x tokens x 4 bytes each: a
+    1,024-hidden GatorTron-base line of 512 tokens is 2 MiB), never the whole file; windows of a
+    chunk's lines share batches, sorted by length.
+    """
     from gatortron_jax.models.model_dir import load_model_dir
 
-    lines = read_lines(input_path)
-    config, params, vocab = load_model_dir(model_dir, encoder_only=True)
-    if vocab is None:
-        raise InputError(f"{os.path.join(model_dir, 'config.json')}: no vocab recorded (key vocab.path)")
-    embedder = Embedder(config, params["encoder"], vocab, max_length=max_length, overlap=overlap,
-                        batch_size=batch_size)
-    arrays, windows = embedder.embed(lines)
-    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    np.savez(output_path, **{str(i): a for i, a in enumerate(arrays)})
-    return {
-        "output": output_path if output_path.endswith(".npz") else output_path + ".npz",
-        "lines": len(lines), "hidden": config.hidden_size, "tokens": [a.shape[0] for a in arrays],
-        "windows": windows, "max_length": embedder.max_length, "overlap": embedder.overlap,
-    }
+    if not os.path.isfile(input_path):
+        raise InputError(f"{input_path}: input file not found")
+    if chunk_lines < 1:
+        raise InputError(f"--chunk_lines {chunk_lines}: must be >= 1")
+    loaded: dict[str, Any] = {}
+
+    def model() -> Embedder:  # loaded at the first full chunk, so bad input lines fail fast
+        if not loaded:
+            config, params, vocab = load_model_dir(model_dir, encoder_only=True)
+            if vocab is None:
+                raise InputError(f"{os.path.join(model_dir, 'config.json')}: no vocab recorded (key vocab.path)")
+            loaded["embedder"] = Embedder(config, params["encoder"], vocab, max_length=max_length, overlap=overlap,
+                                          batch_size=batch_size)
+        return loaded["embedder"]
+
+    writer = NpzStreamWriter(output_path)
+    stats = {"lines": 0, "tokens_min": None, "tokens_max": None, "windowed_lines": 0}  # O(1), not per line
+    chunk: list[str] = []
+    try:
+        def flush() -> None:
+            arrays, counts = model().embed(chunk)
+            for a, n_windows in zip(arrays, counts):
+                writer.add(str(stats["lines"]), a)
+                stats["lines"] += 1
+                n = a.shape[0]
+                stats["tokens_min"] = n if stats["tokens_min"] is None else min(stats["tokens_min"], n)
+                stats["tokens_max"] = n if stats["tokens_max"] is None else max(stats["tokens_max"], n)
+                stats["windowed_lines"] += n_windows > 1
+            chunk.clear()
+
+        for line in iter_lines(input_path):
+            chunk.append(line)
+            if len(chunk) == chunk_lines:
+                flush()
+        if chunk:
+            flush()
+    except BaseException:
+        writer.abort()
+        raise
+    embedder = model()  # an empty input still validates the model dir
+    out = writer.close()
+    return {"output": out, "hidden": embedder.config.hidden_size, "max_length": embedder.max_length,
+            "overlap": embedder.overlap, **stats}

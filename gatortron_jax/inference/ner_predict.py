@@ -4,6 +4,11 @@ A fine-tuned model dir (written by ``finetuning/ner.py``) is self-contained:
 ``config.json`` (encoder config, label list, scheme, CRF flag, window length, task, vocab
 path), ``vocab/`` and an orbax checkpoint whose ``params`` is the
 ``EncoderForTokenClassification`` tree.
+
+This is the in-memory API (a list of documents in, documents with entities out: ``deid``,
+evaluation, tests). ``gatortron-jax predict`` runs note tables through
+:mod:`gatortron_jax.inference.stream` instead (bounded memory, scores, resume, shards), which
+writes its per-note files with :func:`write_predictions`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ import numpy as np
 
 from gatortron_jax.finetuning import windowing
 from gatortron_jax.annotations.documents import Document
+from gatortron_jax.annotations.formats.brat import write_brat
+from gatortron_jax.annotations.formats.i2b2_2010 import write_i2b2_2010_con
+from gatortron_jax.annotations.formats.i2b2_2012 import write_i2b2_2012_xml
+from gatortron_jax.annotations.formats.i2b2_deid import write_i2b2_2014_xml
 from gatortron_jax.core.batching import predict_rows
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.models.model_dir import read_model_info, require_vocab
@@ -136,20 +145,16 @@ def write_predictions(docs: Sequence[Document], output_dir: str, fmt: str, i2b2_
     for d in docs:
         base = os.path.join(output_dir, d.id)
         if fmt == "brat":
-            from gatortron_jax.annotations.formats.brat import write_brat
-
             _write_text(base + ".txt", d.text)
             write_brat(d, base + ".ann")
             written.append(base + ".ann")
         elif i2b2_flavour == "i2b2_2012":
-            from gatortron_jax.annotations.formats.i2b2_2012 import write_i2b2_2012_xml
-
-            os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
             write_i2b2_2012_xml(d, base + ".xml")
             written.append(base + ".xml")
+        elif i2b2_flavour == "i2b2_2014":  # de-id XML, readable by the 2014 challenge's evaluation scripts
+            write_i2b2_2014_xml(d, base + ".xml")
+            written.append(base + ".xml")
         else:
-            from gatortron_jax.annotations.formats.i2b2_2010 import write_i2b2_2010_con
-
             _write_text(base + ".txt", d.text)
             write_i2b2_2010_con(d, base + ".con")
             written.append(base + ".con")

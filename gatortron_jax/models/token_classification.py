@@ -106,3 +106,36 @@ def predict_labels(model: EncoderForTokenClassification, params, batch: dict) ->
         return module.decode(logits, batch["label_mask"])
 
     return nn.apply(fn, model)({"params": params}, batch)
+
+
+def token_marginals(model: EncoderForTokenClassification, logits: Array, mask: Array) -> Array:
+    """``p(label | window)`` per token ``[B, L, K]``: softmax, or the CRF's exact marginals.
+
+    CRF marginals come from the forward algorithm already used for the loss: the gradient of
+    ``log Z`` with respect to the emissions is the posterior marginal of each (position, label)
+    (the standard forward-backward identity), so no second recursion is written.
+    """
+    if not model.use_crf:
+        return jax.nn.softmax(logits, axis=-1)
+    transitions, start, end = model.crf()
+    mask = mask.astype(jnp.float32)
+    return jax.grad(lambda e: jnp.sum(crf_lib.log_partition(e, mask, transitions, start, end)))(logits)
+
+
+def predict_labels_and_scores(model: EncoderForTokenClassification, params, batch: dict) -> tuple[Array, Array]:
+    """(label ids ``[B, L]``, probability of each predicted label ``[B, L]`` float32).
+
+    Softmax heads: the argmax label and its softmax probability (the max token probability).
+    CRF heads: the Viterbi path and, per token, the marginal probability of the label the path
+    chose there (which can be below that token's most probable marginal). Entity confidence is
+    the mean of these over the entity's tokens (``inference/stream.py``).
+    """
+
+    def fn(module, batch):
+        logits = module(batch["input_ids"], None, None, batch["segment_ids"], deterministic=True)
+        labels = module.decode(logits, batch["label_mask"])
+        marginals = token_marginals(module, logits.astype(jnp.float32), batch["label_mask"])
+        scores = jnp.take_along_axis(marginals, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+        return labels, scores.astype(jnp.float32)
+
+    return nn.apply(fn, model)({"params": params}, batch)

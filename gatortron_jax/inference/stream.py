@@ -1,0 +1,640 @@
+"""Streaming NER over a note table: bounded chunks, scored entities, resumable, sharded.
+
+A shard's notes (``index mod num_shards == shard``, :func:`note_sources.shard_of`) are cut
+into chunks of ``chunk_notes`` consecutive notes. Each chunk is tokenized and windowed
+(``windowing.encode_documents``; inline, or one chunk ahead of the model in a thread or in
+worker processes), its windows — from all its notes together — are sorted by length, batched with windows of
+the same padded length (at most 8 lengths x 4 batch sizes compiled) and run through the
+tagger, which returns label ids *and* the probability of each predicted label
+(``token_classification.predict_labels_and_scores``). Window predictions are merged per
+token (``windowing.predictions_to_documents``) and every entity gets the mean probability of
+its tokens as its score. Memory is bounded by one chunk (plus the one being tokenized):
+peak RSS does not grow with the number of notes.
+
+Outputs under ``output_dir`` (writes are atomic: tmp + ``os.replace``):
+
+* per-note files through a :class:`ChunkWriter` (default: brat ``.txt``/``.ann`` or i2b2, as
+  ``ner_predict.write_predictions`` writes them);
+* ``entities.jsonl`` (and ``entities.parquet``): one row per entity — note id, note index,
+  entity id, type, start, end, score (and text only with ``show_text``: it is PHI);
+* ``summary.json``: notes read / predicted / failed (with id and reason; the first 1000, all of
+  them in ``failed.jsonl``), entities by type, tokens, windows, seconds; with ``num_shards > 1`` these are ``*.shard-IIIII-of-NNNNN.*``.
+
+Resuming: the state directory ``_stream/shard-IIIII-of-NNNNN/`` holds a ledger file per
+finished chunk (note indices + ids, the sha256 of every file the chunk wrote, and its
+entity table). A rerun re-reads the input, and skips a chunk only when its ledger exists,
+lists exactly the notes the input now gives for that chunk, and every recorded file still
+has its recorded hash; otherwise the chunk is redone. The combined tables are rebuilt from
+the per-chunk tables, so a killed-and-resumed run ends byte-identical to an uninterrupted one
+(``summary.json`` carries timings and resume counts, so it alone differs).
+
+Costs at GatorTron scale: a resumed run re-reads the input and re-hashes the outputs of
+every finished chunk (I/O of about the output size, ~2x the note text with brat files; no
+model work); one ledger (~100 bytes per note) and one entity table per chunk:
+100M notes at 1024 notes per chunk are ~100k small files and ~10 GB of ledger; the
+duplicate-id check keeps every id of the shard in a set (~80 bytes per note: 8 GB for 100M
+notes in one shard, 125 MB per shard over 64 shards).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from gatortron_jax.annotations.documents import Document
+from gatortron_jax.core.batching import predict_rows
+from gatortron_jax.core.errors import ConfigError, InputError
+from gatortron_jax.finetuning import windowing
+from gatortron_jax.inference import note_sources
+from gatortron_jax.inference.note_sources import NoteSource, SourceNote
+from gatortron_jax.models.model_dir import read_model_info, require_vocab
+
+log = logging.getLogger("gatortron_jax")
+
+NOTE_FORMATS = ("brat", "i2b2", "none")
+TABLE_FORMATS = ("jsonl", "parquet")
+SCORE_DECIMALS = 4  # scores are written rounded: stable across batch composition (shards, resumes)
+_MIN_BUCKET = 16
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class ScoringTagger:
+    """A fine-tuned NER model dir loaded once: windows in, (label ids, label probabilities) out."""
+
+    def __init__(self, model_dir: str, batch_size: int = 32, dtype: Optional[str] = None):
+        from gatortron_jax.finetuning.supervised import load_for_inference
+        from gatortron_jax.models.config import EncoderConfig
+        from gatortron_jax.models.token_classification import EncoderForTokenClassification, predict_labels_and_scores
+
+        self.model_dir = model_dir
+        self.config = read_model_info(model_dir)
+        ner = self.config.get("ner")
+        if not ner:
+            raise InputError(f"{model_dir}: config.json has no 'ner' section (not a fine-tuned NER model)")
+        self.labels: list[str] = list(ner["labels"])
+        self.max_length = int(ner["max_length"])
+        self.overlap = int(ner["overlap"])
+        self.output_format = ner.get("output_format", "brat")
+        model_config = EncoderConfig.from_dict(self.config["model_config"])
+        if dtype:  # compute dtype only; weights are restored as stored (bf16 matmuls on GPU/TPU)
+            model_config = model_config.replace(dtype=dtype)
+        self.dtype = model_config.dtype
+        self.model = EncoderForTokenClassification(model_config, len(self.labels), use_crf=bool(ner["use_crf"]))
+        self.tokenizer = windowing.OffsetTokenizer(require_vocab(model_dir, self.config))
+
+        def stacked(model, params, batch):  # one array for core.batching.predict_rows: [..., (label, prob)]
+            labels, scores = predict_labels_and_scores(model, params, batch)
+            return jnp.stack([labels.astype(jnp.float32), scores], axis=-1)
+
+        self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
+            self.model, model_dir, batch_size, stacked)
+        self._dp = self.partitioner.data_parallel_size
+
+    def fingerprint(self) -> str:
+        """sha256 of the model's config.json: a resumed run must use the same model."""
+        with open(os.path.join(self.model_dir, "config.json"), "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    def length_of(self, tokens: int) -> int:
+        """Padded window length: ``tokens`` rounded up to a multiple of ``max_length / 8`` (>= 16).
+
+        At most 8 lengths, so at most 8 x 4 compiled shapes (see :meth:`batches`).
+        """
+        step = max(_MIN_BUCKET, -(-self.max_length // 8))
+        return min(-(-tokens // step) * step, self.max_length)
+
+    def batches(self, n_rows: int, length: int) -> list[int]:
+        """Batch sizes covering ``n_rows`` windows of one padded length.
+
+        A full batch holds about ``batch_size * max_length`` positions whatever the length;
+        the remainder takes the smallest of full/4, full/16, ... (multiples of the data-parallel
+        size) that fits it, so a length with few windows is not padded to a full batch.
+        """
+        full = self.batch_size * max(1, self.max_length // length)
+        full = max(self._dp, full // self._dp * self._dp)
+        sizes = [full] * (n_rows // full)
+        rest = n_rows - len(sizes) * full
+        if rest:
+            size = full
+            while size // 4 >= rest and size // 4 >= self._dp and (size // 4) % self._dp == 0:
+                size //= 4
+            sizes.append(size)
+        return sizes
+
+    def predict_windows(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(label ids ``[R, L]``, probabilities ``[R, L]``) for stacked window features.
+
+        Windows (from all notes of a chunk) are sorted by length and batched with others of
+        the same padded length, so padding stays small however note lengths are mixed.
+        """
+        n, length = features["input_ids"].shape
+        labels = np.zeros((n, length), np.int64)
+        probs = np.zeros((n, length), np.float32)
+        if n == 0:
+            return labels, probs
+        lengths = features["label_mask"].sum(axis=1).astype(np.int64) + 2  # + [CLS], [SEP]
+        padded = np.array([self.length_of(int(x)) for x in lengths])
+        inputs = {k: features[k] for k in ("input_ids", "segment_ids", "label_mask")}
+        with self.partitioner.activate():
+            for b in sorted(set(padded.tolist())):
+                idx = np.nonzero(padded == b)[0]
+                start = 0
+                for size in self.batches(len(idx), b):
+                    rows = idx[start:start + size]
+                    sub = {k: v[rows, :b] for k, v in inputs.items()}
+                    out = predict_rows(self._predict, self.params, sub, size, self.partitioner.data_sharding)
+                    labels[rows, :b] = out[..., 0].astype(np.int64)
+                    probs[rows, :b] = out[..., 1]
+                    start += size
+        return labels, probs
+
+
+# ----------------------------------------------------------------------------- encoding (workers)
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(model_dir: str) -> None:
+    _WORKER["tokenizer"] = windowing.OffsetTokenizer(require_vocab(model_dir))
+
+
+def _encode_texts(texts: Sequence[str], max_length: int, overlap: int,
+                  tokenizer: Optional[windowing.OffsetTokenizer] = None) -> list[tuple]:
+    """(ids, starts, ends, windows) per text — picklable, so worker processes can return it."""
+    tok = tokenizer or _WORKER["tokenizer"]
+    out: list[tuple] = []
+    for i, text in enumerate(texts):
+        try:
+            (e,), _ = windowing.encode_documents([Document(str(i), text)], tok, max_length, overlap)
+            out.append((e.ids, e.starts, e.ends, e.windows))
+        except Exception as exc:  # noqa: BLE001 - one bad note is listed as failed, not fatal to the run
+            out.append((None, f"tokenizer failed ({type(exc).__name__})"))  # no message: it may quote text
+    return out
+
+
+TOKENIZE_MODES = ("inline", "thread", "process")
+
+
+class Encoder:
+    """Tokenize + window texts inline, in one background thread, or in spawned worker processes.
+
+    * ``inline``: in the main thread, between forwards.
+    * ``thread``: one thread encodes the next chunk while the main thread waits in the jitted
+      forward (which releases the GIL); the tokenizer itself holds the GIL (SentencePiece with
+      character offsets spends ~90% of its time in Python), so one thread is all that helps.
+    * ``process``: ``workers`` spawned processes (each loads the vocabulary; start-up costs a
+      few seconds of imports), for hosts with cores to spare next to an accelerator.
+    Which one wins on a given host is measured by ``benchmarks/bench_predict.py --tokenize``.
+    """
+
+    def __init__(self, tagger: ScoringTagger, mode: str = "inline", workers: int = 1):
+        if mode not in TOKENIZE_MODES:
+            raise ConfigError(f"--tokenize {mode!r}: choose one of {TOKENIZE_MODES}")
+        self.tagger, self.mode, self.workers = tagger, mode, max(1, workers)
+        self._pool: Optional[concurrent.futures.Executor] = None
+        if mode == "thread":
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tokenize")
+        elif mode == "process":
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                initargs=(tagger.model_dir,))
+
+    @property
+    def ahead(self) -> int:
+        """Chunks submitted before the oldest is collected (1: encode the next during this forward)."""
+        return 0 if self.mode == "inline" else 1
+
+    def submit(self, texts: Sequence[str]) -> Callable[[], list[tuple]]:
+        """Starts encoding; returns a function that waits for the result."""
+        t = self.tagger
+        if self.mode == "inline":
+            return lambda: _encode_texts(texts, t.max_length, t.overlap, t.tokenizer)
+        if self.mode == "thread":
+            future = self._pool.submit(_encode_texts, texts, t.max_length, t.overlap, t.tokenizer)
+            return future.result
+        per = max(1, -(-len(texts) // (self.workers * 4)))
+        futures = [self._pool.submit(_encode_texts, texts[i:i + per], t.max_length, t.overlap)
+                   for i in range(0, len(texts), per)]
+        return lambda: [x for f in futures for x in f.result()]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def scored_documents(tagger: ScoringTagger, encoded: Sequence[windowing.EncodedDocument],
+                     min_score: float = 0.0) -> list[tuple[Document, list[float]]]:
+    """Documents with predicted entities (score >= ``min_score``) and each entity's score.
+
+    Score = mean over the entity's tokens of the predicted label's probability, each token's
+    value taken from the window that owns it (the same owner rule that merges the labels).
+    """
+    features, rows = windowing.window_features(encoded, tagger.tokenizer, tagger.max_length)
+    labels, probs = tagger.predict_windows(features)
+    docs = windowing.predictions_to_documents(encoded, rows, labels, tagger.labels)
+    out, first_row = [], 0
+    for enc, doc in zip(encoded, docs):
+        n = len(enc.ids)
+        token_prob = np.zeros(n, np.float32)
+        if n:
+            owner = windowing.token_owners(enc.windows, n)
+            for w, win in enumerate(enc.windows):
+                mine = owner[win.start:win.end] == w
+                token_prob[win.start:win.end][mine] = probs[first_row + w, 1:1 + win.end - win.start][mine]
+        first_row += len(enc.windows)
+        kept, scores = [], []
+        for e in doc.entities:
+            a = int(np.searchsorted(enc.starts, e.start, "left"))
+            z = int(np.searchsorted(enc.ends, e.end, "right"))
+            score = round(float(token_prob[a:z].mean()) if z > a else 0.0, SCORE_DECIMALS)
+            if score >= min_score:
+                kept.append(e)
+                scores.append(score)
+        out.append((Document(doc.id, doc.text, kept, [], doc.source), scores))
+    return out
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+class ChunkWriter(Protocol):
+    """Writes one chunk's per-note outputs under ``staging_dir`` (relative paths = final paths).
+
+    Only per-note files (``<note id>.<ext>``): anything per chunk or per run (a summary) belongs
+    in the run's summary, which the driver writes.
+    """
+
+    def write(self, results: Sequence[tuple[Document, list[float]]], staging_dir: str) -> None: ...
+
+
+class NERFileWriter:
+    """Per-note brat / i2b2 files exactly as ``predict`` has always written them."""
+
+    def __init__(self, note_format: str, i2b2_flavour: str = "i2b2_2010"):
+        if note_format not in NOTE_FORMATS:
+            raise ConfigError(f"--format {note_format!r}: choose one of {NOTE_FORMATS + ('jsonl',)}")
+        self.note_format, self.i2b2_flavour = note_format, i2b2_flavour
+
+    def write(self, results: Sequence[tuple[Document, list[float]]], staging_dir: str) -> None:
+        from gatortron_jax.inference.ner_predict import write_predictions
+
+        if self.note_format != "none":
+            write_predictions([d for d, _ in results], staging_dir, self.note_format, self.i2b2_flavour)
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _entity_rows(note: SourceNote, doc: Document, scores: Sequence[float], show_text: bool) -> list[dict]:
+    rows = []
+    for e, score in zip(doc.entities, scores):
+        row = {"note_id": note.id, "note_index": note.index, "entity_id": e.id, "type": e.type,
+               "start": e.start, "end": e.end, "score": score}
+        if show_text:
+            row["text"] = doc.text[e.start:e.end]
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamOptions:
+    output_dir: str
+    chunk_notes: int = 512
+    min_score: float = 0.0
+    show_text: bool = False  # put entity text (PHI) in the entity table
+    table_formats: tuple[str, ...] = ("jsonl",)
+    shard: int = 0
+    num_shards: int = 1
+    tokenize: str = "inline"  # inline | thread | process (see Encoder)
+    workers: int = 1  # processes when tokenize == "process"
+    progress_every_s: float = 10.0
+
+    def validate(self) -> None:
+        if self.chunk_notes < 1:
+            raise ConfigError(f"--chunk_notes {self.chunk_notes}: must be >= 1")
+        if not 0 <= self.shard < self.num_shards:
+            raise ConfigError(f"--shard {self.shard} --num_shards {self.num_shards}: need 0 <= shard < num_shards")
+        bad = [f for f in self.table_formats if f not in TABLE_FORMATS]
+        if bad:
+            raise ConfigError(f"--table {bad[0]!r}: choose from {TABLE_FORMATS}")
+        if not 0.0 <= self.min_score <= 1.0:
+            raise ConfigError(f"--min_score {self.min_score}: must be in [0, 1]")
+
+    @property
+    def shard_tag(self) -> str:
+        return f"shard-{self.shard:05d}-of-{self.num_shards:05d}"
+
+    def output_name(self, stem: str, ext: str) -> str:
+        """``summary.json`` for one shard, ``summary.shard-00001-of-00004.json`` for several."""
+        middle = "" if self.num_shards == 1 else f".{self.shard_tag}"
+        return os.path.join(self.output_dir, f"{stem}{middle}.{ext}")
+
+
+class _Progress:
+    def __init__(self, total: Optional[int], every_s: float):
+        self.total, self.every_s = total, every_s
+        self.t0 = self.last = time.perf_counter()
+        self.done = self.work_notes = self.work_tokens = 0
+
+    def update(self, done: int, worked_notes: int, tokens: int, force: bool = False) -> None:
+        self.done, self.work_notes, self.work_tokens = done, self.work_notes + worked_notes, self.work_tokens + tokens
+        now = time.perf_counter()
+        if not force and now - self.last < self.every_s:
+            return
+        self.last = now
+        rate = self.work_notes / max(now - self.t0, 1e-9)
+        head = f"{done:,}" + (f"/{self.total:,} notes ({done / max(self.total, 1):.1%})" if self.total else " notes")
+        eta = ""
+        if self.total and rate > 0:
+            eta = f", ETA {time.strftime('%H:%M:%S', time.gmtime(max(self.total - done, 0) / rate))}"
+        log.info("predict: %s, %.1f notes/s, %.0f tokens/s%s", head, rate,
+                 self.work_tokens / max(now - self.t0, 1e-9), eta)
+
+
+def _chunks(notes: Iterable[SourceNote], size: int) -> Iterator[list[SourceNote]]:
+    chunk: list[SourceNote] = []
+    for n in notes:
+        chunk.append(n)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def shard_size(total: Optional[int], shard: int, num_shards: int) -> Optional[int]:
+    return None if total is None else len(range(shard, total, num_shards))
+
+
+def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions,
+               writer: Optional[ChunkWriter] = None, *, per_note_files: bool = True,
+               run_settings: Optional[dict] = None) -> dict:
+    """Predicts every note of this shard of ``source``; returns (and writes) the summary.
+
+    The streaming entry point for ``predict`` and for ``deid``: ``writer`` receives each
+    chunk's scored documents and writes its per-note files into a staging directory; the
+    driver moves them into place atomically, hashes them into the chunk ledger, and keeps the
+    entity tables, resume checks, progress line and summary. ``per_note_files`` false (no
+    writer output) lets ids that are not safe file names through.
+    """
+    options.validate()
+    writer = writer or NERFileWriter("brat")
+    out = options.output_dir
+    state = os.path.join(out, "_stream", options.shard_tag)
+    os.makedirs(state, exist_ok=True)
+    settings = {"model": tagger.fingerprint(), "input": os.path.abspath(source.path), "kind": source.kind,
+                "id_field": source.id_field, "text_field": source.text_field, "chunk_notes": options.chunk_notes,
+                "min_score": options.min_score, "show_text": options.show_text, "num_shards": options.num_shards,
+                "shard": options.shard, **(run_settings or {})}
+    settings_path = os.path.join(state, "run.json")
+    if os.path.isfile(settings_path):
+        with open(settings_path, encoding="utf-8") as f:
+            previous = json.load(f)
+        changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+        if changed:
+            raise ConfigError(f"{out}: holds a run with different settings ({', '.join(changed)}); resume with "
+                              f"the same command or use a new --output")
+    else:
+        _atomic_write(settings_path, json.dumps(settings, indent=1, sort_keys=True).encode())
+
+    t_start = time.perf_counter()
+    total = shard_size(source.count(), options.shard, options.num_shards)
+    progress = _Progress(total, options.progress_every_s)
+    encoder = Encoder(tagger, options.tokenize, options.workers)
+    totals = collections.Counter()
+    by_type: collections.Counter[str] = collections.Counter()
+    by_reason: collections.Counter[str] = collections.Counter()
+    failed_examples: list[dict] = []
+    seen_ids: set[str] = set()
+    pending: collections.deque = collections.deque()
+    keep = lambda i: note_sources.shard_of(i, options.num_shards) == options.shard  # noqa: E731
+
+    def finish(chunk_no: int, notes: list[SourceNote], usable: list[SourceNote], failed: list[dict],
+               wait: Callable[[], list[tuple]]) -> None:
+        parts = wait()
+        for n, p in zip(usable, parts):
+            if p[0] is None:
+                failed.append({"index": n.index, "id": n.id, "where": n.where, "reason": p[1]})
+        failed.sort(key=lambda f: f["index"])
+        ok = [(n, p) for n, p in zip(usable, parts) if p[0] is not None]
+        usable = [n for n, _ in ok]
+        encoded = [windowing.EncodedDocument(Document(n.id, n.text, [], [], n.where), *p) for n, p in ok]
+        results = scored_documents(tagger, encoded, options.min_score)
+        sizes = (sum(len(e.ids) for e in encoded), sum(len(e.windows) for e in encoded))
+        ledger = _write_chunk(state, out, chunk_no, notes, usable, failed, results, writer, options, sizes)
+        _account(ledger)
+        progress.update(progress.done + len(notes), len(notes), ledger["tokens"])
+
+    def _account(ledger: dict) -> None:
+        totals["notes_read"] += len(ledger["notes"])
+        totals["notes_predicted"] += ledger["predicted"]
+        totals["notes_failed"] += len(ledger["failed"])
+        totals["tokens"] += ledger["tokens"]
+        totals["windows"] += ledger["windows"]
+        totals["entities"] += sum(ledger["entities_by_type"].values())
+        totals["notes_with_replaced_bytes"] += ledger["notes_with_replaced_bytes"]
+        by_type.update(ledger["entities_by_type"])
+        for f in ledger["failed"]:
+            by_reason[f["reason"]] += 1
+            if len(failed_examples) < 1000:
+                failed_examples.append(f)
+
+    chunk_no = -1
+    try:
+        for chunk_no, notes in enumerate(_chunks(source.notes(keep), options.chunk_notes)):
+            usable, failed = [], []
+            for n in notes:
+                reason = n.reason
+                if reason is None and per_note_files and not note_sources.safe_relative_id(n.id):
+                    reason = note_sources.UNSAFE_ID
+                if reason is None and n.id in seen_ids:
+                    reason = note_sources.DUPLICATE_ID
+                seen_ids.add(n.id)
+                if reason is None:
+                    usable.append(n)
+                else:
+                    failed.append({"index": n.index, "id": n.id, "where": n.where, "reason": reason})
+            done = _verified_ledger(state, out, chunk_no, notes)
+            if done is not None:
+                totals["chunks_resumed"] += 1
+                _account(done)
+                progress.update(progress.done + len(notes), 0, 0)
+                continue
+            totals["chunks_predicted"] += 1
+            pending.append((chunk_no, notes, usable, failed, encoder.submit([n.text for n in usable])))
+            if len(pending) > encoder.ahead:  # keep the next chunk tokenizing during this forward
+                finish(*pending.popleft())
+        while pending:
+            finish(*pending.popleft())
+    finally:
+        encoder.close()
+    progress.update(progress.done, 0, 0, force=True)
+    n_chunks = chunk_no + 1
+    _stale_ledgers(state, n_chunks)
+    tables = _combine_tables(state, n_chunks, options)
+    failed_path = options.output_name("failed", "jsonl")  # every failed note (the summary lists the first 1000)
+    with open(f"{failed_path}.tmp.{os.getpid()}", "w", encoding="utf-8") as f:
+        for k in range(n_chunks):
+            with open(_ledger_path(state, k), encoding="utf-8") as part:
+                for row in json.load(part)["failed"]:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(f"{failed_path}.tmp.{os.getpid()}", failed_path)
+    seconds = time.perf_counter() - t_start
+    summary = {
+        "input": source.path, "input_format": source.kind, "shard": options.shard, "num_shards": options.num_shards,
+        "shard_assignment": "note index mod num_shards",
+        **{k: totals[k] for k in ("notes_read", "notes_predicted", "notes_failed", "entities", "tokens", "windows",
+                                  "notes_with_replaced_bytes", "chunks_predicted", "chunks_resumed")},
+        "chunks": n_chunks, "failed_by_reason": dict(sorted(by_reason.items())),
+        "failed": failed_examples, "failed_listed": len(failed_examples),
+        "failed_table": os.path.relpath(failed_path, out),
+        "entities_by_type": dict(sorted(by_type.items())), "min_score": options.min_score,
+        "tables": [os.path.relpath(t, out) for t in tables], "seconds": round(seconds, 3),
+        "notes_per_s": round(totals["notes_read"] / max(seconds, 1e-9), 2), "dtype": tagger.dtype,
+        "tokenize": options.tokenize, "workers": options.workers,
+    }
+    _atomic_write(options.output_name("summary", "json"), json.dumps(summary, indent=1).encode())
+    return summary
+
+
+def _ledger_path(state: str, chunk_no: int) -> str:
+    return os.path.join(state, f"chunk-{chunk_no:06d}.json")
+
+
+def _table_path(state: str, chunk_no: int) -> str:
+    return os.path.join(state, f"entities-{chunk_no:06d}.jsonl")
+
+
+def _verified_ledger(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote]) -> Optional[dict]:
+    """The chunk's ledger if it is complete and every output it lists is intact, else None."""
+    path = _ledger_path(state, chunk_no)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            ledger = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if ledger.get("notes") != [[n.index, n.id] for n in notes]:
+        log.info("chunk %d: input changed since it was written; predicting it again", chunk_no)
+        return None
+    for rel, digest in ledger["files"].items():
+        full = os.path.join(state if rel == os.path.basename(_table_path(state, chunk_no)) else out, rel)
+        if not os.path.isfile(full) or _sha256(full) != digest:
+            log.info("chunk %d: %s missing or changed; predicting the chunk again", chunk_no, rel)
+            return None
+    return ledger
+
+
+def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote], usable: Sequence[SourceNote],
+                 failed: list[dict], results: Sequence[tuple[Document, list[float]]], writer: ChunkWriter,
+                 options: StreamOptions, sizes: tuple[int, int]) -> dict:
+    staging = os.path.join(state, f"staging-{chunk_no:06d}")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    writer.write(results, staging)
+    files: dict[str, str] = {}
+    ids = {doc.id for doc, _ in results}
+    for root, dirs, names in os.walk(staging):
+        dirs.sort()
+        for name in sorted(names):
+            src = os.path.join(root, name)
+            rel = os.path.relpath(src, staging).replace(os.sep, "/")
+            if rel.rsplit(".", 1)[0] not in ids:  # a file per chunk would be overwritten by the next chunk
+                raise ConfigError(f"{type(writer).__name__} wrote {rel!r}, which is not a per-note file "
+                                  "(<note id>.<ext>); chunk writers may write only per-note files")
+            files[rel] = _sha256(src)
+            dest = os.path.join(out, rel)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            os.replace(src, dest)  # atomic per file; the ledger (written last) makes the chunk count
+    shutil.rmtree(staging, ignore_errors=True)
+    rows = [json.dumps(r, ensure_ascii=False) + "\n"
+            for n, (doc, scores) in zip(usable, results) for r in _entity_rows(n, doc, scores, options.show_text)]
+    table = _table_path(state, chunk_no)
+    data = "".join(rows).encode("utf-8")
+    _atomic_write(table, data)
+    files[os.path.basename(table)] = hashlib.sha256(data).hexdigest()
+    by_type = collections.Counter(e.type for doc, _ in results for e in doc.entities)
+    ledger = {
+        "chunk": chunk_no, "notes": [[n.index, n.id] for n in notes], "predicted": len(usable), "failed": failed,
+        "files": files, "tokens": sizes[0], "windows": sizes[1], "entities_by_type": dict(sorted(by_type.items())),
+        "notes_with_replaced_bytes": sum(1 for n in notes if n.replaced),
+    }
+    _atomic_write(_ledger_path(state, chunk_no), json.dumps(ledger).encode())
+    return ledger
+
+
+def _stale_ledgers(state: str, n_chunks: int) -> None:
+    """Ledgers past the last chunk (the input shrank) are removed so tables are not mixed."""
+    for name in os.listdir(state):
+        if name.startswith(("chunk-", "entities-")):
+            number = int(name.split("-")[1].split(".")[0])
+            if number >= n_chunks:
+                os.remove(os.path.join(state, name))
+
+
+def _combine_tables(state: str, n_chunks: int, options: StreamOptions) -> list[str]:
+    """Per-chunk entity tables → ``entities.jsonl`` (and ``entities.parquet``), atomically."""
+    written = []
+    if "jsonl" in options.table_formats:
+        path = options.output_name("entities", "jsonl")
+        tmp = f"{path}.tmp.{os.getpid()}"
+        with open(tmp, "wb") as f:
+            for k in range(n_chunks):
+                with open(_table_path(state, k), "rb") as part:
+                    shutil.copyfileobj(part, f)
+        os.replace(tmp, path)
+        written.append(path)
+    if "parquet" in options.table_formats:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        fields = [("note_id", pa.string()), ("note_index", pa.int64()), ("entity_id", pa.string()),
+                  ("type", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())]
+        if options.show_text:
+            fields.append(("text", pa.string()))
+        schema = pa.schema(fields)
+        path = options.output_name("entities", "parquet")
+        tmp = f"{path}.tmp.{os.getpid()}"
+        with pq.ParquetWriter(tmp, schema) as w:
+            for k in range(n_chunks):
+                with open(_table_path(state, k), encoding="utf-8") as part:
+                    rows = [json.loads(line) for line in part]
+                if rows:
+                    w.write_table(pa.Table.from_pylist(rows, schema=schema))
+        os.replace(tmp, path)
+        written.append(path)
+    return written
