@@ -110,17 +110,13 @@ def test_invalid_utf8_strict_names_file_and_byte_offset(tmp_path):
         _source(tmp_path, strict=True).validate()
     assert str(err.value).startswith(f"{path}: not valid UTF-8 at byte offset {offset} (line 2")
     assert SECRET not in str(err.value)
-    with input_report.policy(strict=True):  # the process-wide policy (what --strict sets)
-        with pytest.raises(InputError, match="byte offset"):
-            _source(tmp_path).validate()
-    assert _source(tmp_path).validate()  # and it is restored afterwards
+    assert _source(tmp_path).validate()  # the default policy replaces and counts (no process-wide state)
 
 
 def test_show_text_adds_a_short_escaped_excerpt_to_the_warning_only(tmp_path, caplog):
     _bad_note(tmp_path)
-    with input_report.policy(strict=False, show_text=True):
-        source = _source(tmp_path, doc_per_line=True)
-        source.validate()
+    source = _source(tmp_path, doc_per_line=True, show_text=True)
+    source.validate()
     [warning] = [r.getMessage() for r in caplog.records if "U+FFFD" in r.getMessage()]
     excerpt = warning.split("excerpt (--show_text): ", 1)[1]
     assert len(excerpt) <= 80 and "more \\xff\\xfe text \\xc3" in excerpt
@@ -251,7 +247,6 @@ def test_cli_pretrain_default_replaces_counts_and_writes_report(bad_corpus, tmp_
     assert train["read"] == train["used"] == 13 and train["flagged"] == {"replaced_bytes": 1}
     assert [(Path(i["path"]).name, i["offset"]) for i in report["file_issues"]] == [("zz_bad.txt", BAD_OFFSET)]
     assert SECRET not in json.dumps(report)
-    assert not input_report.current_policy().strict  # the command's policy did not leak
 
 
 def test_cli_strict_fails_with_one_error_line(bad_corpus, tmp_path, monkeypatch, repo_root, capsys, caplog):

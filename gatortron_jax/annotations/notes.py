@@ -27,9 +27,7 @@ from gatortron_jax.annotations.input_policy import (
     REPLACED_BYTES,
     UNPAIRED_SURROGATE,
     FileIssue,
-    current_policy,
     escaped_excerpt,
-    resolve_strict,
 )
 from gatortron_jax.core.errors import InputError
 
@@ -137,7 +135,7 @@ def _iter_raw_lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
             yield lineno, start, raw.rstrip(b"\r\n")
 
 
-def read_note_file(path: str, *, strict: Optional[bool] = None) -> tuple[str, Optional[FileIssue]]:
+def read_note_file(path: str, *, strict: bool = False, show_text: bool = False) -> tuple[str, Optional[FileIssue]]:
     """A whole ``.txt`` note under the input policy: ``(text, issue or None)``.
 
     For the raw notes of ``predict`` / ``deid`` / ``embed``: undecodable bytes become U+FFFD
@@ -148,7 +146,7 @@ def read_note_file(path: str, *, strict: Optional[bool] = None) -> tuple[str, Op
     """
     with open(path, "rb") as f:
         raw = f.read()
-    reader = _FileReader(Path(path), resolve_strict(strict))
+    reader = _FileReader(Path(path), strict, show_text)
     text, _, _ = reader.decode(raw, 0, 1)
     issues = reader.issues()
     if issues:
@@ -163,9 +161,10 @@ class _FileReader:
     (first location + count) instead of thousands of warnings.
     """
 
-    def __init__(self, path: Path, strict: bool):
+    def __init__(self, path: Path, strict: bool, show_text: bool = False):
         self.path = path
         self.strict = strict
+        self.show_text = show_text  # a replaced-byte warning may quote an escaped excerpt (local debugging)
         self._first: dict[str, FileIssue] = {}
         self._counts: collections.Counter[str] = collections.Counter()
 
@@ -176,7 +175,7 @@ class _FileReader:
               excerpt: Optional[Callable[[], str]] = None) -> None:
         self._counts[kind] += count
         if kind not in self._first:
-            text = excerpt() if excerpt is not None and current_policy().show_text else None
+            text = excerpt() if excerpt is not None and self.show_text else None
             self._first[kind] = FileIssue(str(self.path), kind, 0, line, offset, detail, text)
 
     def decode(self, raw: bytes, start: int, first_line: int) -> tuple[str, int, int]:
@@ -238,7 +237,8 @@ def iter_file_records(
     doc_id: str,
     *,
     doc_per_line: bool,
-    strict: Optional[bool] = None,
+    strict: bool = False,
+    show_text: bool = False,
     on_issue: Optional[Callable[[FileIssue], None]] = None,
 ) -> Iterator[NoteRecord]:
     """Yields every document in one file, empty and rejected ones included.
@@ -246,11 +246,10 @@ def iter_file_records(
     ``.jsonl`` files are always one record per line; ``.txt`` files are one document per
     line when ``doc_per_line`` and otherwise one document per file (CRLF normalised
     to LF). Line ids are ``"<doc_id>:<1-based line>"``. Callers count every record
-    (:attr:`NoteRecord.skip_reason`) rather than drop any silently. ``strict`` (default:
-    the process policy) raises on bad bytes / bad JSON instead; otherwise, once the file
+    (:attr:`NoteRecord.skip_reason`) rather than drop any silently. ``strict`` raises on bad bytes / bad JSON instead; otherwise, once the file
     is fully read, each kind of problem found is passed to ``on_issue`` once.
     """
-    reader = _FileReader(path, resolve_strict(strict))
+    reader = _FileReader(path, strict, show_text)
     if path.suffix == ".jsonl":
         for lineno, start, raw in _iter_raw_lines(path):
             yield reader.jsonl_document(f"{doc_id}:{lineno}", raw, start, lineno)

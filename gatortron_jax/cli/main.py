@@ -90,20 +90,21 @@ def cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> int:
 
     if args.strict:  # recorded in operative_config.gin and config.json like any other binding
         overrides = [*overrides, "MLMDataConfig.strict=True"]
+    if args.show_text:
+        overrides = [*overrides, "MLMDataConfig.show_text=True"]
     gin_config.parse(args.gin_file, overrides)
     data = gin_config.build(MLMDataConfig)
     # Raw notes are prepared into MODEL_DIR/corpus_cache inside train_mlm (which also writes
-    # MODEL_DIR/input_report.json from the cache manifest); the policy carries strict/show_text there.
-    with input_report.policy(strict=data.strict, show_text=args.show_text):
-        summary = trainer.train_mlm(
-            args.model_dir,
-            gin_config.build(EncoderConfig),
-            data,
-            gin_config.build(TrainConfig),
-            gin_config.build(OptimizerConfig),
-            gin_config.build(MeshConfig),
-            init_checkpoint=args.init_checkpoint,
-        )
+    # MODEL_DIR/input_report.json from the cache manifest); MLMDataConfig carries strict/show_text.
+    summary = trainer.train_mlm(
+        args.model_dir,
+        gin_config.build(EncoderConfig),
+        data,
+        gin_config.build(TrainConfig),
+        gin_config.build(OptimizerConfig),
+        gin_config.build(MeshConfig),
+        init_checkpoint=args.init_checkpoint,
+    )
     import jax
 
     if jax.process_index() == 0:
@@ -132,6 +133,7 @@ def cmd_prepare_corpus(args: argparse.Namespace, overrides: list[str]) -> int:
         prepare.PrepareOptions(seq_len=args.seq_len, doc_per_line=args.doc_per_line,
                                validation_fraction=args.validation_fraction, strict=args.strict),
         num_workers=args.num_workers, shard=args.shard, num_shards=args.num_shards, shard_mb=args.shard_mb,
+        show_text=args.show_text,
     )
     manifest = result["manifest"]
     if manifest is None:
@@ -158,9 +160,10 @@ def cmd_train_vocab(args: argparse.Namespace, overrides: list[str]) -> int:
                 inputs += [os.path.join(root, f) for f in sorted(files) if f.endswith((".txt", ".jsonl"))]
         else:
             inputs.append(path)
-    report = input_report.InputReport()  # strict / show_text: the policy main() applied
+    report = input_report.InputReport()
     model = vocab.train_sentencepiece(sorted(inputs), args.output, args.vocab_size,
-                                      model_type=args.model_type, report=report, max_sentences=args.max_sentences)
+                                      model_type=args.model_type, strict=args.strict, show_text=args.show_text,
+                                      report=report, max_sentences=args.max_sentences)
     log.info("input summary: %s", report.summary())
     log.info("wrote %s (%d pieces from %d files)", model, args.vocab_size, len(inputs))
     return 0
@@ -251,7 +254,8 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.inference.embed import embed_file
 
     s = embed_file(args.checkpoint, args.input, args.output, max_length=args.max_length, overlap=args.overlap,
-                   batch_size=args.batch_size, chunk_lines=args.chunk_lines)
+                   batch_size=args.batch_size, chunk_lines=args.chunk_lines, strict=args.strict,
+                   show_text=args.show_text)
     print(f"wrote {s['output']}: {s['lines']} arrays (key = line index '0'..'{max(s['lines'] - 1, 0)}'), each "
           f"float32 [tokens incl. [CLS]/[SEP], {s['hidden']}] last hidden states.")
     print("An encoder gives one contextual vector per token, not text: feed these to a downstream model "
@@ -386,7 +390,8 @@ def _predict_ner_stream(args: argparse.Namespace) -> int:
     if args.format == "i2b2_2014":
         flavour = "i2b2_2014"
     note_format = "none" if args.format in ("jsonl", "none") else "i2b2" if args.format == "i2b2_2014" else args.format
-    source = NoteSource(args.input, args.input_format, id_field=args.id_field, text_field=args.text_field)
+    source = NoteSource(args.input, args.input_format, id_field=args.id_field, text_field=args.text_field,
+                        strict=args.strict, show_text=args.show_text)
     options = stream.StreamOptions(
         output_dir=args.output, chunk_notes=args.chunk_notes, min_score=args.min_score, show_text=args.show_text,
         table_formats=tuple(dict.fromkeys(["jsonl", *args.table])), shard=shard, num_shards=num_shards,
@@ -478,7 +483,8 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
 
     notes, has_gold, table_patients = deid.read_deid_input(args.input, args.input_format,
                                                            patient_id_field=args.patient_id_field,
-                                                           id_field=args.id_field)
+                                                           id_field=args.id_field, strict=args.strict,
+                                                           show_text=args.show_text)
     fmt = args.format or ("jsonl" if deid.detect_input_format(args.input) == "jsonl"
                           and args.input_format in ("auto", "jsonl") else "brat")
     if args.phi_source != "model" and not has_gold:

@@ -30,7 +30,6 @@ from typing import Any, Sequence
 
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.annotations.formats import ReadSummary, brat, i2b2_deid
-from gatortron_jax.annotations.input_policy import resolve_strict
 from gatortron_jax.annotations.notes import read_note_file
 from gatortron_jax.evaluation.deid_metrics import deid_scores
 from gatortron_jax.evaluation.ner_metrics import entity_scores
@@ -247,9 +246,10 @@ def detect_input_format(path: str) -> str:
 
 
 def read_deid_input(path: str, input_format: str = "auto", *, patient_id_field: str | None = None,
-                    id_field: str = "id") -> tuple[list[Document], bool, dict[str, str]]:
+                    id_field: str = "id", strict: bool = False,
+                    show_text: bool = False) -> tuple[list[Document], bool, dict[str, str]]:
     """The notes to de-identify, whether they carry gold PHI, and the patient ids a note
-    table gave (``patient_id_field``)."""
+    table gave (``patient_id_field``). ``strict`` / ``show_text``: the input policy."""
 
     if input_format not in INPUT_FORMATS:
         raise ConfigError(f"--input_format {input_format!r}: choose one of {INPUT_FORMATS}")
@@ -257,32 +257,35 @@ def read_deid_input(path: str, input_format: str = "auto", *, patient_id_field: 
         raise InputError(f"{path}: no such file or directory")
     fmt = detect_input_format(path) if input_format == "auto" else input_format
     if fmt == "jsonl":
-        return _table(path, id_field, patient_id_field)
+        return _table(path, id_field, patient_id_field, strict, show_text)
     if fmt == "i2b2_2014":
         if os.path.isfile(path):
-            return [i2b2_deid.read_i2b2_2014(path)], True, {}
-        return i2b2_deid.read_i2b2_2014_dir(path), True, {}
+            return [i2b2_deid.read_i2b2_2014(path, strict=strict)], True, {}
+        return i2b2_deid.read_i2b2_2014_dir(path, strict=strict), True, {}
     if fmt == "i2b2_2006":
-        return i2b2_deid.read_i2b2_2006_path(path), True, {}
+        return i2b2_deid.read_i2b2_2006_path(path, strict=strict), True, {}
     if fmt == "brat":
         summary = ReadSummary()
-        docs = brat.read_brat_dir(path, strict=resolve_strict(None), summary=summary)
+        docs = brat.read_brat_dir(path, strict=strict, summary=summary)
         if summary.skipped.get(".txt without .ann"):  # those notes would silently stay identified
             raise InputError(f"{path}: {summary.skipped['.txt without .ann']} .txt note(s) have no .ann; give every "
                              "note its .ann, or --input_format txt to de-identify them with the model alone")
         return docs, True, {}
     from gatortron_jax.inference.ner_predict import read_raw_notes  # loads the model stack; only for .txt
 
-    return read_raw_notes(path), False, {}
+    return read_raw_notes(path, strict=strict, show_text=show_text), False, {}
 
 
-def _table(path: str, id_field: str, patient_id_field: str | None) -> tuple[list[Document], bool, dict[str, str]]:
-    docs, patients = read_note_table(path, id_field=id_field, patient_id_field=patient_id_field)
+def _table(path: str, id_field: str, patient_id_field: str | None, strict: bool,
+           show_text: bool) -> tuple[list[Document], bool, dict[str, str]]:
+    docs, patients = read_note_table(path, id_field=id_field, patient_id_field=patient_id_field, strict=strict,
+                                     show_text=show_text)
     return docs, False, patients
 
 
 def read_note_table(path: str, *, id_field: str = "id", text_field: str = "text",
-                    patient_id_field: str | None = None) -> tuple[list[Document], dict[str, str]]:
+                    patient_id_field: str | None = None, strict: bool = False,
+                    show_text: bool = False) -> tuple[list[Document], dict[str, str]]:
     """A note table exported as ``.jsonl`` (one ``{"id": ..., "text": ..., "patient_id": ...}``
     per line): the notes, and note id → patient id for records that carry ``patient_id_field``.
 
@@ -293,8 +296,7 @@ def read_note_table(path: str, *, id_field: str = "id", text_field: str = "text"
     table (a 1M-note export of ~4 KB notes is ~4 GB; split it into files first).
     """
 
-    strict = resolve_strict(None)
-    raw, _ = read_note_file(path)
+    raw, _ = read_note_file(path, strict=strict, show_text=show_text)
     docs, patients, seen, skipped = [], {}, set(), 0
     for lineno, line in enumerate(raw.split("\n"), 1):
         if not line.strip():

@@ -125,7 +125,7 @@ class Embedder:
         return results, counts
 
 
-def read_lines(path: str) -> list[str]:
+def read_lines(path: str, *, strict: bool = False, show_text: bool = False) -> list[str]:
     """Lines split on "\\n" only (a trailing newline ends the last line; "\\r" is stripped).
 
     Decoded under the input policy (annotations/input_policy.py): undecodable bytes become U+FFFD
@@ -136,21 +136,21 @@ def read_lines(path: str) -> list[str]:
 
     if not os.path.isfile(path):
         raise InputError(f"{path}: input file not found")
-    text, _ = read_note_file(path)  # warns once if bytes were replaced
+    text, _ = read_note_file(path, strict=strict, show_text=show_text)  # warns once if bytes were replaced
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line.rstrip("\r") for line in lines]
 
 
-def iter_lines(path: str) -> Iterator[str]:
+def iter_lines(path: str, *, strict: bool = False, show_text: bool = False) -> Iterator[str]:
     """:func:`read_lines` one line at a time (bounded memory), same decoding and warnings."""
     from gatortron_jax.annotations.notes import iter_file_records
 
     if not os.path.isfile(path):
         raise InputError(f"{path}: input file not found")
     # doc_per_line: one record per line, bad bytes replaced + one warning per file (or an error when strict)
-    for record in iter_file_records(Path(path), "line", doc_per_line=True,
+    for record in iter_file_records(Path(path), "line", doc_per_line=True, strict=strict, show_text=show_text,
                                     on_issue=lambda issue: log.warning("%s", issue.message())):
         yield record.text
 
@@ -184,7 +184,8 @@ class NpzStreamWriter:
 
 
 def embed_file(model_dir: str, input_path: str, output_path: str, *, max_length: int | None = None,
-               overlap: int | None = None, batch_size: int = 8, chunk_lines: int = 256) -> dict[str, Any]:
+               overlap: int | None = None, batch_size: int = 8, chunk_lines: int = 256, strict: bool = False,
+               show_text: bool = False) -> dict[str, Any]:
     """Embeds every line of ``input_path`` into ``output_path`` (.npz), ``chunk_lines`` lines at a time.
 
     Memory holds one chunk of lines and their arrays (hidden x tokens x 4 bytes each: a
@@ -223,7 +224,7 @@ def embed_file(model_dir: str, input_path: str, output_path: str, *, max_length:
                 stats["windowed_lines"] += n_windows > 1
             chunk.clear()
 
-        for line in iter_lines(input_path):
+        for line in iter_lines(input_path, strict=strict, show_text=show_text):
             chunk.append(line)
             if len(chunk) == chunk_lines:
                 flush()

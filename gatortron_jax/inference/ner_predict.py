@@ -88,7 +88,7 @@ class NERPredictor:
 # ----------------------------------------------------------------------------- raw notes / writers
 
 
-def read_raw_notes(input_path: str) -> list[Document]:
+def read_raw_notes(input_path: str, *, strict: bool = False, show_text: bool = False) -> list[Document]:
     """``.txt`` notes under a directory (recursively; id = relative path without .txt), or one file."""
     paths: list[tuple[str, str]] = []
     if os.path.isfile(input_path):
@@ -110,7 +110,7 @@ def read_raw_notes(input_path: str) -> list[Document]:
     for path, doc_id in paths:
         # Input policy (annotations/input_policy.py): bad bytes -> U+FFFD + one warning per file, or
         # InputError under --strict. Every note still comes out the other side.
-        text, issue = read_note_file(path)
+        text, issue = read_note_file(path, strict=strict, show_text=show_text)
         replaced += issue is not None
         docs.append(Document(doc_id, text, [], [], path))
     log.info(

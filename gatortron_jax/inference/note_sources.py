@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from gatortron_jax.annotations import notes as notes_lib
-from gatortron_jax.annotations.input_policy import resolve_strict
 from gatortron_jax.core.errors import ConfigError, InputError
 
 log = logging.getLogger("gatortron_jax")
@@ -72,7 +71,7 @@ class NoteSource:
     """One input (file or directory) of one kind; iterate with :meth:`notes`."""
 
     def __init__(self, path: str, kind: Optional[str] = None, *, id_field: Optional[str] = None,
-                 text_field: Optional[str] = None, strict: Optional[bool] = None):
+                 text_field: Optional[str] = None, strict: bool = False, show_text: bool = False):
         if not os.path.exists(path):
             raise InputError(f"{path}: no such file or directory")
         self.path = path
@@ -82,7 +81,8 @@ class NoteSource:
         table_defaults = ("note_id", "note_text") if self.kind in ("csv", "parquet") else ("id", "text")
         self.id_field = id_field or table_defaults[0]
         self.text_field = text_field or table_defaults[1]
-        self.strict = resolve_strict(strict)
+        self.strict = bool(strict)
+        self.show_text = bool(show_text)
         self._txt_files: Optional[list[tuple[str, str]]] = None
 
     # --------------------------------------------------------------------- size (for the ETA)
@@ -131,11 +131,11 @@ class NoteSource:
             if not keep(index):
                 yield SourceNote(index, note_id, "", path)
                 continue
-            text, issue = notes_lib.read_note_file(path, strict=self.strict)  # warns once per bad file
+            text, issue = notes_lib.read_note_file(path, strict=self.strict, show_text=self.show_text)  # warns once per bad file
             yield SourceNote(index, note_id, text, path, replaced=issue.count if issue else 0)
 
     def _jsonl(self, keep: Callable[[int], bool]) -> Iterator[SourceNote]:
-        decoder = notes_lib._FileReader(Path(self.path), self.strict)  # the input policy's decoder
+        decoder = notes_lib._FileReader(Path(self.path), self.strict, self.show_text)  # the input policy's decoder
         offset = 0
         with open(self.path, "rb") as f:
             for index, raw in enumerate(f):

@@ -25,6 +25,8 @@ class MLMDataConfig:
     # Bad bytes / malformed .jsonl lines raise InputError instead of being replaced or skipped,
     # counted and warned about (policy: annotations/input_policy.py). The CLI's --strict sets it.
     strict: bool = False
+    # Replaced-byte warnings may quote an escaped excerpt (local debugging; may be PHI). The CLI's --show_text sets it.
+    show_text: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

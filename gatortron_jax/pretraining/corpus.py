@@ -43,7 +43,6 @@ from gatortron_jax.annotations.input_policy import (
     FileIssue,
     InputReport,
     format_summary,
-    resolve_strict,
 )
 from gatortron_jax.annotations.notes import NoteRecord, iter_file_records, list_corpus_files
 from gatortron_jax.core.errors import ConfigError, InputError
@@ -95,8 +94,8 @@ class TextCorpusSource(seqio.DataSource):
     (epoch) as a function of ``(seed, epoch)``; a fresh dataset always starts at epoch 0,
     so rebuilding the pipeline replays the same stream.
 
-    ``strict`` (default: the process-wide policy of :mod:`~gatortron_jax.annotations.input_policy`,
-    resolved at construction) makes undecodable bytes and malformed ``.jsonl`` lines raise
+    ``strict`` (the input policy of :mod:`~gatortron_jax.annotations.input_policy`, passed
+    explicitly) makes undecodable bytes and malformed ``.jsonl`` lines raise
     instead of being replaced / skipped, counted and warned about once per file.
     """
 
@@ -106,7 +105,8 @@ class TextCorpusSource(seqio.DataSource):
         *,
         doc_per_line: bool = False,
         validation_fraction: float = 0.05,
-        strict: Optional[bool] = None,
+        strict: bool = False,
+        show_text: bool = False,
     ):
         root = Path(corpus_dir)
         if not root.is_dir():
@@ -119,7 +119,8 @@ class TextCorpusSource(seqio.DataSource):
         self._root = root
         self._doc_per_line = doc_per_line
         self._validation_fraction = validation_fraction
-        self._strict = resolve_strict(strict)
+        self._strict = bool(strict)
+        self._show_text = bool(show_text)
         self._explicit_splits = (root / TRAIN).is_dir() and (root / VALIDATION).is_dir()
         self._files = self._split_files()
         #: Per-split counts of one full pass, filled by :meth:`validate`.
@@ -194,7 +195,7 @@ class TextCorpusSource(seqio.DataSource):
         filter_lines = not self._explicit_splits and self._per_line(self._files[split])
         for path in self._files[split] if files is None else files:
             docs = iter_file_records(path, self._doc_id(path), doc_per_line=self._doc_per_line,
-                                     strict=self._strict, on_issue=self._note_issue)
+                                     strict=self._strict, show_text=self._show_text, on_issue=self._note_issue)
             for doc in docs:
                 if filter_lines and in_validation_split(doc.id, self._validation_fraction) != (
                     split == VALIDATION
@@ -221,7 +222,7 @@ class TextCorpusSource(seqio.DataSource):
         else:
             fixed = None
         for doc in iter_file_records(path, self._doc_id(path), doc_per_line=self._doc_per_line,
-                                     strict=self._strict, on_issue=self._note_issue):
+                                     strict=self._strict, show_text=self._show_text, on_issue=self._note_issue):
             if fixed is not None:
                 yield fixed, doc
             else:

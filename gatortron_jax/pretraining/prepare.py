@@ -112,6 +112,7 @@ class _ShardJob:
     files: tuple[str, ...]  # absolute paths
     sources: tuple[dict, ...]
     options: PrepareOptions
+    show_text: bool = False  # warnings may quote an escaped excerpt (not part of the cache's contents)
 
 
 def _write_shard(job: _ShardJob) -> dict[str, Any]:
@@ -121,7 +122,8 @@ def _write_shard(job: _ShardJob) -> dict[str, Any]:
     body = opts.seq_len - 2
     dtype = token_dtype(vocab.vocab_size)
     source = TextCorpusSource(job.input_dir, doc_per_line=opts.doc_per_line,
-                              validation_fraction=opts.validation_fraction, strict=opts.strict)
+                              validation_fraction=opts.validation_fraction, strict=opts.strict,
+                              show_text=job.show_text)
     tokens: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     lengths: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     reports = {s: InputReport() for s in SPLITS}
@@ -181,6 +183,7 @@ def prepare_corpus(
     shard: int = 0,
     num_shards: int = 1,
     shard_mb: float = DEFAULT_SHARD_MB,
+    show_text: bool = False,
 ) -> dict[str, Any]:
     """Prepares (this host's part of) a cache; returns ``{"manifest": ... or None, "written": [...], ...}``.
 
@@ -223,7 +226,7 @@ def prepare_corpus(
     for g, members in enumerate(groups):
         srcs = tuple(sources[i] for i in members)
         jobs.append(_ShardJob(g, _digest({**base, "sources": srcs}), str(root), str(output), vocab_path,
-                              tuple(str(files[i]) for i in members), srcs, options))
+                              tuple(str(files[i]) for i in members), srcs, options, show_text))
     todo = [j for j in jobs if j.index % num_shards == shard and not _shard_done(output, j.index, j.key)]
     log.info("corpus cache %s: %d shard(s) in all, %d for this host (shard %d/%d), %d to write with %d worker(s)",
              output_dir, len(jobs), sum(1 for j in jobs if j.index % num_shards == shard), shard, num_shards,

@@ -20,7 +20,7 @@ import numpy as np
 from clu import metric_writers
 
 from gatortron_jax.core import distributed, partitioning
-from gatortron_jax.annotations.input_policy import resolve_strict, write_json
+from gatortron_jax.annotations.input_policy import write_json
 from gatortron_jax.pretraining import cache_pipeline, prepare, seqio_tasks as tasks
 from gatortron_jax.pretraining.corpus_cache import CorpusCache, is_cache
 from gatortron_jax.core.errors import ConfigError, GatortronError, InputError
@@ -95,8 +95,8 @@ def open_corpus_cache(data: MLMDataConfig, seq_len: int, model_dir: str, *,
                 data.corpus_dir, data.vocab_path, target,
                 prepare.PrepareOptions(seq_len=seq_len, doc_per_line=data.doc_per_line,
                                        validation_fraction=data.validation_fraction,
-                                       strict=resolve_strict(data.strict or None), lowercase=lowercase),
-                num_workers=1,
+                                       strict=data.strict, lowercase=lowercase),
+                num_workers=1, show_text=data.show_text,
             )
         if jax.process_count() > 1:  # the other hosts wait for process 0's cache (shared filesystem)
             from jax.experimental import multihost_utils

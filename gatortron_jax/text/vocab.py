@@ -26,7 +26,7 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
 from gatortron_jax.annotations.notes import NoteRecord, iter_file_records, list_corpus_files
-from gatortron_jax.annotations.input_policy import FileIssue, InputReport, resolve_strict
+from gatortron_jax.annotations.input_policy import FileIssue, InputReport
 from gatortron_jax.core.errors import InputError
 from gatortron_jax.text.wordpiece import WordPieceVocabulary
 
@@ -101,10 +101,12 @@ def _expand_inputs(input_paths: Sequence[str]) -> list[Path]:
 
 
 def _iter_records(
-    files: Sequence[Path], strict: bool, on_issue: Optional[Callable[[FileIssue], None]] = None
+    files: Sequence[Path], strict: bool, on_issue: Optional[Callable[[FileIssue], None]] = None,
+    show_text: bool = False,
 ) -> Iterator[NoteRecord]:
     for path in files:
-        yield from iter_file_records(path, str(path), doc_per_line=True, strict=strict, on_issue=on_issue)
+        yield from iter_file_records(path, str(path), doc_per_line=True, strict=strict, show_text=show_text,
+                                     on_issue=on_issue)
 
 
 def _sentences(doc: NoteRecord) -> Iterator[str]:
@@ -126,7 +128,7 @@ def _warn(issue: FileIssue) -> None:
     logging.warning("vocabulary input %s", issue.message())
 
 
-def _scan(files: Sequence[Path], strict: bool, report: InputReport) -> bool:
+def _scan(files: Sequence[Path], strict: bool, report: InputReport, show_text: bool = False) -> bool:
     """The validation pass: reads everything, counts every document, warns once per problem.
 
     Reads to the end (not just to the first sentence) so that strict-mode errors surface
@@ -134,7 +136,7 @@ def _scan(files: Sequence[Path], strict: bool, report: InputReport) -> bool:
     """
     report.files += len(files)
     found = False
-    for doc in _iter_records(files, strict, on_issue=_warn):
+    for doc in _iter_records(files, strict, on_issue=_warn, show_text=show_text):
         reason = doc.skip_reason
         report.add(reason, replaced_sequences=doc.replaced_sequences, replaced_bytes=doc.replaced_bytes)
         found = found or (reason is None and any(True for _ in _sentences(doc)))
@@ -150,7 +152,8 @@ def train_sentencepiece(
     model_type: str = "unigram",
     character_coverage: float = 0.9999,
     seed: int = 0,
-    strict: Optional[bool] = None,
+    strict: bool = False,
+    show_text: bool = False,
     report: Optional[InputReport] = None,
     max_sentences: int = DEFAULT_MAX_SENTENCES,
 ) -> str:
@@ -170,15 +173,14 @@ def train_sentencepiece(
 
     Bad bytes and malformed ``.jsonl`` lines follow the corpus policy
     (:mod:`gatortron_jax.annotations.input_policy`): replaced / skipped with one warning per file,
-    or ``InputError`` when ``strict`` (default: the process-wide policy). ``report``, if
+    or ``InputError`` when ``strict``; ``show_text`` lets a warning quote an escaped excerpt. ``report``, if
     given, receives the counts of the validation pass.
     """
     if max_sentences < 1:
         raise InputError(f"max_sentences must be >= 1, got {max_sentences}")
     files = _expand_inputs(input_paths)
     names = ", ".join(str(p) for p in files)
-    strict = resolve_strict(strict)
-    if not _scan(files, strict, InputReport() if report is None else report):
+    if not _scan(files, strict, InputReport() if report is None else report, show_text):
         raise InputError(f"no non-blank text to train a vocabulary on in: {names}")
     Path(output_prefix).parent.mkdir(parents=True, exist_ok=True)
     spm.set_random_generator_seed(seed)

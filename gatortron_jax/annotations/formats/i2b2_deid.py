@@ -52,7 +52,6 @@ from typing import Iterable
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.annotations.formats import ReadSummary, redact
 from gatortron_jax.annotations.formats.brat import _renumber
-from gatortron_jax.annotations.input_policy import resolve_strict
 from gatortron_jax.annotations.notes import read_note_file  # bad bytes: the raw-note input policy
 from gatortron_jax.core.errors import InputError
 
@@ -97,10 +96,10 @@ def _norm(s: str) -> str:
     return " ".join(s.split())
 
 
-def _read(path: str) -> str:
+def _read(path: str, strict: bool) -> str:
     if not os.path.isfile(path):
         raise InputError(f"{path}: file not found")
-    return read_note_file(path)[0]
+    return read_note_file(path, strict=strict)[0]
 
 
 def _line_at(raw: str, pos: int) -> int:
@@ -128,17 +127,16 @@ def locate_span(text: str, start: int, end: int, want: str, window: int = REPAIR
 # ----------------------------------------------------------------------------- 2014
 
 
-def read_i2b2_2014(xml_path: str, *, strict: bool | None = None, summary: ReadSummary | None = None,
+def read_i2b2_2014(xml_path: str, *, strict: bool = True, summary: ReadSummary | None = None,
                    doc_id: str | None = None, label: str = "type") -> Document:
     """One i2b2 2014 de-id XML file. ``label``: ``type`` (Entity.type = TYPE, e.g. PATIENT)
     or ``category`` (Entity.type = the tag, e.g. NAME)."""
     if label not in LABELS:
         raise InputError(f"i2b2 2014 reader: label={label!r}; use one of {LABELS}")
-    strict = resolve_strict(strict)
     own_summary = summary is None
     summary = summary if summary is not None else ReadSummary()
     summary.format = "i2b2_2014"
-    raw = _read(xml_path)
+    raw = _read(xml_path, strict)
     m = _TEXT_RE.search(raw)
     if not m:
         raise InputError(f"{xml_path}: no <TEXT><![CDATA[...]]></TEXT> element")
@@ -219,7 +217,7 @@ def _xml_files(directory: str) -> list[str]:
     return paths
 
 
-def read_i2b2_2014_dir(directory: str, *, strict: bool | None = None, summary: ReadSummary | None = None,
+def read_i2b2_2014_dir(directory: str, *, strict: bool = True, summary: ReadSummary | None = None,
                        label: str = "type") -> list[Document]:
     """Every ``*.xml`` under ``directory`` (recursively); ids are paths relative to it without ``.xml``."""
     summary = summary if summary is not None else ReadSummary()
@@ -264,13 +262,12 @@ def write_i2b2_2014_xml(doc: Document, xml_path: str) -> None:
 # ----------------------------------------------------------------------------- 2006
 
 
-def read_i2b2_2006(xml_path: str, *, strict: bool | None = None, summary: ReadSummary | None = None) -> list[Document]:
+def read_i2b2_2006(xml_path: str, *, strict: bool = True, summary: ReadSummary | None = None) -> list[Document]:
     """Every ``<RECORD>`` of one 2006 file; document ids are the record IDs."""
-    strict = resolve_strict(strict)
     own_summary = summary is None
     summary = summary if summary is not None else ReadSummary()
     summary.format = "i2b2_2006"
-    raw = _read(xml_path)
+    raw = _read(xml_path, strict)
     docs, seen = [], set()
     for rm in _RECORD_RE.finditer(raw):
         rid = rm.group(1)
@@ -330,7 +327,7 @@ def read_i2b2_2006(xml_path: str, *, strict: bool | None = None, summary: ReadSu
     return docs
 
 
-def read_i2b2_2006_path(path: str, *, strict: bool | None = None) -> list[Document]:
+def read_i2b2_2006_path(path: str, *, strict: bool = True) -> list[Document]:
     """A 2006 file, or every ``*.xml`` under a directory (ids prefixed by the file stem when
     record IDs repeat across files)."""
     summary = ReadSummary()
