@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import os
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,14 @@ class ReadSummary:
 
     def log(self) -> None:
         logger.log(logging.WARNING if self.problems else logging.INFO, "%s", self.describe())
+
+
+def write_text(path: str, content: str) -> None:
+    """Write a UTF-8 file exactly (no newline translation: offsets stay those of ``content``),
+    creating its directory. Every writer of an annotated format ends here."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(content)
 
 
 def redact(fragment: str, limit: int = 60) -> str:

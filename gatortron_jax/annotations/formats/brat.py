@@ -23,7 +23,7 @@ import os
 import re
 
 from gatortron_jax.annotations.documents import Document, Entity, Relation
-from gatortron_jax.annotations.formats import ReadSummary, redact
+from gatortron_jax.annotations.formats import ReadSummary, redact, write_text
 from gatortron_jax.core.errors import InputError
 
 _SPAN_RE = re.compile(r"^(\d+) (\d+)$")
@@ -223,16 +223,12 @@ def write_brat(doc: Document, ann_path: str) -> None:
     """Write ``doc``'s annotations as a ``.ann`` file (ids that are not ``T<n>``/``R<n>`` are
     renumbered consistently)."""
     content = format_ann(doc)
-    os.makedirs(os.path.dirname(os.path.abspath(ann_path)), exist_ok=True)
-    with open(ann_path, "w", encoding="utf-8", newline="") as f:
-        f.write(content)
+    write_text(ann_path, content)
 
 
 def write_brat_dir(docs: list[Document], directory: str) -> None:
     """Write ``<id>.txt`` and ``<id>.ann`` for every document under ``directory``."""
     for doc in docs:
         base = os.path.join(directory, *doc.id.split("/"))
-        os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)
-        with open(base + ".txt", "w", encoding="utf-8", newline="") as f:
-            f.write(doc.text)
+        write_text(base + ".txt", doc.text)
         write_brat(doc, base + ".ann")

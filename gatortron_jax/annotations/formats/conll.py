@@ -20,7 +20,7 @@ import re
 from typing import Sequence
 
 from gatortron_jax.annotations.documents import Document, Entity
-from gatortron_jax.annotations.formats import ReadSummary, logger, redact
+from gatortron_jax.annotations.formats import ReadSummary, logger, redact, write_text
 from gatortron_jax.core.errors import InputError
 
 _TAG_RE = re.compile(r"^(?:O|[BIESLU]-.+)$")
@@ -189,6 +189,4 @@ def write_conll(docs: list[Document], path: str,
     if dropped:
         logger.warning("%s: %d overlapping/empty entities not expressible in BIO were left out",
                        path, dropped)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("".join(out))
+    write_text(path, "".join(out))

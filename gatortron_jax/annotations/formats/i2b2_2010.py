@@ -22,7 +22,7 @@ import os
 import re
 
 from gatortron_jax.annotations.documents import Document, Entity
-from gatortron_jax.annotations.formats import ReadSummary, logger, redact
+from gatortron_jax.annotations.formats import ReadSummary, logger, redact, write_text
 from gatortron_jax.core.errors import InputError
 
 _CON_RE = re.compile(r'^c="(.*)" (\d+):(\d+) (\d+):(\d+)\|\|t="([^"]+)"\s*$')
@@ -196,6 +196,4 @@ def format_con(doc: Document) -> str:
 def write_i2b2_2010_con(doc: Document, con_path: str) -> None:
     """Write ``doc``'s entities as an i2b2 2010 ``.con`` file."""
     content = format_con(doc)
-    os.makedirs(os.path.dirname(os.path.abspath(con_path)), exist_ok=True)
-    with open(con_path, "w", encoding="utf-8", newline="") as f:
-        f.write(content)
+    write_text(con_path, content)

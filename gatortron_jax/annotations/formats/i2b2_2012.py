@@ -38,7 +38,7 @@ import os
 import re
 
 from gatortron_jax.annotations.documents import Document, Entity, Relation
-from gatortron_jax.annotations.formats import ReadSummary, redact
+from gatortron_jax.annotations.formats import ReadSummary, redact, write_text
 from gatortron_jax.core.errors import InputError
 
 EVENT_TYPES = ("PROBLEM", "TEST", "TREATMENT", "CLINICAL_DEPT", "EVIDENTIAL", "OCCURRENCE")
@@ -213,6 +213,4 @@ def format_i2b2_2012_xml(doc: Document) -> str:
 def write_i2b2_2012_xml(doc: Document, xml_path: str) -> None:
     """Write ``doc`` as an i2b2 2012 XML file."""
     content = format_i2b2_2012_xml(doc)
-    os.makedirs(os.path.dirname(os.path.abspath(xml_path)), exist_ok=True)
-    with open(xml_path, "w", encoding="utf-8", newline="") as f:
-        f.write(content)
+    write_text(xml_path, content)

@@ -50,7 +50,7 @@ import re
 from typing import Iterable
 
 from gatortron_jax.annotations.documents import Document, Entity
-from gatortron_jax.annotations.formats import ReadSummary, redact
+from gatortron_jax.annotations.formats import ReadSummary, redact, write_text
 from gatortron_jax.annotations.formats.brat import _renumber
 from gatortron_jax.annotations.notes import read_note_file  # bad bytes: the raw-note input policy
 from gatortron_jax.core.errors import InputError
@@ -254,9 +254,7 @@ def format_i2b2_2014_xml(doc: Document) -> str:
 
 def write_i2b2_2014_xml(doc: Document, xml_path: str) -> None:
     content = format_i2b2_2014_xml(doc)
-    os.makedirs(os.path.dirname(os.path.abspath(xml_path)), exist_ok=True)
-    with open(xml_path, "w", encoding="utf-8", newline="") as f:
-        f.write(content)
+    write_text(xml_path, content)
 
 
 # ----------------------------------------------------------------------------- 2006
@@ -366,6 +364,4 @@ def format_i2b2_2006_xml(docs: Iterable[Document]) -> str:
 
 def write_i2b2_2006_xml(docs: Iterable[Document], xml_path: str) -> None:
     content = format_i2b2_2006_xml(docs)
-    os.makedirs(os.path.dirname(os.path.abspath(xml_path)), exist_ok=True)
-    with open(xml_path, "w", encoding="utf-8", newline="") as f:
-        f.write(content)
+    write_text(xml_path, content)
