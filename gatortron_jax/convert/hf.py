@@ -191,7 +191,7 @@ def read_hf_config(hf_dir: str) -> dict[str, Any]:
     return hf
 
 
-def _to_numpy(tensor: Any) -> np.ndarray:
+def to_numpy(tensor: Any) -> np.ndarray:
     if hasattr(tensor, "detach"):  # torch: bf16 has no numpy dtype, go through float32
         import torch
 
@@ -216,7 +216,7 @@ def _load_safetensors(path: str) -> dict[str, np.ndarray]:
         out = {}
         with safe_open(path, framework=framework) as f:
             for key in f.keys():
-                out[key] = _to_numpy(f.get_tensor(key))
+                out[key] = to_numpy(f.get_tensor(key))
         return out
     except InputError:
         raise
@@ -252,7 +252,7 @@ def _load_torch_bin(path: str) -> dict[str, np.ndarray]:
     for key, value in state.items():
         if not hasattr(value, "detach"):
             raise InputError(f"{path}: entry {key} is a {type(value).__name__}, not a tensor")
-        out[key] = _to_numpy(value)
+        out[key] = to_numpy(value)
     return out
 
 

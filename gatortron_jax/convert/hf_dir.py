@@ -98,7 +98,7 @@ def import_hf(hf_dir: str, out_dir: str, *, lowercase: bool | None = None, scan_
     params = hf.params_from_hf(state, config, source=source, used=used)
     notes = hf.classify_unused(state, used, source=source)
     if not has_mlm:  # keep the model dir a complete EncoderForMLM tree: fresh head, recorded as such
-        params["mlm_head"] = _fresh_mlm_head(config)
+        params["mlm_head"] = fresh_mlm_head(config)
 
     scratch = os.path.join(out_dir, ".import_tmp")
     try:
@@ -125,7 +125,7 @@ def import_hf(hf_dir: str, out_dir: str, *, lowercase: bool | None = None, scan_
     }
 
 
-def _fresh_mlm_head(config: EncoderConfig) -> dict:
+def fresh_mlm_head(config: EncoderConfig) -> dict:
     shapes = jax.eval_shape(lambda r: nn.unbox(EncoderForMLM(config).init(r, jnp.zeros((1, 2), jnp.int32))["params"]),
                             jax.random.key(0))["mlm_head"]
     rng = np.random.default_rng(0)

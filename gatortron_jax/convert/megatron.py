@@ -63,7 +63,7 @@ except ImportError:  # pragma: no cover
     import numpy.core.multiarray as multiarray  # numpy 1.x
 
 from gatortron_jax.convert import hf
-from gatortron_jax.convert.hf_dir import _fresh_mlm_head
+from gatortron_jax.convert.hf_dir import fresh_mlm_head
 from gatortron_jax.core.errors import InputError
 from gatortron_jax.models.model_dir import has_checkpoint, kind_of, load_model_dir, read_model_info, save_model_dir
 
@@ -211,7 +211,7 @@ def canonicalise(state: Mapping[str, Any], source: str) -> tuple[dict[str, np.nd
             raise InputError(f"{source}: entry {key} is a {type(value).__name__}, not a tensor")
         if name in out:
             raise InputError(f"{source}: tensor {key} appears twice (as {name})")
-        out[name] = hf._to_numpy(value)
+        out[name] = hf.to_numpy(value)
     if unknown:
         raise InputError(f"{source}: {len(unknown)} unexpected tensor(s), not part of a Megatron BERT "
                          f"(embedding, encoder layers, pooler, lm_head, binary_head): {', '.join(sorted(unknown))}")
@@ -738,7 +738,7 @@ def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, v
         notes = hf.classify_unused(state, used, source=source)
         del state, merged  # params hold their own (transposed) copies
         if not has_mlm:
-            params["mlm_head"] = _fresh_mlm_head(config)
+            params["mlm_head"] = fresh_mlm_head(config)
 
         tokens = read_vocab_file(vocab_path)
         if len(tokens) > rows:
