@@ -61,8 +61,11 @@ def test_benchmark_with_ner_task(shared_data, repo_root, tmp_path, monkeypatch):
 
 
 def _benchmark_flow(shared_data, repo_root, tmp_path, monkeypatch, with_ncbi):
+    import jax
+
     monkeypatch.chdir(repo_root)
-    monkeypatch.setenv("XLA_FLAGS", "")  # the runs are subprocesses: one CPU device each
+    jax.devices()  # this process keeps its 8 simulated devices (initialised before XLA_FLAGS changes) ...
+    monkeypatch.setenv("XLA_FLAGS", "")  # ... while the runs, subprocesses, get one CPU device each
     init = tmp_path / "init"
     _save_random_mlm_model(init, repo_root, TINY)
     root, out = _data_root(shared_data, tmp_path, with_ncbi), tmp_path / "bench"

@@ -184,10 +184,8 @@ def test_note_table_jsonl(tmp_path, caplog):
     deid.write_deid(rs, str(tmp_path / "out"), "surrogate", fmt="jsonl")
     rows = [json.loads(l) for l in (tmp_path / "out/deidentified.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["a1", "a2"] and "Smith" not in json.dumps(rows)
-    from gatortron_jax.annotations.input_policy import policy
-
-    with policy(strict=True), pytest.raises(InputError, match=r"notes\.jsonl:2:"):
-        deid.read_note_table(str(table))
+    with pytest.raises(InputError, match=r"notes\.jsonl:2:"):
+        deid.read_note_table(str(table), strict=True)
     with pytest.raises(InputError, match="outside"):
         deid.write_deid([deid.deidentify(Document("../evil", "x"), [], "mask")], str(tmp_path / "o2"), "mask")
 
