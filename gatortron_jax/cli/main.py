@@ -232,60 +232,77 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _sequence_task_bound() -> bool:
+    """True when the parsed gin config names a TaskDataConfig.task (else the NER flow runs)."""
+    import gin
+
+    try:
+        return bool(gin.query_parameter("TaskDataConfig.task"))
+    except ValueError:
+        return False
+
+
 def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
     _maybe_init_distributed(args)
     from gatortron_jax.cli import gin_config
-    from gatortron_jax.models.config import EncoderConfig
-    from gatortron_jax.finetuning import ner as finetune_ner
-    from gatortron_jax.core.partitioning import MeshConfig
-    from gatortron_jax.finetuning.ner_config import NERDataConfig, NERTrainConfig
     from gatortron_jax.core.optimizer import OptimizerConfig
+    from gatortron_jax.core.partitioning import MeshConfig
+    from gatortron_jax.finetuning.config import NERDataConfig, TaskDataConfig
+    from gatortron_jax.finetuning.loop import finetune
+    from gatortron_jax.models.config import EncoderConfig
 
     gin_config.parse(args.gin_file, overrides)
-    if _sequence_task_bound():
-        return _finetune_sequence_task(args)
-    result = finetune_ner.finetune_ner(
+    data = gin_config.build(TaskDataConfig if _sequence_task_bound() else NERDataConfig)
+    result = finetune(
         args.model_dir,
-        gin_config.build(NERDataConfig),
-        gin_config.build(NERTrainConfig),
+        data,
+        gin_config.build_finetune_config(),
         gin_config.build(OptimizerConfig),
         gin_config.build(MeshConfig),
         init_checkpoint=args.init_checkpoint,
         model_config=None if args.init_checkpoint else gin_config.build(EncoderConfig),
     )
-    with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
-        f.write(gin_config.operative_config())
-    log.info("done: best dev strict F1 %.4f at epoch %d; model in %s",
-             result["best_dev_strict_f1"], result["best_epoch"], args.model_dir)
+    import jax
+
+    if jax.process_index() == 0:
+        with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
+            f.write(gin_config.operative_config())
+    log.info("done: best dev %s %.4f at epoch %d; model in %s", result["metric"], result["best_dev_metric"],
+             result["best_epoch"], args.model_dir)
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
+def _write_eval(args: argparse.Namespace, result: dict) -> str:
     import json
 
-    from gatortron_jax.cli import gin_config
-    from gatortron_jax.evaluation.ner_metrics import format_table
-    from gatortron_jax.models.model_dir import kind_of, read_model_info
-    from gatortron_jax.finetuning import ner as finetune_ner
-    from gatortron_jax.finetuning.ner_config import NERDataConfig
-
-    if args.gin_file:
-        gin_config.parse(args.gin_file, overrides)
-    if kind_of(read_model_info(args.checkpoint)) == "sequence_task":
-        return _evaluate_sequence_task(args)
-    if args.gin_file:
-        data = gin_config.build(NERDataConfig)
-    else:  # the task and data the model was fine-tuned on
-        saved = read_model_info(args.checkpoint).get("finetune", {}).get("data_config", {})
-        data = NERDataConfig(**saved)
-    result = finetune_ner.evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
     out = args.output or os.path.join(args.checkpoint, f"eval_{result['task']}_{args.split}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
+    return out
+
+
+def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.cli import gin_config
+    from gatortron_jax.evaluation.ner_metrics import format_table
+    from gatortron_jax.finetuning.config import NERDataConfig
+    from gatortron_jax.inference.evaluate import evaluate_ner
+    from gatortron_jax.models.model_dir import kind_of, read_model_info
+
+    if args.gin_file:
+        gin_config.parse(args.gin_file, overrides)
+    info = read_model_info(args.checkpoint)
+    if kind_of(info) == "sequence_task":
+        return _evaluate_sequence_task(args)
+    if args.gin_file:
+        data = gin_config.build(NERDataConfig)
+    else:  # the task and data the model was fine-tuned on
+        data = NERDataConfig(**info.get("finetune", {}).get("data_config", {}))
+    result = evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    out = _write_eval(args, result)
     print(f"{result['task']} / {args.split}: {result['documents']} documents")
     print(format_table(result["scores"]))
-    print(f"wrote {out}")
+    print(f"wrote {out} (scores with the recipe: seed, configs, checkpoint and data fingerprints, versions)")
     return 0
 
 
@@ -294,9 +311,9 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.models.model_dir import kind_of, read_model_info
 
     if kind_of(read_model_info(args.checkpoint)) == "sequence_task":
-        from gatortron_jax.finetuning import sequence as finetune_tasks
+        from gatortron_jax.inference.tasks import predict_task
 
-        s = finetune_tasks.predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size)
+        s = predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size)
         log.info("predicted %d examples; wrote %s to %s", s["examples"], ", ".join(s["written"]), args.output)
         return 0
     predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
@@ -309,56 +326,14 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
-# --- sentence / pair tasks (RE, NLI, STS): same subcommands, dispatched on the task kind ---
-
-
-def _sequence_task_bound() -> bool:
-    """True when the parsed gin config names a TaskDataConfig.task (else the NER flow runs)."""
-    import gin
-
-    try:
-        return bool(gin.query_parameter("TaskDataConfig.task"))
-    except ValueError:
-        return False
-
-
-def _finetune_sequence_task(args: argparse.Namespace) -> int:
-    from gatortron_jax.cli import gin_config
-    from gatortron_jax.models.config import EncoderConfig
-    from gatortron_jax.finetuning import sequence as finetune_tasks
-    from gatortron_jax.core.partitioning import MeshConfig
-    from gatortron_jax.core.optimizer import OptimizerConfig
-    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
-
-    result = finetune_tasks.finetune_task(
-        args.model_dir,
-        gin_config.build(TaskDataConfig),
-        gin_config.build(TaskTrainConfig),
-        gin_config.build(OptimizerConfig),
-        gin_config.build(MeshConfig),
-        init_checkpoint=args.init_checkpoint,
-        model_config=None if args.init_checkpoint else gin_config.build(EncoderConfig),
-    )
-    with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
-        f.write(gin_config.operative_config())
-    log.info("done: best dev %s %.4f at epoch %d; model in %s", result["metric"], result["best_dev_metric"],
-             result["best_epoch"], args.model_dir)
-    return 0
-
-
 def _evaluate_sequence_task(args: argparse.Namespace) -> int:
-    import json
-
     from gatortron_jax.cli import gin_config
-    from gatortron_jax.finetuning import sequence as finetune_tasks
-    from gatortron_jax.finetuning.task_config import TaskDataConfig
+    from gatortron_jax.finetuning.config import TaskDataConfig
+    from gatortron_jax.inference.evaluate import evaluate_task
 
     data = gin_config.build(TaskDataConfig) if args.gin_file and _sequence_task_bound() else None
-    result = finetune_tasks.evaluate_task(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
-    out = args.output or os.path.join(args.checkpoint, f"eval_{result['task']}_{args.split}.json")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
+    result = evaluate_task(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    out = _write_eval(args, result)
     print(f"{result['task']} / {args.split}: {result['examples']} examples; {result['metric']} {result['value']:.4f}")
     sc = result["scores"]
     if "micro" in sc:

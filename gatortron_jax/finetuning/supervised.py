@@ -1,10 +1,11 @@
-"""Pieces every supervised fine-tuning loop shares (NER, classification, regression, QA).
-
-Kept in one place so the task loops differ only in what differs: data, head and metric.
+"""The step machinery of supervised fine-tuning (every task kind): the optimizer (warmup
+ratio, optional layer-wise LR decay), encoder initialisation from a pretrained model dir, the
+pure donated train step, one epoch over host batches, and jitting with the run's shardings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import Any, Callable, Iterable
@@ -13,10 +14,55 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gatortron_jax.core import partitioning
 from gatortron_jax.core.checkpoints import restore_params
-from gatortron_jax.core.train_state import TrainState
+from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer
+from gatortron_jax.core.train_state import TrainState, abstract_train_state
+from gatortron_jax.finetuning.config import FinetuneConfig
 
 log = logging.getLogger("gatortron_jax")
+
+
+def _path_names(path) -> list[str]:
+    return [str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", "")))) for k in path]
+
+
+def layerwise_lr_scale(decay: float, num_layers: int) -> optax.GradientTransformation:
+    """Scales updates: layer i (0 = bottom) by decay^(L-i), embeddings by decay^(L+1), rest 1."""
+
+    def factor_for(path, leaf):
+        names = _path_names(path)
+        if "encoder" not in names:
+            return leaf
+        if "embeddings" in names:
+            return leaf * decay ** (num_layers + 1)
+        if "layers" in names:  # scanned: leading axis is the layer
+            f = decay ** (num_layers - jnp.arange(num_layers, dtype=jnp.float32))
+            return leaf * f.reshape((num_layers,) + (1,) * (leaf.ndim - 1)).astype(leaf.dtype)
+        for n in names:
+            if n.startswith("layers_") and n[7:].isdigit():
+                return leaf * decay ** (num_layers - int(n[7:]))
+        return leaf
+
+    def init(params):
+        return optax.EmptyState()
+
+    def update(updates, state, params=None):
+        return jax.tree_util.tree_map_with_path(factor_for, updates), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def make_finetune_optimizer(
+    config: OptimizerConfig, train: FinetuneConfig, total_steps: int, num_layers: int
+) -> tuple[optax.GradientTransformation, OptimizerConfig]:
+    if train.warmup_ratio is not None:
+        config = dataclasses.replace(config, warmup_steps=int(round(train.warmup_ratio * total_steps)))
+    opt = make_optimizer(config, total_steps)
+    if train.layerwise_lr_decay is not None and train.layerwise_lr_decay < 1.0:
+        opt = optax.chain(opt, layerwise_lr_scale(train.layerwise_lr_decay, num_layers))
+    return opt, config
+
 
 # loss_of(model, params, batch, rng) -> (loss_sum, weight)
 LossFn = Callable[[Any, Any, dict, jax.Array], tuple[jax.Array, jax.Array]]
@@ -92,10 +138,6 @@ def compile_supervised(model, optimizer: optax.GradientTransformation, loss_of: 
 
 def load_for_inference(model, model_dir: str, batch_size: int, predict_of):
     """(partitioner, batch size rounded up to the data-parallel size, params, jitted predict) for a model dir."""
-    from gatortron_jax.core import partitioning
-    from gatortron_jax.core.checkpoints import restore_params
-    from gatortron_jax.core.train_state import abstract_train_state
-
     partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))
     dp = partitioner.data_parallel_size
     batch_size = max(dp, (batch_size + dp - 1) // dp * dp)

@@ -2,13 +2,12 @@
 
 Everything here is plain Python/numpy on character offsets (``Document`` convention):
 
-1. :class:`OffsetTokenizer` splits a note into vocabulary tokens, each with the character
-   span it came from (WordPiece ``encode_with_offsets``; SentencePiece byte offsets from the
-   ``proto`` API converted to characters and trimmed of the whitespace SentencePiece folds
-   into ``▁`` pieces).
+1. :class:`~gatortron_jax.text.offsets.OffsetTokenizer` splits a note into vocabulary
+   tokens, each with the character span it came from.
 2. :func:`plan_windows` cuts the token sequence into windows of at most ``max_tokens``
    (the model length minus [CLS]/[SEP]) that end at sentence boundaries when possible, else
-   at word boundaries, overlapping by about ``overlap`` tokens.
+   at word boundaries, overlapping by about ``overlap`` tokens — the one planner
+   (``text.windows``) with a cut quality read from the note's characters.
 3. :func:`token_owners` gives every token exactly one owning window — the one in which
    it sits farthest from an edge (most context on both sides) — so merged predictions
    cover each token, hence each character, exactly once.
@@ -28,57 +27,16 @@ import numpy as np
 
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.core.errors import ConfigError
+from gatortron_jax.text.offsets import OffsetTokenizer
+from gatortron_jax.text.windows import max_context_owners, plan_windows as plan_token_windows
+
+__all__ = ["OffsetTokenizer"]  # re-exported: callers tokenize and window through this module
 
 SCHEMES = ("BIO", "BIOES")
 _SENTENCE_END = ".!?;"
 
 
 # ----------------------------------------------------------------------------- tokenizer
-
-
-class OffsetTokenizer:
-    """Text → (ids, char starts, char ends) for a WordPiece or SentencePiece vocabulary."""
-
-    def __init__(self, vocabulary):
-        self.vocab = vocabulary
-        self.cls_id = int(vocabulary.cls_id)
-        self.sep_id = int(vocabulary.sep_id)
-        self.pad_id = int(vocabulary.pad_id)
-        self._wordpiece = hasattr(vocabulary, "encode_with_offsets")
-        if not self._wordpiece:
-            import sentencepiece as spm
-
-            self._sp = spm.SentencePieceProcessor(model_proto=vocabulary.sp_model)
-
-    def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._wordpiece:
-            ids, starts, ends = self.vocab.encode_with_offsets(text)
-            return (np.asarray(ids, np.int32), np.asarray(starts, np.int64), np.asarray(ends, np.int64))
-        return self._sentencepiece(text)
-
-    def _sentencepiece(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        proto = self._sp.encode(text, return_type="proto")
-        # byte offset -> char offset (SentencePiece reports UTF-8 byte offsets into the input)
-        byte_to_char = np.zeros(len(text.encode("utf-8")) + 1, np.int64)
-        pos = 0
-        for i, ch in enumerate(text):
-            n = len(ch.encode("utf-8"))
-            byte_to_char[pos:pos + n] = i
-            pos += n
-        byte_to_char[pos] = len(text)
-        ids, starts, ends = [], [], []
-        for piece in proto.pieces:
-            s, e = int(byte_to_char[piece.begin]), int(byte_to_char[piece.end])
-            while s < e and text[s].isspace():
-                s += 1
-            while e > s and text[e - 1].isspace():
-                e -= 1
-            if s == e:  # a bare "▁": whitespace only, carries no characters
-                continue
-            ids.append(piece.id)
-            starts.append(s)
-            ends.append(e)
-        return np.asarray(ids, np.int32), np.asarray(starts, np.int64), np.asarray(ends, np.int64)
 
 
 # ----------------------------------------------------------------------------- windows
@@ -112,43 +70,18 @@ def plan_windows(
     n = len(starts)
     if max_tokens < 2:
         raise ConfigError(f"window length {max_tokens} is too small")
-    overlap = max(0, min(overlap, max_tokens // 2))
     if n == 0:
         return []
-    windows: list[Window] = []
-    a = 0
-    while True:
-        limit = min(a + max_tokens, n)
-        if limit == n:
-            windows.append(Window(a, n))
-            return windows
-        best_b, best_q = limit, -1
-        for b in range(limit, a + max(max_tokens // 2, 1), -1):
-            q = _boundary_quality(text, starts, ends, b)
-            if q > best_q:
-                best_b, best_q = b, q
-                if q == 2:
-                    break
-        b = best_b
-        windows.append(Window(a, b))
-        nxt = max(b - overlap, a + 1)
-        for c in range(nxt, b + 1):
-            if c == b or _boundary_quality(text, starts, ends, c) > 0:
-                nxt = c
-                break
-        a = nxt
+    spans = plan_token_windows(
+        n, max_tokens, max(0, min(overlap, max_tokens // 2)),
+        cut_quality=lambda b: _boundary_quality(text, starts, ends, b), align_last=False,
+    )
+    return [Window(a, b) for a, b in spans]
 
 
 def token_owners(windows: Sequence[Window], n_tokens: int) -> np.ndarray:
     """For each token, the index of the window that predicts it (most central; ties → first)."""
-    owner = np.full(n_tokens, -1, np.int64)
-    best = np.full(n_tokens, -1, np.int64)
-    for w_index, w in enumerate(windows):
-        idx = np.arange(w.start, w.end)
-        centrality = np.minimum(idx - w.start, w.end - 1 - idx)
-        better = centrality > best[w.start:w.end]
-        owner[w.start:w.end][better] = w_index
-        best[w.start:w.end][better] = centrality[better]
+    owner = max_context_owners(n_tokens, [(w.start, w.end) for w in windows])
     if n_tokens and (owner < 0).any():
         raise AssertionError(f"{int((owner < 0).sum())} tokens are in no window")
     return owner
