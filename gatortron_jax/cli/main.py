@@ -213,6 +213,8 @@ def cmd_export_hf(args: argparse.Namespace, overrides: list[str]) -> int:
     s = export_hf(args.model_dir, args.out_dir)
     print(f"exported {s['tensors']} tensors as {s['architectures'][0]} ({s['model_type']}) -> {s['out_dir']}: "
           f"{', '.join(s['files'])}")
+    for note in s.get("notes", []):
+        print(f"note: {note}")
     return 0
 
 

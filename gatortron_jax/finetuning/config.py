@@ -32,6 +32,10 @@ class FinetuneConfig:
     patience: int | None = 3  # stop after this many epochs without a better dev metric
     log_every: int = 50
     max_steps_per_epoch: int | None = None  # cap (smoke tests)
+    # Compute follows real tokens: each batch runs at the smallest of a few fixed lengths
+    # (core.batching.bucket_lengths: 16, 32, 48, 64, 80, 96, 128 for max_length 128) that holds
+    # its longest row; a bounded number of shapes compile. False: every batch is max_length.
+    length_buckets: bool = True
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -62,6 +66,11 @@ class NERDataConfig:
     train_split: str = "train"
     dev_split: str = "dev"
     test_split: str = "test"
+    # True: every WordPiece of an entity is labelled (B- on the first, I- on the rest) and
+    # decoding repairs invalid tag runs (an orphan I- starts an entity). False (the HF recipe):
+    # only a word's first piece carries a label and a loss weight, and decoding reads each
+    # word's first piece with seqeval's strict IOB2 rules (an orphan I- is dropped).
+    label_all_subwords: bool = True
 
     def __post_init__(self) -> None:
         if self.label_scheme not in SCHEMES:

@@ -36,7 +36,7 @@ import jax
 import numpy as np
 
 from gatortron_jax.core import partitioning
-from gatortron_jax.core.batching import pad_rows, predict_rows
+from gatortron_jax.core.batching import bucket_lengths, pad_rows, predict_rows, trim_to_bucket
 from gatortron_jax.core.checkpoints import Checkpointer
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.core.optimizer import OptimizerConfig
@@ -79,10 +79,10 @@ def encoder_source(init_checkpoint: str | None, gin_model_config: EncoderConfig 
     return gin_model_config, vocab
 
 
-def _batches(features: dict[str, np.ndarray], order: np.ndarray, batch_size: int):
+def _batches(features: dict[str, np.ndarray], order: np.ndarray, batch_size: int, buckets: tuple[int, ...] | None):
     shuffled = {k: v[order] for k, v in features.items()}
     for start in range(0, len(order), batch_size):
-        yield pad_rows(shuffled, start, batch_size)
+        yield trim_to_bucket(pad_rows(shuffled, start, batch_size), buckets)
 
 
 def _first_difference(saved: Mapping[str, Any], now: Mapping[str, Any], prefix: str) -> str | None:
@@ -192,6 +192,9 @@ def finetune(
     p_train, p_predict = compile_supervised(model, optimizer, adapter.loss_of, adapter.predict_of, partitioner,
                                             shardings)
     data_sharding = partitioner.data_sharding
+    buckets = bucket_lengths(data.max_length) if train.length_buckets else None
+    if buckets:
+        log.info("length buckets %s: each batch runs at the smallest that holds its longest row", list(buckets))
 
     # --- the model dir: vocab + config first, so a crashed run still says what it was ---
     vocab_copy = model_dir_io.copy_vocab(model_dir, vocab_file)
@@ -234,12 +237,12 @@ def finetune(
             tick = time.time()
             state, train_loss, tokens = train_epoch(
                 p_train, state, _batches(prepared.train_features, order_rng.permutation(n_train_rows),
-                                         train.batch_size),
+                                         train.batch_size, buckets),
                 steps_per_epoch, data_sharding, rng, epoch=epoch, log_every=train.log_every,
             )
             train_s = time.time() - tick
             outputs = predict_rows(p_predict, state.params, prepared.dev_features, train.eval_batch_size,
-                                   data_sharding)
+                                   data_sharding, length_buckets=buckets)
             scores = adapter.score(prepared, outputs)
             value = float(scores["value"])
             entry = {"epoch": epoch, "train_loss": train_loss, f"dev_{scores['metric']}": value,

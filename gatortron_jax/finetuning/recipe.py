@@ -21,21 +21,23 @@ PACKAGES = ("gatortron-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint
             "seqio", "tensorflow")
 
 
-def tree_sha256(path: str) -> str:
-    """sha256 over a file's bytes, or over every file under a directory (sorted relative paths + bytes)."""
+def file_sha256(path: str) -> str:
+    """sha256 of a file's bytes (what ``sha256sum FILE`` prints)."""
     h = hashlib.sha256()
-    if os.path.isfile(path):
-        files = [(os.path.basename(path), path)]
-    else:
-        files = sorted((os.path.relpath(os.path.join(root, f), path), os.path.join(root, f))
-                       for root, _, names in os.walk(path) for f in names)
-    for rel, full in files:
-        h.update(rel.replace(os.sep, "/").encode() + b"\0")
-        with open(full, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        h.update(b"\1")
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
     return h.hexdigest()
+
+
+def tree_sha256(path: str) -> str:
+    """:func:`file_sha256` of a file; for a directory, sha256 over the sorted lines
+    ``<relative path>\0<file sha256>\n`` of every file under it (a ``sha256sum`` manifest)."""
+    if os.path.isfile(path):
+        return file_sha256(path)
+    lines = sorted(f"{os.path.relpath(os.path.join(root, f), path).replace(os.sep, '/')}\0"
+                   f"{file_sha256(os.path.join(root, f))}\n" for root, _, names in os.walk(path) for f in names)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def model_dir_fingerprint(model_dir: str) -> str:

@@ -8,7 +8,7 @@ character-offset entities and scored with strict + lenient entity F1 (strict mic
 model-selection metric).
 
 config.json section ``ner``: labels, label_scheme, use_crf, max_length, overlap, task,
-output_format — everything ``inference.ner_predict.NERPredictor`` needs.
+output_format, label_all_subwords — everything ``inference.ner_predict.NERPredictor`` needs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from gatortron_jax.annotations.documents import Document
-from gatortron_jax.core.errors import InputError
+from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.evaluation.ner_metrics import entity_scores
 from gatortron_jax.finetuning import ner_tasks, windowing
 from gatortron_jax.finetuning.adapters.base import Adapter, Prepared
@@ -44,6 +44,9 @@ class TokenClassificationAdapter(Adapter):
     data_config_name = "NERDataConfig"
 
     def prepare(self, data: NERDataConfig, train, tokenizer, enc_config: EncoderConfig) -> Prepared:
+        if train.use_crf and not data.label_all_subwords:
+            raise ConfigError("NERTrainConfig.use_crf=True needs NERDataConfig.label_all_subwords=True (a CRF "
+                              "scores every token; first-subword labelling leaves most of them unlabelled)")
         task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
         train_docs = task.documents("train")
         dev_docs = task.documents("dev")
@@ -53,7 +56,8 @@ class TokenClassificationAdapter(Adapter):
         labels = windowing.label_list(types, data.label_scheme)
         label_to_id = {l: i for i, l in enumerate(labels)}
         encode = dict(tokenizer=tokenizer, max_length=data.max_length, overlap=data.overlap,
-                      label_to_id=label_to_id, scheme=data.label_scheme)
+                      label_to_id=label_to_id, scheme=data.label_scheme,
+                      first_subword=not data.label_all_subwords)
         train_enc, train_stats = windowing.encode_documents(train_docs, **encode)
         dev_enc, dev_stats = windowing.encode_documents(dev_docs, **encode)
         for split, stats in (("train", train_stats), ("dev", dev_stats)):
@@ -66,7 +70,7 @@ class TokenClassificationAdapter(Adapter):
                  len(train_docs), len(train_rows), int(train_feats["label_mask"].sum()), len(dev_docs), len(labels))
         section = {"labels": labels, "label_scheme": data.label_scheme, "use_crf": train.use_crf,
                    "max_length": data.max_length, "overlap": data.overlap, "task": task.name,
-                   "output_format": task.output_format}
+                   "output_format": task.output_format, "label_all_subwords": data.label_all_subwords}
         data_info = {
             "task": task.name, "data_dir": task.data_dir,
             "fingerprints": {"train": ner_tasks.documents_fingerprint(train_docs),
