@@ -332,3 +332,20 @@ def test_task_gin_files_parse(name, task):
     assert data.task == task and get_task(task).name == task
     gin_config.parse(["gin/finetune/sample_ner.gin"], [])
     assert not cli_main._sequence_task_bound()  # NER gin files keep the NER flow
+
+
+def test_one_train_config_under_old_and_new_gin_names():
+    """NERTrainConfig.* / TaskTrainConfig.* (what gin files already say) and FinetuneConfig.* bind
+    the same fields; one setting bound to two values under two names is one error naming both."""
+    from gatortron_jax.cli import gin_config
+    from gatortron_jax.core.errors import ConfigError
+    from gatortron_jax.finetuning.config import FinetuneConfig
+
+    gin_config.parse(["gin/finetune/sample_ner.gin"], ["FinetuneConfig.length_buckets=False"])
+    cfg = gin_config.build_finetune_config()
+    assert type(cfg) is FinetuneConfig and cfg.num_epochs == 8 and cfg.batch_size == 8 and not cfg.length_buckets
+    gin_config.parse(["gin/finetune/sample_qa.gin"], [])
+    assert gin_config.build_finetune_config().eval_batch_size == 16
+    gin_config.parse(["gin/finetune/sample_ner.gin"], ["TaskTrainConfig.num_epochs=2"])
+    with pytest.raises(ConfigError, match=r"NERTrainConfig\.num_epochs=8 and TaskTrainConfig\.num_epochs=2"):
+        gin_config.build_finetune_config()
