@@ -24,7 +24,8 @@ from test_finetune_ner import TINY, _save_random_mlm_model
 
 NER_ARGS = ["--gin_file=gin/finetune/sample_ner.gin", "--gin.NERDataConfig.max_length=64",
             "--gin.NERDataConfig.overlap=16", "--gin.NERTrainConfig.num_epochs=4", "--gin.NERTrainConfig.batch_size=8",
-            "--gin.NERTrainConfig.max_steps_per_epoch=3", "--gin.NERTrainConfig.patience=None"]
+            "--gin.NERTrainConfig.max_steps_per_epoch=3", "--gin.NERTrainConfig.patience=None",
+            "--gin.NERTrainConfig.checkpoint_every_steps=2"]  # a resume point inside each epoch too
 
 
 def _cmd(*args):

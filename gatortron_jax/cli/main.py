@@ -4,7 +4,8 @@
     gatortron-jax train-vocab --input data/sample_corpus/train --vocab_size 4000 --output data/sample_vocab/spm
     gatortron-jax make-sample-data --output data/sample_corpus
     gatortron-jax import-hf HF_DIR OUT_DIR | export-hf MODEL_DIR OUT_DIR | embed --checkpoint DIR ...
-    gatortron-jax finetune | evaluate | predict | deid   (token classification: NER, de-identification)
+    gatortron-jax finetune | evaluate | predict | deid   (NER/de-id, RE, NLI, STS, span QA; one loop, task adapters;
+                                                          rerunning finetune on its --model_dir resumes)
     gatortron-jax plan --gin_file=gin/models/large.gin --mesh data=16,fsdp=8,tensor=1 --batch 1024 --seq 512
 
 Errors in input or configuration print one line (``error: ...``) and exit with status 2; a run
@@ -427,9 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_embed)
 
     # --- fine-tuning (finetune / evaluate / predict / deid) ---
-    p = sub.add_parser("finetune", help="fine-tune a NER/de-id, RE, NLI or STS head (by the gin task); best dev checkpoint kept")
+    p = sub.add_parser("finetune", help="fine-tune a NER/de-id, RE, NLI, STS or span-QA head (by the gin task); best dev "
+                       "checkpoint kept; the same command on the same --model_dir resumes a killed run")
     p.add_argument("--gin_file", action="append", required=True, help="gin file(s), e.g. gin/finetune/sample_ner.gin")
-    p.add_argument("--model_dir", required=True, help="new directory for the fine-tuned model")
+    p.add_argument("--model_dir", required=True, help="directory for the fine-tuned model (an unfinished run of the "
+                   "same configuration there is resumed)")
     p.add_argument("--init_checkpoint", default=None, help="pretrained model dir (pretrain / import-hf); "
                    "without it the encoder is freshly initialised from gin")
     _add_input_flags(p)

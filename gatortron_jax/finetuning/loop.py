@@ -12,6 +12,10 @@ Checkpoint order (as in ``core/checkpoints.py``):
 3. else it is freshly initialised from gin's ``EncoderConfig`` and the data config's
    ``vocab_path``. The head is always new.
 
+With ``FinetuneConfig.checkpoint_every_steps`` the resume point also moves every that many
+steps inside an epoch (a kill loses at most that many steps; the resumed epoch skips the
+batches already trained, in the same order, and carries their loss sums).
+
 Each epoch: rows shuffled (``numpy`` permutation from the seed) → AdamW (warmup ratio,
 optional layer-wise LR decay) → dev predictions → the adapter's metric. The best epoch's
 params are the only checkpoint kept in ``checkpoints/`` (what ``evaluate``/``predict``/
@@ -216,20 +220,39 @@ def finetune(
     best_ckpt = Checkpointer(model_dir, max_to_keep=1)
     resume_ckpt = Checkpointer(os.path.join(model_dir, RESUME_DIR), max_to_keep=1)
     best, best_epoch, best_scores, bad_epochs, history, done = -math.inf, 0, None, 0, [], 0
+    start, partial = 0, None  # resuming inside an epoch: batches already trained and their sums
     if resume_ckpt.latest_step() is not None:
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
         state, meta = resume_ckpt.restore(abstract)
         done, best_epoch, best_scores = int(meta["epoch"]), int(meta["best_epoch"]), meta["best_scores"]
         best = -math.inf if meta["best"] is None else float(meta["best"])
         bad_epochs, history = int(meta["bad_epochs"]), list(meta["history"])
-        log.info("resumed from %s after epoch %d (step %d; best dev %s %.4f at epoch %d)", resume_ckpt.directory,
-                 done, int(state.step), adapter.metric_label(best_scores["metric"]), best_scores["value"], best_epoch)
+        start, partial = int(meta.get("step_in_epoch", 0)), meta.get("partial")
+        log.info("resumed from %s after epoch %d%s (step %d)%s", resume_ckpt.directory, done,
+                 f" + {start} steps" if start else "", int(state.step),
+                 f"; best dev {adapter.metric_label(best_scores['metric'])} {best_scores['value']:.4f} at epoch "
+                 f"{best_epoch}" if best_scores else "")
     write_config()
     rng = jax.random.key(train.seed + 1)
     order_rng = np.random.default_rng(train.seed)
     for _ in range(done):  # the data order of the epochs already trained
         order_rng.permutation(n_train_rows)
     stopped = train.patience is not None and bad_epochs >= train.patience
+
+    def resume_meta(epoch_done: int, step_in_epoch: int = 0, sums: dict | None = None) -> dict[str, Any]:
+        return {"epoch": epoch_done, "step_in_epoch": step_in_epoch, "partial": sums,
+                "best": best if math.isfinite(best) else None, "best_epoch": best_epoch, "best_scores": best_scores,
+                "bad_epochs": bad_epochs, "history": history}
+
+    def checkpoint_inside_epoch(epoch: int):
+        every = train.checkpoint_every_steps
+
+        def on_step(i: int, state_now, sums: dict[str, float]) -> None:
+            if every and i % every == 0 and i < steps_per_epoch:
+                resume_ckpt.save(int(state_now.step), state_now, resume_meta(epoch - 1, i, sums), force=True)
+
+        return on_step
+
     with partitioner.activate():
         for epoch in range(done + 1, train.num_epochs + 1):
             if stopped:
@@ -239,7 +262,9 @@ def finetune(
                 p_train, state, _batches(prepared.train_features, order_rng.permutation(n_train_rows),
                                          train.batch_size, buckets),
                 steps_per_epoch, data_sharding, rng, epoch=epoch, log_every=train.log_every,
+                start=start, partial=partial, on_step=checkpoint_inside_epoch(epoch),
             )
+            start, partial = 0, None
             train_s = time.time() - tick
             outputs = predict_rows(p_predict, state.params, prepared.dev_features, train.eval_batch_size,
                                    data_sharding, length_buckets=buckets)
@@ -266,9 +291,7 @@ def finetune(
                 if stopped:
                     log.info("early stopping: no dev %s gain for %d epochs", label, bad_epochs)
             best_ckpt.wait()  # the best params are on disk before the resume point moves past them
-            resume_ckpt.save(epoch, state, {
-                "epoch": epoch, "best": best if math.isfinite(best) else None, "best_epoch": best_epoch,
-                "best_scores": best_scores, "bad_epochs": bad_epochs, "history": history}, force=True)
+            resume_ckpt.save(int(state.step), state, resume_meta(epoch), force=True)
     best_ckpt.close()
     resume_ckpt.close()
     result = {"best_epoch": best_epoch, "metric": best_scores["metric"], "best_dev_metric": best_scores["value"],

@@ -100,26 +100,35 @@ def make_supervised_step(model, optimizer: optax.GradientTransformation, loss_of
 
 def train_epoch(
     p_train, state: TrainState, batches: Iterable[dict], steps_per_epoch: int, data_sharding, rng: jax.Array,
-    *, epoch: int, log_every: int,
+    *, epoch: int, log_every: int, start: int = 0, partial: dict[str, float] | None = None,
+    on_step: Callable[[int, TrainState, dict[str, float]], None] | None = None,
 ) -> tuple[TrainState, float, float]:
-    """One pass over (at most ``steps_per_epoch``) host batches; returns (state, mean loss, real tokens)."""
-    sums = {"loss_sum": 0.0, "weight": 0.0}
-    tokens = 0.0
+    """One pass over (at most ``steps_per_epoch``) host batches; returns (state, mean loss, real tokens).
+
+    Resuming inside an epoch: the first ``start`` batches are skipped (the data order is the
+    same) and ``partial`` carries their loss/weight/token sums. ``on_step(i, state, sums)``
+    runs after step ``i`` (1-based) — the loop checkpoints there.
+    """
+    sums = {"loss_sum": 0.0, "weight": 0.0, "tokens": 0.0, **(partial or {})}
     for i, batch in enumerate(batches):
         if i >= steps_per_epoch:
             break
-        tokens += float(batch["segment_ids"].sum())
+        if i < start:
+            continue
+        sums["tokens"] += float(batch["segment_ids"].sum())
         state, metrics = p_train(state, {k: jax.device_put(v, data_sharding) for k, v in batch.items()}, rng)
         if (i + 1) % log_every == 0:
             m = jax.device_get(metrics)
             log.info("epoch %d step %d/%d | loss %.4f", epoch, i + 1, steps_per_epoch,
                      float(m["loss_sum"]) / max(float(m["weight"]), 1.0))
-        for k in sums:
+        for k in ("loss_sum", "weight"):
             sums[k] += float(metrics[k])
+        if on_step is not None:
+            on_step(i + 1, state, dict(sums))
     train_loss = sums["loss_sum"] / max(sums["weight"], 1.0)
     if not math.isfinite(train_loss):
         raise FloatingPointError(f"non-finite fine-tuning loss in epoch {epoch}")
-    return state, train_loss, tokens
+    return state, train_loss, sums["tokens"]
 
 
 def compile_supervised(model, optimizer: optax.GradientTransformation, loss_of: LossFn, predict_of, partitioner,
