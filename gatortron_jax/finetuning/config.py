@@ -73,7 +73,12 @@ class NERDataConfig:
     # decoding repairs invalid tag runs (an orphan I- starts an entity). False (the HF recipe):
     # only a word's first piece carries a label and a loss weight, and decoding reads each
     # word's first piece with seqeval's strict IOB2 rules (an orphan I- is dropped).
-    label_all_subwords: bool = True
+    # None (default): False for a softmax head (measured better: benchmarks/bench_finetune.py,
+    # README), True with a CRF (the CRF scores every token).
+    label_all_subwords: bool | None = None
+
+    def all_subwords(self, use_crf: bool) -> bool:
+        return use_crf if self.label_all_subwords is None else self.label_all_subwords
 
     def __post_init__(self) -> None:
         if self.label_scheme not in SCHEMES:

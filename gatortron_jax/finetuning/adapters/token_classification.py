@@ -44,7 +44,8 @@ class TokenClassificationAdapter(Adapter):
     data_config_name = "NERDataConfig"
 
     def prepare(self, data: NERDataConfig, train, tokenizer, enc_config: EncoderConfig) -> Prepared:
-        if train.use_crf and not data.label_all_subwords:
+        all_subwords = data.all_subwords(train.use_crf)
+        if train.use_crf and not all_subwords:
             raise ConfigError("NERTrainConfig.use_crf=True needs NERDataConfig.label_all_subwords=True (a CRF "
                               "scores every token; first-subword labelling leaves most of them unlabelled)")
         task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
@@ -57,7 +58,7 @@ class TokenClassificationAdapter(Adapter):
         label_to_id = {l: i for i, l in enumerate(labels)}
         encode = dict(tokenizer=tokenizer, max_length=data.max_length, overlap=data.overlap,
                       label_to_id=label_to_id, scheme=data.label_scheme,
-                      first_subword=not data.label_all_subwords)
+                      first_subword=not all_subwords)
         train_enc, train_stats = windowing.encode_documents(train_docs, **encode)
         dev_enc, dev_stats = windowing.encode_documents(dev_docs, **encode)
         for split, stats in (("train", train_stats), ("dev", dev_stats)):
@@ -70,7 +71,7 @@ class TokenClassificationAdapter(Adapter):
                  len(train_docs), len(train_rows), int(train_feats["label_mask"].sum()), len(dev_docs), len(labels))
         section = {"labels": labels, "label_scheme": data.label_scheme, "use_crf": train.use_crf,
                    "max_length": data.max_length, "overlap": data.overlap, "task": task.name,
-                   "output_format": task.output_format, "label_all_subwords": data.label_all_subwords}
+                   "output_format": task.output_format, "label_all_subwords": all_subwords}
         data_info = {
             "task": task.name, "data_dir": task.data_dir,
             "fingerprints": {"train": ner_tasks.documents_fingerprint(train_docs),
