@@ -15,7 +15,7 @@ import pytest
 
 from gatortron_jax.cli import main as cli
 from gatortron_jax.models.config import EncoderConfig
-from gatortron_jax.finetuning.ner import layerwise_lr_scale
+from gatortron_jax.finetuning.supervised import layerwise_lr_scale
 
 TINY = EncoderConfig(vocab_size=4096, hidden_size=32, num_layers=2, num_heads=2, mlp_dim=64,
                      max_position_embeddings=64, dropout_rate=0.0, attention_dropout_rate=0.0)
@@ -124,15 +124,15 @@ def test_cli_finetune_evaluate_predict_deid_on_samples(repo_root, tmp_path, caps
 def test_crf_head_trains_in_process(repo_root, tmp_path):
     """The CRF head through the library entry point: loss falls, checkpoint restores for prediction."""
     from gatortron_jax.inference.ner_predict import NERPredictor
-    from gatortron_jax.finetuning import ner as finetune_ner
-    from gatortron_jax.finetuning.ner_config import NERDataConfig, NERTrainConfig
+    from gatortron_jax.finetuning.loop import finetune
+    from gatortron_jax.finetuning.config import NERDataConfig, NERTrainConfig
     from gatortron_jax.core.optimizer import OptimizerConfig
 
     data = NERDataConfig(task="n2c2_2018_ner", vocab_path=str(repo_root / "data/sample_vocab/spm.model"),
                          max_length=64, overlap=16, label_scheme="BIOES")
     train = NERTrainConfig(num_epochs=2, batch_size=8, eval_batch_size=8, use_crf=True, max_steps_per_epoch=5,
                            patience=None)
-    result = finetune_ner.finetune_ner(str(tmp_path / "crf"), data, train, OptimizerConfig(learning_rate=3e-3),
+    result = finetune(str(tmp_path / "crf"), data, train, OptimizerConfig(learning_rate=3e-3),
                                        model_config=TINY)
     losses = [h["train_loss"] for h in result["history"]]
     assert len(losses) == 2 and losses[1] < losses[0]
@@ -143,8 +143,8 @@ def test_crf_head_trains_in_process(repo_root, tmp_path):
 @pytest.mark.slow
 def test_ncbi_disease_end_to_end(shared_data, repo_root, tmp_path):
     """Tiny model on NCBI-disease: strict F1 clearly above the trivial (all-O) baseline of 0."""
-    from gatortron_jax.finetuning import ner as finetune_ner
-    from gatortron_jax.finetuning.ner_config import NERDataConfig, NERTrainConfig
+    from gatortron_jax.finetuning.loop import finetune
+    from gatortron_jax.finetuning.config import NERDataConfig, NERTrainConfig
     from gatortron_jax.core.optimizer import OptimizerConfig
 
     data_dir = shared_data / "NCBI-disease-IOB"
@@ -157,9 +157,11 @@ def test_ncbi_disease_end_to_end(shared_data, repo_root, tmp_path):
     train = NERTrainConfig(num_epochs=int(os.environ.get("NCBI_EPOCHS", "8")), batch_size=32, eval_batch_size=64,
                            patience=None, log_every=100)
     out = tmp_path / "ncbi"
-    result = finetune_ner.finetune_ner(str(out), data, train, OptimizerConfig(learning_rate=2e-3),
+    result = finetune(str(out), data, train, OptimizerConfig(learning_rate=2e-3),
                                        model_config=config)
-    test = finetune_ner.evaluate_ner(str(out), data, split="test")
+    from gatortron_jax.inference.evaluate import evaluate_ner
+
+    test = evaluate_ner(str(out), data, split="test")
     test_f1 = test["scores"]["strict"]["micro"]["f1"]
     report = {"dev_strict_f1": result["best_dev_strict_f1"], "test_strict_f1": test_f1,
               "history": result["history"]}

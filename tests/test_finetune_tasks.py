@@ -2,6 +2,7 @@
 samples; evaluate's numbers recomputed independently with sklearn / scipy; (slow) ChemProt and
 BIOSSES from ../shared/data."""
 
+import importlib
 import json
 import os
 import time
@@ -28,8 +29,8 @@ def pretrained(repo_root, tmp_path_factory):
 def test_encode_pairs_truncates_longer_side_and_counts(repo_root):
     from gatortron_jax.finetuning.task_registry import TaskExample
     from gatortron_jax.text.vocab import load_vocabulary
-    from gatortron_jax.finetuning.windowing import OffsetTokenizer
-    from gatortron_jax.finetuning.sequence import encode_examples
+    from gatortron_jax.text.offsets import OffsetTokenizer
+    from gatortron_jax.finetuning.adapters.sequence import encode_examples
 
     tok = OffsetTokenizer(load_vocabulary(str(repo_root / "data/sample_vocab/spm.model")))
     long = " ".join(["metformin"] * 40)
@@ -121,29 +122,31 @@ def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
     from sklearn.metrics import f1_score
 
     from gatortron_jax.annotations.formats.brat import read_brat_dir
-    from gatortron_jax.finetuning import sequence as finetune_tasks
+    from gatortron_jax.finetuning.loop import finetune
+    from gatortron_jax.inference.evaluate import evaluate_task
+    from gatortron_jax.inference.tasks import predict_task
     from gatortron_jax.core.optimizer import OptimizerConfig
-    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
+    from gatortron_jax.finetuning.config import TaskDataConfig, TaskTrainConfig
 
     data = TaskDataConfig(task="n2c2_2018_re", vocab_path=str(repo_root / "data/sample_vocab/spm.model"),
                           max_length=64, negative_ratio=1.0, max_train_examples=64)
     train = TaskTrainConfig(num_epochs=1, batch_size=16, eval_batch_size=32, max_steps_per_epoch=2,
                             representation="entity_start")
     out = tmp_path / "re"
-    result = finetune_tasks.finetune_task(str(out), data, train, OptimizerConfig(learning_rate=1e-3),
+    result = finetune(str(out), data, train, OptimizerConfig(learning_rate=1e-3),
                                           model_config=TINY)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["sequence_task"]["labels"][0] != "none" or "none" in cfg["sequence_task"]["labels"]
     assert "none" in cfg["sequence_task"]["labels"] and result["metric"] == "micro_f1"
     assert cfg["data"]["read"]["train"]["relation_stats"].startswith("relations:")
-    ev = finetune_tasks.evaluate_task(str(out), split="dev")
+    ev = evaluate_task(str(out), split="dev")
     gold = [p["gold"] for p in ev["predictions"]]
     pred = [p["pred"] for p in ev["predictions"]]
     positives = [l for l in cfg["sequence_task"]["labels"] if l != "none"]
     assert ev["value"] == pytest.approx(f1_score(gold, pred, labels=positives, average="micro", zero_division=0))
     assert "document_level" in ev["scores"]
     notes = repo_root / "data/ner_samples/brat_n2c2_2018/test"
-    s = finetune_tasks.predict_task(str(out), str(notes), str(tmp_path / "pred"))
+    s = predict_task(str(out), str(notes), str(tmp_path / "pred"))
     docs = read_brat_dir(str(tmp_path / "pred"))
     n_pred = sum(1 for line in (tmp_path / "pred/predictions.jsonl").read_text().splitlines()
                  if json.loads(line)["prediction"] != "none")
@@ -153,12 +156,12 @@ def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
 
 def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
     from gatortron_jax.core.errors import InputError
-    from gatortron_jax.finetuning import sequence as finetune_tasks
-    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
+    from gatortron_jax.finetuning.loop import finetune
+    from gatortron_jax.finetuning.config import TaskDataConfig, TaskTrainConfig
 
     vocab = str(repo_root / "data/sample_vocab/spm.model")
     train = TaskTrainConfig(num_epochs=1, batch_size=8, eval_batch_size=8, max_steps_per_epoch=2)
-    result = finetune_tasks.finetune_task(str(tmp_path / "nli"), TaskDataConfig(task="mednli", vocab_path=vocab,
+    result = finetune(str(tmp_path / "nli"), TaskDataConfig(task="mednli", vocab_path=vocab,
                                           max_length=64), train, model_config=TINY)
     assert result["metric"] == "accuracy" and 0.0 <= result["best_dev_metric"] <= 1.0
 
@@ -176,10 +179,10 @@ def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
     with input_report.policy(strict=True):  # what --strict sets for the command
         assert data.strict_reading()
         with pytest.raises(InputError, match=r"dev\.tsv:\d+.*123\.T1\.T2.*CPR:99"):
-            finetune_tasks.finetune_task(str(tmp_path / "x"), data, train, model_config=TINY)
+            finetune(str(tmp_path / "x"), data, train, model_config=TINY)
     explicit = TaskDataConfig(task="chemprot_re", data_dir=str(bad), vocab_path=vocab, max_length=64, strict=True)
     with pytest.raises(InputError, match=r"dev\.tsv:\d+.*123\.T1\.T2.*CPR:99"):  # a gin binding wins
-        finetune_tasks.finetune_task(str(tmp_path / "y"), explicit, train, model_config=TINY)
+        finetune(str(tmp_path / "y"), explicit, train, model_config=TINY)
     from gatortron_jax.finetuning.task_registry import get_task
 
     read = get_task("chemprot_re").read("dev", str(bad), strict=False).summary  # what finetune records
@@ -211,9 +214,10 @@ def test_real_chemprot_subset_and_biosses(shared_data, repo_root, tmp_path):
     from scipy.stats import pearsonr
     from sklearn.metrics import f1_score
 
-    from gatortron_jax.finetuning import sequence as finetune_tasks
+    from gatortron_jax.finetuning.loop import finetune
+    from gatortron_jax.inference.evaluate import evaluate_task
     from gatortron_jax.core.optimizer import OptimizerConfig
-    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
+    from gatortron_jax.finetuning.config import TaskDataConfig, TaskTrainConfig
 
     chemprot = shared_data / "ChemProt/blue_style"
     biosses = shared_data / "BIOSSES"
@@ -229,9 +233,9 @@ def test_real_chemprot_subset_and_biosses(shared_data, repo_root, tmp_path):
     train = TaskTrainConfig(num_epochs=int(os.environ.get("CHEMPROT_EPOCHS", "4")), batch_size=32, eval_batch_size=64,
                             patience=None, log_every=100)
     t0 = time.time()
-    result = finetune_tasks.finetune_task(str(tmp_path / "chemprot"), data, train,
+    result = finetune(str(tmp_path / "chemprot"), data, train,
                                           OptimizerConfig(learning_rate=1e-3, weight_decay=0.01), model_config=config)
-    test = finetune_tasks.evaluate_task(str(tmp_path / "chemprot"), data, split="test")
+    test = evaluate_task(str(tmp_path / "chemprot"), data, split="test")
     gold = [p["gold"] for p in test["predictions"]]
     pred = [p["pred"] for p in test["predictions"]]
     positives = [l for l in test["scores"]["positive_labels"]]
@@ -246,9 +250,9 @@ def test_real_chemprot_subset_and_biosses(shared_data, repo_root, tmp_path):
     train = TaskTrainConfig(num_epochs=int(os.environ.get("BIOSSES_EPOCHS", "15")), batch_size=8, eval_batch_size=16,
                             patience=None, log_every=100)
     t0 = time.time()
-    result = finetune_tasks.finetune_task(str(tmp_path / "biosses"), data, train,
+    result = finetune(str(tmp_path / "biosses"), data, train,
                                           OptimizerConfig(learning_rate=5e-4), model_config=config)
-    test = finetune_tasks.evaluate_task(str(tmp_path / "biosses"), split="test")
+    test = evaluate_task(str(tmp_path / "biosses"), split="test")
     g = [p["gold"] for p in test["predictions"]]
     p = [p["pred"] for p in test["predictions"]]
     assert test["value"] == pytest.approx(pearsonr(g, p)[0], abs=1e-6)
@@ -316,13 +320,32 @@ def test_cli_emrqa_sample_span_qa(repo_root, pretrained, tmp_path, monkeypatch):
     ("bioasq_factoid", "bioasq_factoid")])
 def test_task_gin_files_parse(name, task):
     from gatortron_jax.cli import gin_config
+    cli_main = importlib.import_module("gatortron_jax.cli.main")  # the package exports the main() function
     from gatortron_jax.finetuning.task_registry import get_task
-    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
+    from gatortron_jax.finetuning.config import TaskDataConfig, TaskTrainConfig
 
     gin_config.parse([f"gin/finetune/{name}.gin"], [])
-    assert cli._sequence_task_bound()
+    assert cli_main._sequence_task_bound()
     data = gin_config.build(TaskDataConfig)
     gin_config.build(TaskTrainConfig)
+    gin_config.build_finetune_config()
     assert data.task == task and get_task(task).name == task
     gin_config.parse(["gin/finetune/sample_ner.gin"], [])
-    assert not cli._sequence_task_bound()  # NER gin files keep the NER flow
+    assert not cli_main._sequence_task_bound()  # NER gin files keep the NER flow
+
+
+def test_one_train_config_under_old_and_new_gin_names():
+    """NERTrainConfig.* / TaskTrainConfig.* (what gin files already say) and FinetuneConfig.* bind
+    the same fields; one setting bound to two values under two names is one error naming both."""
+    from gatortron_jax.cli import gin_config
+    from gatortron_jax.core.errors import ConfigError
+    from gatortron_jax.finetuning.config import FinetuneConfig
+
+    gin_config.parse(["gin/finetune/sample_ner.gin"], ["FinetuneConfig.length_buckets=False"])
+    cfg = gin_config.build_finetune_config()
+    assert type(cfg) is FinetuneConfig and cfg.num_epochs == 8 and cfg.batch_size == 8 and not cfg.length_buckets
+    gin_config.parse(["gin/finetune/sample_qa.gin"], [])
+    assert gin_config.build_finetune_config().eval_batch_size == 16
+    gin_config.parse(["gin/finetune/sample_ner.gin"], ["TaskTrainConfig.num_epochs=2"])
+    with pytest.raises(ConfigError, match=r"NERTrainConfig\.num_epochs=8 and TaskTrainConfig\.num_epochs=2"):
+        gin_config.build_finetune_config()

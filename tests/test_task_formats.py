@@ -7,7 +7,8 @@ import pytest
 
 from gatortron_jax.annotations.formats.chemprot import CHEMPROT_LABELS, read_chemprot_tsv
 from gatortron_jax.annotations.formats.nli import read_nli_jsonl
-from gatortron_jax.annotations.formats.squad import read_squad_json, stride_windows
+from gatortron_jax.annotations.formats.squad import read_squad_json
+from gatortron_jax.text.windows import stride_windows
 from gatortron_jax.annotations.formats.sts import read_biosses_tsv, read_sts_tsv
 from gatortron_jax.annotations.formats.task_common import ExampleReadSummary
 from gatortron_jax.sample_data.tasks import write_all

@@ -124,3 +124,45 @@ def test_long_note_fully_labelled_exactly_once(tokenizer):
     assert sorted((e.type, e.spans) for e in out.entities) == sorted((e.type, e.spans) for e in ents)
     assert feats["input_ids"].shape == (len(rows), max_length)
     assert (feats["label_mask"].sum(1) <= max_length - 2).all()
+
+
+def test_first_subword_labels_and_strict_decoding(tokenizer):
+    """HF-style labelling: only each word's first piece is labelled and weighted; decoding
+    reads first pieces and drops an orphan I- (seqeval strict), mapping runs to whole words."""
+    text = "Mild hypercholesterolemia and cardiomyopathy, no fever."
+    ids, starts, ends = tokenizer(text)
+    ws = windowing.word_starts(text, starts, ends)
+    words = [text[starts[i]:ends[j]] for i, j in zip(np.nonzero(ws)[0], list(np.nonzero(ws)[0][1:] - 1) + [len(ws) - 1])]
+    assert words == ["Mild", "hypercholesterolemia", "and", "cardiomyopathy", ",", "no", "fever", "."]
+    a = text.index("hypercholesterolemia")
+    ents = [Entity("T1", "Disease", ((a, a + len("hypercholesterolemia and cardiomyopathy")),), "")]
+    labels_list = windowing.label_list(["Disease"])
+    l2i = {l: i for i, l in enumerate(labels_list)}
+    labels, stats = windowing.encode_entity_labels(ents, starts, ends, l2i, "BIO", ws)
+    assert stats.encoded == 1
+    first = np.nonzero(ws)[0]
+    assert [labels_list[labels[i]] for i in first] == ["O", "B-Disease", "I-Disease", "I-Disease", "O", "O", "O", "O"]
+    assert (labels[~ws] == 0).all()
+    doc = Document("d", text, ents, [], "")
+    enc, _ = windowing.encode_documents([doc], tokenizer, 64, 8, l2i, first_subword=True)
+    feats, rows = windowing.window_features(enc, tokenizer, 64)
+    assert feats["label_mask"].sum() == ws.sum()  # only first pieces carry a loss weight
+    # gold labels decode back to the gold span; an orphan I- (after O) is dropped
+    pred = feats["labels"].copy()
+    fever = first[6] + 1  # +1: [CLS]
+    pred[0, fever] = l2i["I-Disease"]
+    out = windowing.predictions_to_documents(enc, rows, pred, labels_list)[0]
+    assert [(e.spans, e.type) for e in out.entities] == [(ents[0].spans, "Disease")]
+
+
+def test_strict_decoding_matches_seqeval():
+    from seqeval.scheme import IOB2, IOBES, Entities
+
+    rng = np.random.default_rng(0)
+    for scheme, tags, ref in (("BIO", ["O", "B-a", "I-a", "B-b", "I-b"], IOB2),
+                              ("BIOES", ["O", "B-a", "I-a", "E-a", "S-a", "B-b", "E-b", "S-b"], IOBES)):
+        for _ in range(300):
+            seq = [tags[i] for i in rng.integers(0, len(tags), rng.integers(1, 12))]
+            ours = sorted((t, a, b + 1) for a, b, t in windowing.decode_tags_strict(seq, scheme))
+            theirs = sorted((e.tag, e.start, e.end) for e in Entities([seq], ref).entities[0])
+            assert ours == theirs, (scheme, seq)

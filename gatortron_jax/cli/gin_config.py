@@ -21,16 +21,18 @@ from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.core.optimizer import OptimizerConfig
 from gatortron_jax.core.partitioning import MeshConfig
 from gatortron_jax.pretraining.config import MLMDataConfig, TrainConfig
-from gatortron_jax.finetuning.ner_config import NERDataConfig, NERTrainConfig
-from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
+from gatortron_jax.finetuning.config import (
+    FinetuneConfig, NERDataConfig, NERTrainConfig, TaskDataConfig, TaskTrainConfig,
+)
 from gatortron_jax.core.paths import REPO_ROOT
 
 
 _CONFIGURABLES = {
     cls: gin.external_configurable(cls, name=cls.__name__, module="gatortron_jax")
     for cls in (EncoderConfig, OptimizerConfig, TrainConfig, MLMDataConfig, MeshConfig)
-    + (NERDataConfig, NERTrainConfig)  # fine-tuning (finetuning/ner_config.py)
-    + (TaskDataConfig, TaskTrainConfig)  # RE / NLI / STS fine-tuning (finetuning/task_config.py)
+    # fine-tuning (finetuning/config.py): one train config; NERTrainConfig / TaskTrainConfig are
+    # the names existing gin files use for the same fields (see build_finetune_config)
+    + (FinetuneConfig, NERTrainConfig, TaskTrainConfig, NERDataConfig, TaskDataConfig)
 }
 
 T = TypeVar("T")
@@ -123,6 +125,26 @@ def build(cls: type[T]) -> T:
                 f"gin: {cls.__name__} needs {missing}; bind it in a gin file or with --gin.{cls.__name__}.<name>=..."
             ) from None
         raise
+
+
+def build_finetune_config() -> FinetuneConfig:
+    """The one fine-tuning train config from ``FinetuneConfig.*`` and the older names
+    ``NERTrainConfig.*`` / ``TaskTrainConfig.*`` (same fields). A field bound to two different
+    values under two names is one error naming both."""
+    default = FinetuneConfig()
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for cls in (FinetuneConfig, NERTrainConfig, TaskTrainConfig):
+        built = build(cls)
+        for f in dataclasses.fields(FinetuneConfig):
+            value = getattr(built, f.name)
+            if value == getattr(default, f.name):
+                continue
+            if f.name in merged and merged[f.name] != value:
+                raise ConfigError(f"gin: {origin[f.name]}.{f.name}={merged[f.name]!r} and {cls.__name__}.{f.name}="
+                                  f"{value!r} bind the same setting; keep one (FinetuneConfig.{f.name})")
+            merged[f.name], origin[f.name] = value, cls.__name__
+    return FinetuneConfig(**merged)
 
 
 def operative_config() -> str:

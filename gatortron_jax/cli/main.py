@@ -6,7 +6,8 @@
     gatortron-jax make-sample-data --output data/sample_corpus
     gatortron-jax import-hf HF_DIR OUT_DIR | export-hf MODEL_DIR OUT_DIR | embed --checkpoint DIR ...
     gatortron-jax import-megatron CKPT OUT_DIR | export-megatron MODEL_DIR OUT [--tensor_parallel N] [--nemo]
-    gatortron-jax finetune | evaluate | predict | deid   (token classification: NER, de-identification)
+    gatortron-jax finetune | evaluate | predict | deid   (NER/de-id, RE, NLI, STS, span QA; one loop, task adapters;
+                                                          rerunning finetune on its --model_dir resumes)
     gatortron-jax plan --gin_file=gin/models/large.gin --mesh data=16,fsdp=8,tensor=1 --batch 1024 --seq 512
 
 Each subcommand parses its flags, builds its config dataclasses at the gin edge
@@ -81,7 +82,6 @@ def _maybe_init_distributed(args: argparse.Namespace) -> None:
 def cmd_pretrain(args: argparse.Namespace, overrides: list[str]) -> int:
     _maybe_init_distributed(args)
     from gatortron_jax.cli import gin_config
-    from gatortron_jax.annotations import input_policy as input_report
     from gatortron_jax.models.config import EncoderConfig
     from gatortron_jax.pretraining import trainer
     from gatortron_jax.core.partitioning import MeshConfig
@@ -216,6 +216,8 @@ def cmd_export_hf(args: argparse.Namespace, overrides: list[str]) -> int:
     s = export_hf(args.model_dir, args.out_dir)
     print(f"exported {s['tensors']} tensors as {s['architectures'][0]} ({s['model_type']}) -> {s['out_dir']}: "
           f"{', '.join(s['files'])}")
+    for note in s.get("notes", []):
+        print(f"note: {note}")
     return 0
 
 
@@ -266,70 +268,86 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _sequence_task_bound() -> bool:
+    """True when the parsed gin config names a TaskDataConfig.task (else the NER flow runs)."""
+    import gin
+
+    try:
+        return bool(gin.query_parameter("TaskDataConfig.task"))
+    except ValueError:
+        return False
+
+
 def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
     _maybe_init_distributed(args)
     from gatortron_jax.cli import gin_config
-    from gatortron_jax.models.config import EncoderConfig
-    from gatortron_jax.finetuning import ner as finetune_ner
-    from gatortron_jax.core.partitioning import MeshConfig
-    from gatortron_jax.finetuning.ner_config import NERDataConfig, NERTrainConfig
     from gatortron_jax.core.optimizer import OptimizerConfig
+    from gatortron_jax.core.partitioning import MeshConfig
+    from gatortron_jax.finetuning.config import NERDataConfig, TaskDataConfig
+    from gatortron_jax.finetuning.loop import finetune
+    from gatortron_jax.models.config import EncoderConfig
 
     gin_config.parse(args.gin_file, overrides)
-    if _sequence_task_bound():
-        return _finetune_sequence_task(args)
-    result = finetune_ner.finetune_ner(
+    data = gin_config.build(TaskDataConfig if _sequence_task_bound() else NERDataConfig)
+    result = finetune(
         args.model_dir,
-        gin_config.build(NERDataConfig),
-        gin_config.build(NERTrainConfig),
+        data,
+        gin_config.build_finetune_config(),
         gin_config.build(OptimizerConfig),
         gin_config.build(MeshConfig),
         init_checkpoint=args.init_checkpoint,
         model_config=None if args.init_checkpoint else gin_config.build(EncoderConfig),
     )
-    with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
-        f.write(gin_config.operative_config())
-    log.info("done: best dev strict F1 %.4f at epoch %d; model in %s",
-             result["best_dev_strict_f1"], result["best_epoch"], args.model_dir)
+    import jax
+
+    if jax.process_index() == 0:
+        with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
+            f.write(gin_config.operative_config())
+    log.info("done: best dev %s %.4f at epoch %d; model in %s", result["metric"], result["best_dev_metric"],
+             result["best_epoch"], args.model_dir)
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
+def _write_eval(args: argparse.Namespace, result: dict) -> str:
     import json
 
-    from gatortron_jax.cli import gin_config
-    from gatortron_jax.evaluation.ner_metrics import format_table
-    from gatortron_jax.models.model_dir import kind_of, read_model_info
-    from gatortron_jax.finetuning import ner as finetune_ner
-    from gatortron_jax.finetuning.ner_config import NERDataConfig
-
-    if args.gin_file:
-        gin_config.parse(args.gin_file, overrides)
-    if kind_of(read_model_info(args.checkpoint)) == "sequence_task":
-        return _evaluate_sequence_task(args)
-    if args.gin_file:
-        data = gin_config.build(NERDataConfig)
-    else:  # the task and data the model was fine-tuned on
-        saved = read_model_info(args.checkpoint).get("finetune", {}).get("data_config", {})
-        data = NERDataConfig(**saved)
-    deid_task = _is_deid_task(data.task)
-    if deid_task:  # the NER result plus the binary / per-category / HIPAA de-id scores
-        from gatortron_jax.inference.deid import evaluate_deid_model
-
-        result = evaluate_deid_model(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
-    else:
-        result = finetune_ner.evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
     out = args.output or os.path.join(args.checkpoint, f"eval_{result['task']}_{args.split}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
+    return out
+
+
+def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.cli import gin_config
+    from gatortron_jax.evaluation.ner_metrics import format_table
+    from gatortron_jax.finetuning.config import NERDataConfig
+    from gatortron_jax.inference.evaluate import evaluate_ner
+    from gatortron_jax.models.model_dir import kind_of, read_model_info
+
+    if args.gin_file:
+        gin_config.parse(args.gin_file, overrides)
+    info = read_model_info(args.checkpoint)
+    if kind_of(info) == "sequence_task":
+        return _evaluate_sequence_task(args)
+    if args.gin_file:
+        data = gin_config.build(NERDataConfig)
+    else:  # the task and data the model was fine-tuned on
+        data = NERDataConfig(**info.get("finetune", {}).get("data_config", {}))
+    if _is_deid_task(data.task):  # the NER result plus the binary / per-category / HIPAA de-id scores
+        from gatortron_jax.inference.deid import evaluate_deid_model
+
+        result = evaluate_deid_model(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    else:
+        result = evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    out = _write_eval(args, result)
     print(f"{result['task']} / {args.split}: {result['documents']} documents")
     print(format_table(result["scores"]))
-    if deid_task:
+    if "deid" in result:
         from gatortron_jax.evaluation.deid_metrics import format_deid_tables
 
         print(format_deid_tables(result["deid"]))
-    print(f"wrote {out}")
+    print(f"wrote {out} (scores with the recipe: seed, configs, checkpoint and data fingerprints, versions)")
     return 0
 
 
@@ -346,9 +364,9 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.models.model_dir import kind_of, read_model_info
 
     if kind_of(read_model_info(args.checkpoint)) == "sequence_task":
-        from gatortron_jax.finetuning import sequence as finetune_tasks
+        from gatortron_jax.inference.tasks import predict_task
 
-        s = finetune_tasks.predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size)
+        s = predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size)
         log.info("predicted %d examples; wrote %s to %s", s["examples"], ", ".join(s["written"]), args.output)
         return 0
     return _predict_ner_stream(args)
@@ -405,56 +423,14 @@ def _predict_ner_stream(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- sentence / pair tasks (RE, NLI, STS): same subcommands, dispatched on the task kind ---
-
-
-def _sequence_task_bound() -> bool:
-    """True when the parsed gin config names a TaskDataConfig.task (else the NER flow runs)."""
-    import gin
-
-    try:
-        return bool(gin.query_parameter("TaskDataConfig.task"))
-    except ValueError:
-        return False
-
-
-def _finetune_sequence_task(args: argparse.Namespace) -> int:
-    from gatortron_jax.cli import gin_config
-    from gatortron_jax.models.config import EncoderConfig
-    from gatortron_jax.finetuning import sequence as finetune_tasks
-    from gatortron_jax.core.partitioning import MeshConfig
-    from gatortron_jax.core.optimizer import OptimizerConfig
-    from gatortron_jax.finetuning.task_config import TaskDataConfig, TaskTrainConfig
-
-    result = finetune_tasks.finetune_task(
-        args.model_dir,
-        gin_config.build(TaskDataConfig),
-        gin_config.build(TaskTrainConfig),
-        gin_config.build(OptimizerConfig),
-        gin_config.build(MeshConfig),
-        init_checkpoint=args.init_checkpoint,
-        model_config=None if args.init_checkpoint else gin_config.build(EncoderConfig),
-    )
-    with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
-        f.write(gin_config.operative_config())
-    log.info("done: best dev %s %.4f at epoch %d; model in %s", result["metric"], result["best_dev_metric"],
-             result["best_epoch"], args.model_dir)
-    return 0
-
-
 def _evaluate_sequence_task(args: argparse.Namespace) -> int:
-    import json
-
     from gatortron_jax.cli import gin_config
-    from gatortron_jax.finetuning import sequence as finetune_tasks
-    from gatortron_jax.finetuning.task_config import TaskDataConfig
+    from gatortron_jax.finetuning.config import TaskDataConfig
+    from gatortron_jax.inference.evaluate import evaluate_task
 
     data = gin_config.build(TaskDataConfig) if args.gin_file and _sequence_task_bound() else None
-    result = finetune_tasks.evaluate_task(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
-    out = args.output or os.path.join(args.checkpoint, f"eval_{result['task']}_{args.split}.json")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
+    result = evaluate_task(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    out = _write_eval(args, result)
     print(f"{result['task']} / {args.split}: {result['examples']} examples; {result['metric']} {result['value']:.4f}")
     sc = result["scores"]
     if "micro" in sc:
@@ -650,9 +626,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_embed)
 
     # --- fine-tuning (finetune / evaluate / predict / deid) ---
-    p = sub.add_parser("finetune", help="fine-tune a NER/de-id, RE, NLI or STS head (by the gin task); best dev checkpoint kept")
+    p = sub.add_parser("finetune", help="fine-tune a NER/de-id, RE, NLI, STS or span-QA head (by the gin task); best dev "
+                       "checkpoint kept; the same command on the same --model_dir resumes a killed run")
     p.add_argument("--gin_file", action="append", required=True, help="gin file(s), e.g. gin/finetune/sample_ner.gin")
-    p.add_argument("--model_dir", required=True, help="new directory for the fine-tuned model")
+    p.add_argument("--model_dir", required=True, help="directory for the fine-tuned model (an unfinished run of the "
+                   "same configuration there is resumed)")
     p.add_argument("--init_checkpoint", default=None, help="pretrained model dir (pretrain / import-hf); "
                    "without it the encoder is freshly initialised from gin")
     _add_input_flags(p)

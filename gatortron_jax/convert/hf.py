@@ -314,15 +314,19 @@ def _get(tree: Mapping, path: str) -> np.ndarray:
     return np.asarray(tree)
 
 
-def params_to_hf(params: Mapping, config: EncoderConfig, *, include_mlm_head: bool = True) -> dict[str, np.ndarray]:
+def params_to_hf(params: Mapping, config: EncoderConfig, *, include_mlm_head: bool = True,
+                 prefix: str | None = None, include_pooler: bool = True) -> dict[str, np.ndarray]:
     """Inverse of ``params_from_hf``: our (scanned or per-layer) params → an HF state dict.
 
     With the MLM head, keys are ``bert.*`` + ``cls.predictions.*`` (``*ForMaskedLM`` layout,
-    decoder tied so not written); without it, bare encoder keys (``*Model`` layout). The pooler is
-    written when the params have one. Arrays are copied exactly (transposes/reshapes only).
+    decoder tied so not written); without it, bare encoder keys (``*Model`` layout), or
+    ``prefix`` + encoder keys (``bert.`` for the task-head layouts, see :func:`head_to_hf`). The
+    pooler is written when the params have one and ``include_pooler``. Arrays are copied exactly
+    (transposes/reshapes only).
     """
     H, N, D = config.hidden_size, config.num_heads, config.kv_dim
-    prefix = "bert." if include_mlm_head else ""
+    if prefix is None:
+        prefix = "bert." if include_mlm_head else ""
     enc = params["encoder"]
     out: dict[str, np.ndarray] = {}
 
@@ -363,7 +367,7 @@ def params_to_hf(params: Mapping, config: EncoderConfig, *, include_mlm_head: bo
     if not config.post_ln:
         put("encoder.ln.weight", enc["final_ln"]["scale"])
         put("encoder.ln.bias", enc["final_ln"]["bias"])
-    if "pooler" in enc:
+    if "pooler" in enc and include_pooler:
         put("pooler.dense.weight", np.asarray(enc["pooler"]["kernel"]).T)
         put("pooler.dense.bias", enc["pooler"]["bias"])
     if include_mlm_head:
@@ -399,4 +403,50 @@ def hf_config_dict(config: EncoderConfig, *, model_type: str | None = None, incl
         position_embedding_type="absolute", tie_word_embeddings=True,
     )
     out.setdefault("pad_token_id", 0)
+    return out
+
+
+# ----------------------------------------------------------------------------- fine-tuned heads
+
+# head (our params key) → (HF architecture suffix, HF key prefix, whether HF's model has a pooler)
+HEAD_ARCHITECTURES = {
+    "token_classification": ("ForTokenClassification", "classifier", False),
+    "sequence_classification": ("ForSequenceClassification", "classifier", True),
+    "span_qa": ("ForQuestionAnswering", "qa_outputs", False),
+}
+
+
+def head_to_hf(params: Mapping, config: EncoderConfig, head: str) -> dict[str, np.ndarray]:
+    """A fine-tuned model's params → the state dict of ``Bert``/``MegatronBert`` + ``HEAD_ARCHITECTURES[head]``.
+
+    The encoder goes under ``bert.``; the head's dense layer becomes ``classifier.*`` /
+    ``qa_outputs.*`` (``weight`` = our kernel transposed). Sequence classification needs the
+    pooler (HF classifies the pooled [CLS]); the others drop it, as HF builds them without one.
+    """
+    _, key, with_pooler = HEAD_ARCHITECTURES[head]
+    if with_pooler and "pooler" not in params["encoder"]:
+        raise InputError("sequence classification export needs the encoder's pooler (representation 'pooled')")
+    out = params_to_hf(params, config, include_mlm_head=False, prefix="bert.", include_pooler=with_pooler)
+    dense = params[key]
+    out[f"{key}.weight"] = np.ascontiguousarray(np.asarray(dense["kernel"]).T)
+    out[f"{key}.bias"] = np.ascontiguousarray(np.asarray(dense["bias"]))
+    return out
+
+
+def head_config_dict(config: EncoderConfig, head: str, *, labels: list[str] | None = None, regression: bool = False,
+                     model_type: str | None = None, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """config.json of a task-head export: architectures, num_labels, id2label/label2id, problem_type."""
+    out = hf_config_dict(config, model_type=model_type, include_mlm_head=False, base=base)
+    arch = out["architectures"][0][: -len("Model")] + HEAD_ARCHITECTURES[head][0]
+    out["architectures"] = [arch]
+    out.pop("tie_word_embeddings", None)
+    if head == "span_qa":
+        out["num_labels"] = 2
+    elif regression:
+        out.update(num_labels=1, problem_type="regression", id2label={"0": "score"}, label2id={"score": 0})
+    else:
+        out.update(num_labels=len(labels), id2label={str(i): l for i, l in enumerate(labels)},
+                   label2id={l: i for i, l in enumerate(labels)})
+        if head == "sequence_classification":
+            out["problem_type"] = "single_label_classification"
     return out

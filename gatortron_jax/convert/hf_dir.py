@@ -20,8 +20,12 @@ import numpy as np
 from gatortron_jax.convert import hf
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.models.config import EncoderConfig
+from gatortron_jax.core.checkpoints import restore_params
+from gatortron_jax.finetuning import adapters
 from gatortron_jax.models.heads import EncoderForMLM
-from gatortron_jax.models.model_dir import load_model_dir, read_model_info, save_model_dir
+from gatortron_jax.models.model_dir import (
+    kind_of, load_model_dir, model_config_of, read_model_info, save_model_dir, vocab_of,
+)
 from gatortron_jax.text.wordpiece import infer_lowercase, read_vocab_file
 
 log = logging.getLogger(__name__)
@@ -146,17 +150,26 @@ def export_hf(model_dir: str, out_dir: str) -> dict[str, Any]:
         raise InputError("export-hf needs the 'safetensors' package (pip install safetensors)") from None
     info = read_model_info(model_dir)
     interop = info.get("interop") or {}
-    include_mlm = bool(interop.get("has_mlm_head", True))
-    config, params, vocab = load_model_dir(model_dir, device=jax.devices("cpu")[0])
-    host = jax.tree.map(np.asarray, params)
-    hf_cfg = hf.hf_config_dict(config, model_type=interop.get("hf_model_type"), include_mlm_head=include_mlm,
-                               base=interop.get("hf_config"))
-    state = hf.params_to_hf(host, config, include_mlm_head=include_mlm)
+    notes: list[str] = []
+    if kind_of(info) != "encoder":  # a fine-tuned dir: encoder + its task head
+        config, params, vocab = model_config_of(model_dir, info), *_load_finetuned(model_dir, info)
+        hf_cfg, state, notes = _finetuned_to_hf(info, config, jax.tree.map(np.asarray, params))
+    else:
+        include_mlm = bool(interop.get("has_mlm_head", True))
+        config, params, vocab = load_model_dir(model_dir, device=jax.devices("cpu")[0])
+        host = jax.tree.map(np.asarray, params)
+        hf_cfg = hf.hf_config_dict(config, model_type=interop.get("hf_model_type"), include_mlm_head=include_mlm,
+                                   base=interop.get("hf_config"))
+        state = hf.params_to_hf(host, config, include_mlm_head=include_mlm)
     os.makedirs(out_dir, exist_ok=True)
     save_file(state, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(hf_cfg, f, indent=2)
     written = ["model.safetensors", "config.json"]
+    if "crf" in (params or {}):
+        crf = {k: np.ascontiguousarray(np.asarray(v)) for k, v in params["crf"].items()}
+        save_file(crf, os.path.join(out_dir, "crf.safetensors"), metadata={"format": "np"})
+        written.append("crf.safetensors (CRF transitions/start/end: not part of the transformers model)")
     vinfo = info.get("vocab") or {}
     if vinfo.get("path"):
         src = os.path.join(model_dir, vinfo["path"])
@@ -173,4 +186,41 @@ def export_hf(model_dir: str, out_dir: str) -> dict[str, Any]:
             shutil.copyfile(src, os.path.join(out_dir, os.path.basename(src)))
             written.append(os.path.basename(src) + " (SentencePiece: no transformers tokenizer config written)")
     return {"out_dir": out_dir, "model_type": hf_cfg["model_type"], "architectures": hf_cfg["architectures"],
-            "tensors": len(state), "files": written}
+            "tensors": len(state), "files": written, "notes": notes}
+
+
+def _load_finetuned(model_dir: str, info: dict) -> tuple[Any, Any]:
+    """(params of the fine-tuned head model, vocabulary), restored onto the host CPU."""
+    adapter = adapters.for_model_info(info, model_dir)
+    model = adapter.build_model(model_config_of(model_dir, info), info[adapter.section])
+    cpu = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
+    boxed = jax.eval_shape(lambda r: model.init({"params": r, "dropout": r}, jnp.zeros((1, 8), jnp.int32))["params"],
+                           jax.random.key(0))
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=cpu), nn.unbox(boxed))
+    return restore_params(model_dir, abstract), vocab_of(model_dir, info)
+
+
+def _finetuned_to_hf(info: dict, config: EncoderConfig, params: Any) -> tuple[dict, dict, list[str]]:
+    """(HF config.json, state dict, notes) for a fine-tuned dir (kind from its config.json section)."""
+    notes: list[str] = []
+    if kind_of(info) == "ner":
+        sec = info["ner"]
+        head, labels, regression = "token_classification", list(sec["labels"]), False
+        if sec.get("use_crf"):
+            notes.append("CRF model: the emission classifier is the transformers model (argmax decoding); the CRF "
+                         "transitions are in crf.safetensors for Viterbi decoding outside transformers")
+        if not sec.get("label_all_subwords", True):
+            notes.append("first-subword model: read each word's first sub-word prediction")
+    else:
+        sec = info["sequence_task"]
+        if sec["kind"] == "qa":
+            head, labels, regression = "span_qa", None, False
+            notes.append("span QA: our decoder masks non-context positions; transformers returns raw logits")
+        else:
+            if sec["representation"] != "pooled":
+                raise InputError(f"representation {sec['representation']!r} has no transformers architecture "
+                                 "(BertForSequenceClassification classifies the pooled [CLS]); fine-tune with "
+                                 "TaskTrainConfig.representation='pooled' to export")
+            head, labels, regression = "sequence_classification", sec.get("labels"), sec["kind"] == "regression"
+    hf_cfg = hf.head_config_dict(config, head, labels=labels, regression=regression)
+    return hf_cfg, hf.head_to_hf(params, config, head), notes

@@ -2,13 +2,12 @@
 
 Everything here is plain Python/numpy on character offsets (``Document`` convention):
 
-1. :class:`OffsetTokenizer` splits a note into vocabulary tokens, each with the character
-   span it came from (WordPiece ``encode_with_offsets``; SentencePiece byte offsets from the
-   ``proto`` API converted to characters and trimmed of the whitespace SentencePiece folds
-   into ``▁`` pieces).
+1. :class:`~gatortron_jax.text.offsets.OffsetTokenizer` splits a note into vocabulary
+   tokens, each with the character span it came from.
 2. :func:`plan_windows` cuts the token sequence into windows of at most ``max_tokens``
    (the model length minus [CLS]/[SEP]) that end at sentence boundaries when possible, else
-   at word boundaries, overlapping by about ``overlap`` tokens.
+   at word boundaries, overlapping by about ``overlap`` tokens — the one planner
+   (``text.windows``) with a cut quality read from the note's characters.
 3. :func:`token_owners` gives every token exactly one owning window — the one in which
    it sits farthest from an edge (most context on both sides) — so merged predictions
    cover each token, hence each character, exactly once.
@@ -17,6 +16,12 @@ Everything here is plain Python/numpy on character offsets (``Document`` convent
    start or end inside a token) — these are reported, never silently dropped.
 5. :func:`decode_tags` repairs invalid tag sequences (``O I-x`` → starts an entity,
    ``B-x I-y`` → new entity) and :func:`tags_to_entities` maps token runs to characters.
+
+First-subword labelling (``NERDataConfig.label_all_subwords=False``, the HF recipe): words are
+maximal runs of tokens without whitespace or punctuation between them (:func:`word_starts`, as
+BERT's basic tokenizer splits); only a word's first token carries a label and a loss weight,
+and decoding reads the first token of each word with seqeval's strict rules
+(:func:`decode_tags_strict`: an ``I-`` that does not continue an open entity is dropped).
 """
 
 from __future__ import annotations
@@ -28,57 +33,16 @@ import numpy as np
 
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.core.errors import ConfigError
+from gatortron_jax.text.offsets import OffsetTokenizer
+from gatortron_jax.text.windows import max_context_owners, plan_windows as plan_token_windows
+
+__all__ = ["OffsetTokenizer"]  # re-exported: callers tokenize and window through this module
 
 SCHEMES = ("BIO", "BIOES")
 _SENTENCE_END = ".!?;"
 
 
 # ----------------------------------------------------------------------------- tokenizer
-
-
-class OffsetTokenizer:
-    """Text → (ids, char starts, char ends) for a WordPiece or SentencePiece vocabulary."""
-
-    def __init__(self, vocabulary):
-        self.vocab = vocabulary
-        self.cls_id = int(vocabulary.cls_id)
-        self.sep_id = int(vocabulary.sep_id)
-        self.pad_id = int(vocabulary.pad_id)
-        self._wordpiece = hasattr(vocabulary, "encode_with_offsets")
-        if not self._wordpiece:
-            import sentencepiece as spm
-
-            self._sp = spm.SentencePieceProcessor(model_proto=vocabulary.sp_model)
-
-    def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._wordpiece:
-            ids, starts, ends = self.vocab.encode_with_offsets(text)
-            return (np.asarray(ids, np.int32), np.asarray(starts, np.int64), np.asarray(ends, np.int64))
-        return self._sentencepiece(text)
-
-    def _sentencepiece(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        proto = self._sp.encode(text, return_type="proto")
-        # byte offset -> char offset (SentencePiece reports UTF-8 byte offsets into the input)
-        byte_to_char = np.zeros(len(text.encode("utf-8")) + 1, np.int64)
-        pos = 0
-        for i, ch in enumerate(text):
-            n = len(ch.encode("utf-8"))
-            byte_to_char[pos:pos + n] = i
-            pos += n
-        byte_to_char[pos] = len(text)
-        ids, starts, ends = [], [], []
-        for piece in proto.pieces:
-            s, e = int(byte_to_char[piece.begin]), int(byte_to_char[piece.end])
-            while s < e and text[s].isspace():
-                s += 1
-            while e > s and text[e - 1].isspace():
-                e -= 1
-            if s == e:  # a bare "▁": whitespace only, carries no characters
-                continue
-            ids.append(piece.id)
-            starts.append(s)
-            ends.append(e)
-        return np.asarray(ids, np.int32), np.asarray(starts, np.int64), np.asarray(ends, np.int64)
 
 
 # ----------------------------------------------------------------------------- windows
@@ -112,43 +76,18 @@ def plan_windows(
     n = len(starts)
     if max_tokens < 2:
         raise ConfigError(f"window length {max_tokens} is too small")
-    overlap = max(0, min(overlap, max_tokens // 2))
     if n == 0:
         return []
-    windows: list[Window] = []
-    a = 0
-    while True:
-        limit = min(a + max_tokens, n)
-        if limit == n:
-            windows.append(Window(a, n))
-            return windows
-        best_b, best_q = limit, -1
-        for b in range(limit, a + max(max_tokens // 2, 1), -1):
-            q = _boundary_quality(text, starts, ends, b)
-            if q > best_q:
-                best_b, best_q = b, q
-                if q == 2:
-                    break
-        b = best_b
-        windows.append(Window(a, b))
-        nxt = max(b - overlap, a + 1)
-        for c in range(nxt, b + 1):
-            if c == b or _boundary_quality(text, starts, ends, c) > 0:
-                nxt = c
-                break
-        a = nxt
+    spans = plan_token_windows(
+        n, max_tokens, max(0, min(overlap, max_tokens // 2)),
+        cut_quality=lambda b: _boundary_quality(text, starts, ends, b), align_last=False,
+    )
+    return [Window(a, b) for a, b in spans]
 
 
 def token_owners(windows: Sequence[Window], n_tokens: int) -> np.ndarray:
     """For each token, the index of the window that predicts it (most central; ties → first)."""
-    owner = np.full(n_tokens, -1, np.int64)
-    best = np.full(n_tokens, -1, np.int64)
-    for w_index, w in enumerate(windows):
-        idx = np.arange(w.start, w.end)
-        centrality = np.minimum(idx - w.start, w.end - 1 - idx)
-        better = centrality > best[w.start:w.end]
-        owner[w.start:w.end][better] = w_index
-        best[w.start:w.end][better] = centrality[better]
+    owner = max_context_owners(n_tokens, [(w.start, w.end) for w in windows])
     if n_tokens and (owner < 0).any():
         raise AssertionError(f"{int((owner < 0).sum())} tokens are in no window")
     return owner
@@ -186,6 +125,7 @@ class LabelStats:
     no_tokens: int = 0  # no token overlaps the span (e.g. whitespace-only span)
     boundary_inside_token: int = 0  # encoded, but a span edge falls inside a token
     unknown_type: int = 0
+    no_word_start: int = 0  # first-subword labelling: the span starts no word (inside one word)
 
     def add(self, other: "LabelStats") -> None:
         for f in dataclasses.fields(self):
@@ -201,11 +141,14 @@ def encode_entity_labels(
     ends: np.ndarray,
     label_to_id: dict[str, int],
     scheme: str = "BIO",
+    word_start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, LabelStats]:
     """Token label ids for ``entities`` (each fragment of a discontinuous entity separately).
 
     Entities are placed longest-first within start order; an entity whose tokens are already
-    taken is skipped and counted in ``stats.overlapping``.
+    taken is skipped and counted in ``stats.overlapping``. With ``word_start`` (first-subword
+    labelling) the scheme applies to the entity's word-initial tokens only; the other tokens
+    keep label 0 and are left out of the loss by ``window_features``.
     """
     n = len(starts)
     labels = np.zeros(n, np.int32)
@@ -225,6 +168,9 @@ def encode_entity_labels(
         if not runs:
             stats.no_tokens += 1
             continue
+        if word_start is not None and any(not word_start[idx].any() for idx, _, _ in runs):
+            stats.no_word_start += 1
+            continue
         if any(taken[idx].any() for idx, _, _ in runs):
             stats.overlapping += 1
             continue
@@ -233,15 +179,72 @@ def encode_entity_labels(
             if starts[idx[0]] != s or ends[idx[-1]] != e:
                 stats.boundary_inside_token += 1
             taken[idx] = True
+            if word_start is not None:  # the scheme over the span's words: their first tokens only
+                idx = idx[word_start[idx]]
+                labels[idx] = label_to_id[f"I-{ent.type}"]
             first, last = int(idx[0]), int(idx[-1])
             if scheme == "BIOES" and first == last:
                 labels[first] = label_to_id[f"S-{ent.type}"]
                 continue
-            labels[first:last + 1] = label_to_id[f"I-{ent.type}"]
+            if word_start is None:
+                labels[first:last + 1] = label_to_id[f"I-{ent.type}"]
             labels[first] = label_to_id[f"B-{ent.type}"]
             if scheme == "BIOES":
                 labels[last] = label_to_id[f"E-{ent.type}"]
     return labels, stats
+
+
+def _is_punctuation(ch: str) -> bool:
+    return not ch.isalnum() and not ch.isspace()
+
+
+def word_starts(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """True for a token that begins a word: the first token, one after whitespace (a gap in the
+    offsets), and any token at or right after punctuation (BERT's basic tokenizer splits there)."""
+    n = len(starts)
+    out = np.ones(n, bool)
+    for i in range(1, n):
+        out[i] = bool(starts[i] > ends[i - 1] or _is_punctuation(text[starts[i]])
+                      or _is_punctuation(text[ends[i - 1] - 1]))
+    return out
+
+
+def decode_tags_strict(tags: Sequence[str], scheme: str = "BIO") -> list[tuple[int, int, str]]:
+    """Runs ``(first, last_inclusive, type)`` under seqeval's strict IOB2 / IOBES rules.
+
+    An entity is ``B-x (I-x)*`` (BIO) or ``B-x (I-x)* E-x`` / ``S-x`` (BIOES); an ``I-``/``E-``
+    that does not continue an open entity of its type is dropped, as is an unfinished BIOES run.
+    """
+    bioes = scheme == "BIOES"
+    out: list[tuple[int, int, str]] = []
+    cur: list | None = None
+    for i, tag in enumerate(tags):
+        prefix, _, typ = tag.partition("-")
+        if tag == "O" or not typ:
+            if cur and not bioes:
+                out.append(tuple(cur))
+            cur = None
+        elif prefix == "S":
+            if cur and not bioes:
+                out.append(tuple(cur))
+            out.append((i, i, typ))
+            cur = None
+        elif prefix == "B":
+            if cur and not bioes:
+                out.append(tuple(cur))
+            cur = [i, i, typ]
+        elif cur is not None and cur[2] == typ:  # I- or E- continuing the open entity
+            cur[1] = i
+            if prefix == "E":
+                out.append(tuple(cur))
+                cur = None
+        else:  # an orphan I-/E-: no entity (and it ends the open one)
+            if cur and not bioes:
+                out.append(tuple(cur))
+            cur = None
+    if cur and not bioes:
+        out.append(tuple(cur))
+    return out
 
 
 def decode_tags(tags: Sequence[str]) -> list[tuple[int, int, str]]:
@@ -274,11 +277,22 @@ def decode_tags(tags: Sequence[str]) -> list[tuple[int, int, str]]:
 
 
 def tags_to_entities(
-    tags: Sequence[str], starts: np.ndarray, ends: np.ndarray, text: str = "", prefix: str = "T"
+    tags: Sequence[str], starts: np.ndarray, ends: np.ndarray, text: str = "", prefix: str = "T",
+    word_start: np.ndarray | None = None, scheme: str = "BIO",
 ) -> list[Entity]:
-    """Decoded token runs → character-offset entities (ids ``T1``, ``T2``, ...)."""
+    """Decoded token runs → character-offset entities (ids ``T1``, ``T2``, ...).
+
+    With ``word_start`` (first-subword models) the tags of word-initial tokens are decoded
+    strictly (:func:`decode_tags_strict`) and each run covers its words' characters in full.
+    """
+    if word_start is None:
+        runs = decode_tags(tags)
+    else:
+        first = np.nonzero(word_start)[0]
+        last = np.append(first[1:] - 1, len(tags) - 1)
+        runs = [(int(first[a]), int(last[b]), typ) for a, b, typ in decode_tags_strict([tags[i] for i in first], scheme)]
     ents = []
-    for k, (a, b, typ) in enumerate(decode_tags(tags), start=1):
+    for k, (a, b, typ) in enumerate(runs, start=1):
         s, e = int(starts[a]), int(ends[b])
         ents.append(Entity(f"{prefix}{k}", typ, ((s, e),), text[s:e] if text else ""))
     return ents
@@ -295,6 +309,7 @@ class EncodedDocument:
     ends: np.ndarray
     windows: list[Window]
     labels: np.ndarray | None = None
+    word_start: np.ndarray | None = None  # set for first-subword labelling and decoding
 
 
 def encode_documents(
@@ -304,18 +319,23 @@ def encode_documents(
     overlap: int,
     label_to_id: dict[str, int] | None = None,
     scheme: str = "BIO",
+    first_subword: bool = False,
 ) -> tuple[list[EncodedDocument], LabelStats]:
-    """Tokenize, window and (when ``label_to_id`` is given) label every document."""
+    """Tokenize, window and (when ``label_to_id`` is given) label every document.
+
+    ``first_subword``: label (and later decode) only each word's first token (HF recipe).
+    """
     stats = LabelStats()
     out = []
     for doc in docs:
         ids, starts, ends = tokenizer(doc.text)
         windows = plan_windows(doc.text, starts, ends, max_length - 2, overlap)
         labels = None
+        ws = word_starts(doc.text, starts, ends) if first_subword else None
         if label_to_id is not None:
-            labels, s = encode_entity_labels(doc.entities, starts, ends, label_to_id, scheme)
+            labels, s = encode_entity_labels(doc.entities, starts, ends, label_to_id, scheme, ws)
             stats.add(s)
-        out.append(EncodedDocument(doc, ids, starts, ends, windows, labels))
+        out.append(EncodedDocument(doc, ids, starts, ends, windows, labels, ws))
     return out, stats
 
 
@@ -324,7 +344,8 @@ def window_features(
 ) -> tuple[dict[str, np.ndarray], list[tuple[int, int]]]:
     """Stacked model inputs for every window, plus ``(doc_index, window_index)`` per row.
 
-    ``[CLS] tokens [SEP] pad...``; ``label_mask`` is 1 on the window's tokens only.
+    ``[CLS] tokens [SEP] pad...``; ``label_mask`` is 1 on the window's tokens only (on their
+    word-initial tokens for first-subword documents).
     """
     rows = [(d, w) for d, enc in enumerate(encoded) for w in range(len(enc.windows))]
     n = len(rows)
@@ -340,7 +361,7 @@ def window_features(
         input_ids[r, 1:k + 1] = enc.ids[win.start:win.end]
         input_ids[r, k + 1] = tokenizer.sep_id
         segment_ids[r, : k + 2] = 1
-        label_mask[r, 1:k + 1] = 1
+        label_mask[r, 1:k + 1] = 1 if enc.word_start is None else enc.word_start[win.start:win.end]
         if enc.labels is not None:
             labels[r, 1:k + 1] = enc.labels[win.start:win.end]
     return {"input_ids": input_ids, "segment_ids": segment_ids, "labels": labels, "label_mask": label_mask}, rows
@@ -353,6 +374,7 @@ def predictions_to_documents(
     id_to_label: Sequence[str],
 ) -> list[Document]:
     """Row-wise label ids ([rows, max_length], position 0 = [CLS]) → documents with entities."""
+    scheme = "BIOES" if any(l[:2] in ("E-", "S-") for l in id_to_label) else "BIO"
     per_doc: dict[int, list] = {}
     for r, (d, w) in enumerate(rows):
         win = encoded[d].windows[w]
@@ -362,6 +384,7 @@ def predictions_to_documents(
         n = len(enc.ids)
         merged = merge_window_predictions(enc.windows, per_doc.get(d, []), n) if n else np.zeros(0, np.int64)
         tags = [id_to_label[int(t)] for t in merged]
-        ents = tags_to_entities(tags, enc.starts, enc.ends, enc.doc.text)
+        ents = tags_to_entities(tags, enc.starts, enc.ends, enc.doc.text, word_start=enc.word_start,
+                                scheme=scheme)
         out.append(Document(enc.doc.id, enc.doc.text, ents, [], enc.doc.source))
     return out

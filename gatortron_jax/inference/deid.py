@@ -25,15 +25,12 @@ import json
 import logging
 import os
 import re
-import time
 from typing import Any, Sequence
 
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.annotations.formats import ReadSummary, brat, i2b2_deid
 from gatortron_jax.annotations.notes import read_note_file
 from gatortron_jax.evaluation.deid_metrics import deid_scores
-from gatortron_jax.evaluation.ner_metrics import entity_scores
-from gatortron_jax.finetuning import ner_tasks
 from gatortron_jax.annotations.formats.i2b2_deid import TYPE_TO_CATEGORY, category_of, write_i2b2_2014_xml
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.inference.surrogates import SurrogateGenerator, shift_date
@@ -421,19 +418,8 @@ def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: s
 
 
 def evaluate_deid_model(model_dir: str, data, split: str = "test", batch_size: int = 32) -> dict[str, Any]:
-    """``evaluate`` for a de-id task: the NER result (strict + lenient per type) plus the de-id
-    scores of :func:`gatortron_jax.evaluation.deid_metrics.deid_scores` under ``"deid"``."""
+    """``evaluate`` for a de-id task: the NER result (strict + lenient per type, with its recipe)
+    plus the de-id scores of :func:`gatortron_jax.evaluation.deid_metrics.deid_scores` under ``"deid"``."""
+    from gatortron_jax.inference.evaluate import evaluate_ner  # loads JAX and the model; only evaluate needs it
 
-    from gatortron_jax.inference.ner_predict import NERPredictor  # loads JAX and the model; only evaluate needs it
-
-    predictor = NERPredictor(model_dir, batch_size=batch_size)
-    task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
-    gold = task.documents(split)
-    tick = time.time()
-    pred = predictor.predict([Document(d.id, d.text, [], [], d.source) for d in gold])
-    seconds = time.time() - tick
-    return {
-        "task": task.name, "split": split, "data_dir": task.data_dir, "model_dir": os.path.abspath(model_dir),
-        "documents": len(gold), "fingerprint": ner_tasks.documents_fingerprint(gold),
-        "predict_seconds": seconds, "scores": entity_scores(gold, pred), "deid": deid_scores(gold, pred),
-    }
+    return evaluate_ner(model_dir, data, split, batch_size, extra_scores={"deid": deid_scores})

@@ -27,17 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gatortron_jax.core.errors import InputError
+from gatortron_jax.text.windows import plan_windows  # the one planner (fixed stride, last window aligned)
 
 log = logging.getLogger(__name__)
-
-
-def plan_windows(n: int, capacity: int, overlap: int) -> list[tuple[int, int]]:
-    """[start, end) spans of text tokens covering ``range(n)``; one empty span when n == 0."""
-    if n <= capacity:
-        return [(0, n)]
-    stride = capacity - overlap
-    starts = list(range(0, n - capacity, stride)) + [n - capacity]
-    return [(s, s + capacity) for s in starts]
 
 
 def owner_of_tokens(n: int, windows: Sequence[tuple[int, int]]) -> np.ndarray:

@@ -69,6 +69,7 @@ class NERPredictor:
         self.overlap = int(ner["overlap"])
         self.task = ner.get("task")
         self.output_format = ner.get("output_format", "brat")
+        self.first_subword = not ner.get("label_all_subwords", True)  # decode as the model was labelled
         model_config = EncoderConfig.from_dict(self.config["model_config"])
         self.model = EncoderForTokenClassification(model_config, len(self.labels), use_crf=bool(ner["use_crf"]))
         self.tokenizer = windowing.OffsetTokenizer(require_vocab(model_dir, self.config))
@@ -77,7 +78,8 @@ class NERPredictor:
         )
 
     def predict(self, docs: Sequence[Document]) -> list[Document]:
-        encoded, _ = windowing.encode_documents(docs, self.tokenizer, self.max_length, self.overlap)
+        encoded, _ = windowing.encode_documents(docs, self.tokenizer, self.max_length, self.overlap,
+                                                first_subword=self.first_subword)
         with self.partitioner.activate():
             return predict_encoded(
                 self._predict, self.params, encoded, self.tokenizer, self.max_length, self.labels,

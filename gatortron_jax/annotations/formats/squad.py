@@ -129,18 +129,3 @@ def read_squad_json(path: str, *, strict: bool = True, allow_unanswered: bool = 
     if own:
         summary.log()
     return out
-
-
-def stride_windows(n_context_tokens: int, max_context_tokens: int, doc_stride: int) -> list[tuple[int, int]]:
-    """Token windows ``[start, end)`` over a context for SQuAD-style "document stride": each
-    window holds at most ``max_context_tokens`` tokens (the model length minus the question and
-    specials) and the next one starts ``doc_stride`` tokens later; the last one reaches the end."""
-    if max_context_tokens < 1 or doc_stride < 1:
-        raise InputError(f"bad window sizes: max_context_tokens={max_context_tokens}, doc_stride={doc_stride}")
-    windows, start = [], 0
-    while True:
-        end = min(start + max_context_tokens, n_context_tokens)
-        windows.append((start, end))
-        if end >= n_context_tokens:
-            return windows
-        start += min(doc_stride, max_context_tokens)

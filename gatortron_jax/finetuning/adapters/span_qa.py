@@ -1,33 +1,41 @@
-"""Span QA (emrQA, BioASQ factoid; SQuAD-style JSON) for the ``finetune_tasks`` flow.
+"""Span QA (emrQA, BioASQ factoid; SQuAD-style JSON) for the fine-tuning loop.
 
 ``[CLS] question [SEP] context-window [SEP]``; long contexts are cut into windows every
-``doc_stride`` tokens (``squad.stride_windows``). A window that does not hold the whole gold
-answer, and an unanswerable question, is trained to point at [CLS] (SQuAD v2 / BERT). Decoding:
-n-best valid spans over all windows of a question (``qa_metrics.n_best_spans``, max answer
-length), the null score for v2 data (any unanswerable question in the train split), then
-SQuAD v1.1 exact match / token F1 (``qa_metrics.squad_scores``, percent). Questions longer
-than ``max_query_length`` and answers no token covers are counted, never silent.
+``doc_stride`` tokens (``text.windows.stride_windows``). A window that does not hold the whole
+gold answer, and an unanswerable question, is trained to point at [CLS] (SQuAD v2 / BERT).
+Decoding: n-best valid spans over all windows of a question (``qa_metrics.n_best_spans``, max
+answer length), the null score for v2 data (any unanswerable question in the train split), then
+SQuAD v1.1 exact match / token F1 (``qa_metrics.squad_scores``, percent). Questions longer than
+``max_query_length`` and answers no token covers are counted, never silent.
+
+config.json section ``sequence_task`` with kind ``qa`` (and ``with_null``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from gatortron_jax.finetuning import windowing
+from gatortron_jax.evaluation.qa_metrics import n_best_spans, null_score, select_answer, squad_scores
+from gatortron_jax.finetuning import task_registry
+from gatortron_jax.finetuning.adapters.base import Adapter, Prepared
+from gatortron_jax.finetuning.adapters.sequence import SECTION, read_splits, task_data_info, task_section
+from gatortron_jax.finetuning.config import TaskDataConfig
 from gatortron_jax.models import span_qa
+from gatortron_jax.models.config import EncoderConfig
+from gatortron_jax.text.offsets import OffsetTokenizer
+from gatortron_jax.text.windows import stride_windows
 
 log = logging.getLogger("gatortron_jax")
 
 
-def encode_qa(examples: Sequence, tokenizer: windowing.OffsetTokenizer, max_length: int, data,
+def encode_qa(examples: Sequence, tokenizer: OffsetTokenizer, max_length: int, data,
               where: str = "") -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict[str, Any]]:
     """(features, row → example index, row offsets [N, L, 2] (-1 off-context), stats)."""
-    from gatortron_jax.annotations.formats.squad import stride_windows
-
     rows_feats, rows_ex, rows_off = [], [], []
     stats = {"questions": len(examples), "windows": 0, "question_truncated": 0, "answer_not_tokenizable": 0,
              "answer_outside_all_windows": 0, "answer_not_tokenizable_ids": []}
@@ -88,8 +96,6 @@ def encode_qa(examples: Sequence, tokenizer: windowing.OffsetTokenizer, max_leng
 
 def predict_logits(model, params, batch):
     """[B, L, 2] start/end logits (stacked so row batches concatenate)."""
-    import flax.linen as nn
-
     def fn(module, batch):
         s, e = module(batch["input_ids"], batch.get("token_type_ids"), None, batch.get("segment_ids"),
                       batch.get("context_mask"), deterministic=True)
@@ -100,8 +106,6 @@ def predict_logits(model, params, batch):
 
 def decode(examples: Sequence, rows_ex: np.ndarray, offsets: np.ndarray, logits: np.ndarray, data,
            with_null: bool) -> dict[str, str]:
-    from gatortron_jax.evaluation.qa_metrics import n_best_spans, null_score, select_answer
-
     out = {}
     for qi, ex in enumerate(examples):
         r = np.nonzero(rows_ex == qi)[0]
@@ -112,12 +116,39 @@ def decode(examples: Sequence, rows_ex: np.ndarray, offsets: np.ndarray, logits:
 
 
 def score(examples: Sequence, answers: dict[str, str]) -> dict[str, Any]:
-    from gatortron_jax.evaluation.qa_metrics import squad_scores
-
     gold = {ex.id: [a.text for a in ex.answers] for ex in examples}
     sc = squad_scores(gold, answers)
     return {"metric": "f1", "value": sc["f1"], **sc}
 
 
-def make_model(enc_config):
-    return span_qa.EncoderForQuestionAnswering(enc_config)
+class SpanQAAdapter(Adapter):
+    section = SECTION
+    data_config_name = "TaskDataConfig"
+
+    def prepare(self, data: TaskDataConfig, train, tokenizer, enc_config: EncoderConfig) -> Prepared:
+        task = task_registry.get_task(data.task)
+        train_set, dev_set, train_ex, dev_ex = read_splits(task, data)
+        with_null = any(e.is_impossible for e in train_set.examples)
+        train_feats, _, _, train_enc = encode_qa(train_ex, tokenizer, data.max_length, data, f"{task.name}/train")
+        dev_feats, dev_rows, dev_off, dev_enc = encode_qa(dev_ex, tokenizer, data.max_length, data, f"{task.name}/dev")
+        log.info("task %s (%s, %s): %d train / %d dev questions → %d / %d windows", task.name, task.kind,
+                 task.metric, len(train_ex), len(dev_ex), train_enc["windows"], dev_enc["windows"])
+        return Prepared(train_feats, dev_feats, (dev_ex, dev_rows, dev_off, data, with_null),
+                        task_section(task, data, None, None, with_null),
+                        task_data_info(task, data, train_set, dev_set, train_ex, dev_ex, train_enc, dev_enc))
+
+    def build_model(self, enc_config: EncoderConfig, section: Mapping[str, Any], train=None):
+        return span_qa.EncoderForQuestionAnswering(enc_config)
+
+    def loss_of(self, model, params, batch, rng):
+        return span_qa.forward_loss(model, params, batch, rng)
+
+    def predict_of(self, model, params, batch):
+        return predict_logits(model, params, batch)
+
+    def score(self, prepared: Prepared, outputs: np.ndarray) -> dict[str, Any]:
+        dev_ex, dev_rows, dev_off, data, with_null = prepared.dev
+        return score(dev_ex, decode(dev_ex, dev_rows, dev_off, outputs, data, with_null))
+
+    def describe_model(self, prepared: Prepared, train) -> str:
+        return "span QA, start/end logits"
