@@ -61,7 +61,6 @@ def test_cli_chemprot_sample_classification(repo_root, pretrained, tmp_path, mon
 
     monkeypatch.chdir(repo_root)
     out = tmp_path / "re"
-    t0 = time.time()
     r = _run_cli(repo_root, "finetune", "--gin_file=gin/finetune/sample_re.gin", f"--init_checkpoint={pretrained}",
                  f"--model_dir={out}", *TINY_ARGS)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -90,7 +89,6 @@ def test_cli_chemprot_sample_classification(repo_root, pretrained, tmp_path, mon
                      str(repo_root / "data/task_samples/chemprot_style/test.tsv"), "--output", str(pred_dir)]) == 0
     lines = [json.loads(x) for x in (pred_dir / "predictions.jsonl").read_text().splitlines()]
     assert [x["prediction"] for x in lines] == pred  # same model, same inputs, same labels
-    assert time.time() - t0 < 120
 
 
 def test_cli_sts_sample_regression(repo_root, pretrained, tmp_path, monkeypatch):
@@ -154,6 +152,23 @@ def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
     assert sum(len(d.relations) for d in docs) == n_pred
 
 
+def test_cli_strict_reaches_the_task_reader(repo_root, pretrained, tmp_path, capsys, monkeypatch):
+    """--strict is passed down as an argument (no process-wide policy): a bad example is one error line."""
+    monkeypatch.chdir(repo_root)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    src = repo_root / "data/task_samples/chemprot_style"
+    for split in ("train", "dev", "test"):
+        (bad / f"{split}.tsv").write_text((src / f"{split}.tsv").read_text())
+    with open(bad / "dev.tsv", "a") as f:
+        f.write("123.T1.T2\t@CHEMICAL$ binds @GENE$.\tCPR:99\n")
+    argv = ["finetune", "--gin_file=gin/finetune/sample_re.gin", f"--init_checkpoint={pretrained}",
+            f"--gin.TaskDataConfig.data_dir='{bad}'", *TINY_ARGS]
+    assert cli.main([*argv, f"--model_dir={tmp_path / 'strict'}", "--strict"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "dev.tsv" in err[0] and "CPR:99" in err[0], err
+
+
 def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
     from gatortron_jax.core.errors import InputError
     from gatortron_jax.finetuning.loop import finetune
@@ -172,16 +187,10 @@ def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
         (bad / f"{split}.tsv").write_text((src / f"{split}.tsv").read_text())
     with open(bad / "dev.tsv", "a") as f:
         f.write("123.T1.T2\t@CHEMICAL$ binds @GENE$.\tCPR:99\n")
-    from gatortron_jax.annotations import input_policy as input_report
-
     data = TaskDataConfig(task="chemprot_re", data_dir=str(bad), vocab_path=vocab, max_length=64)
-    assert data.strict is None and not data.strict_reading()  # default: skip, count and list
-    with input_report.policy(strict=True):  # what --strict sets for the command
-        assert data.strict_reading()
-        with pytest.raises(InputError, match=r"dev\.tsv:\d+.*123\.T1\.T2.*CPR:99"):
-            finetune(str(tmp_path / "x"), data, train, model_config=TINY)
+    assert not data.strict and not data.strict_reading()  # default: skip, count and list
     explicit = TaskDataConfig(task="chemprot_re", data_dir=str(bad), vocab_path=vocab, max_length=64, strict=True)
-    with pytest.raises(InputError, match=r"dev\.tsv:\d+.*123\.T1\.T2.*CPR:99"):  # a gin binding wins
+    with pytest.raises(InputError, match=r"dev\.tsv:\d+.*123\.T1\.T2.*CPR:99"):  # what --strict sets
         finetune(str(tmp_path / "y"), explicit, train, model_config=TINY)
     from gatortron_jax.finetuning.task_registry import get_task
 

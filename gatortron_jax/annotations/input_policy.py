@@ -28,19 +28,19 @@ Nothing here holds document text. The one exception is opt-in: with ``show_text`
 (``--show_text`` on the CLI) the *warning* for replaced bytes carries a short escaped
 excerpt around the first bad byte, for local debugging; reports and JSON never do.
 
-The policy is process-wide (:func:`policy` / :func:`set_show_text`) because the corpus
-source is built deep inside task registration; an explicit ``strict=`` argument to a
-reader always wins over it.
+The policy is an argument, never a global: every reader takes ``strict`` (and, where it
+decodes raw bytes, ``show_text``), and the CLI passes its ``--strict`` / ``--show_text`` down
+(through the data configs for pretraining and fine-tuning, so the choice is recorded with the
+run). What a call does is visible at its call site.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import json
 import os
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 # Skip reasons (document read but not used).
 EMPTY = "empty"
@@ -53,54 +53,6 @@ UNPAIRED_SURROGATE = "unpaired_surrogate"
 EXCERPT_CHARS = 80
 #: Per-file issues kept in a report; a corpus where every file is bad stays a small report.
 MAX_ISSUES = 100
-
-
-# ----------------------------------------------------------------------------- policy
-
-
-@dataclasses.dataclass(frozen=True)
-class InputPolicy:
-    """``strict``: bad input raises. ``show_text``: replaced-byte warnings may quote text."""
-
-    strict: bool = False
-    show_text: bool = False
-
-
-_policy = InputPolicy()
-
-
-def current_policy() -> InputPolicy:
-    return _policy
-
-
-def set_policy(new: InputPolicy) -> InputPolicy:
-    """Installs ``new`` process-wide; returns the previous policy (to restore it)."""
-    global _policy
-    previous, _policy = _policy, new
-    return previous
-
-
-def set_show_text(on: bool) -> None:
-    set_policy(dataclasses.replace(_policy, show_text=bool(on)))
-
-
-@contextlib.contextmanager
-def policy(*, strict: bool, show_text: bool = False) -> Iterator[InputPolicy]:
-    """Applies a policy for the duration of one command, then restores the old one.
-
-    Restoring matters in tests and notebooks, where one ``--strict`` run must not leak
-    into the next reader built in the same process.
-    """
-    previous = set_policy(InputPolicy(strict=bool(strict), show_text=bool(show_text)))
-    try:
-        yield _policy
-    finally:
-        set_policy(previous)
-
-
-def resolve_strict(strict: Optional[bool]) -> bool:
-    """An explicit argument wins; ``None`` means the process-wide policy."""
-    return _policy.strict if strict is None else bool(strict)
 
 
 # ----------------------------------------------------------------------------- issues

@@ -27,6 +27,7 @@ MODEL_DIR/input_report.json; ``finetune`` records its read summaries in config.j
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -289,6 +290,8 @@ def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
 
     gin_config.parse(args.gin_file, overrides)
     data = gin_config.build(TaskDataConfig if _sequence_task_bound() else NERDataConfig)
+    if args.strict:  # the input policy travels in the data config (recorded in config.json)
+        data = dataclasses.replace(data, strict=True)
     result = finetune(
         args.model_dir,
         data,
@@ -334,6 +337,8 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
         data = gin_config.build(NERDataConfig)
     else:  # the task and data the model was fine-tuned on
         data = NERDataConfig(**info.get("finetune", {}).get("data_config", {}))
+    if args.strict:
+        data = dataclasses.replace(data, strict=True)
     if _is_deid_task(data.task):  # the NER result plus the binary / per-category / HIPAA de-id scores
         from gatortron_jax.inference.deid import evaluate_deid_model
 
@@ -366,7 +371,7 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     if kind_of(read_model_info(args.checkpoint)) == "sequence_task":
         from gatortron_jax.inference.tasks import predict_task
 
-        s = predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size)
+        s = predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size, strict=args.strict)
         log.info("predicted %d examples; wrote %s to %s", s["examples"], ", ".join(s["written"]), args.output)
         return 0
     return _predict_ner_stream(args)
@@ -429,7 +434,7 @@ def _evaluate_sequence_task(args: argparse.Namespace) -> int:
     from gatortron_jax.inference.evaluate import evaluate_task
 
     data = gin_config.build(TaskDataConfig) if args.gin_file and _sequence_task_bound() else None
-    result = evaluate_task(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    result = evaluate_task(args.checkpoint, data, split=args.split, batch_size=args.batch_size, strict=args.strict)
     out = _write_eval(args, result)
     print(f"{result['task']} / {args.split}: {result['examples']} examples; {result['metric']} {result['value']:.4f}")
     sc = result["scores"]
@@ -762,12 +767,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     fn: Callable[[argparse.Namespace, list[str]], int] = args.fn
     try:
-        if hasattr(args, "strict"):  # commands with the input-hygiene flags
-            from gatortron_jax.annotations import input_policy as input_report
-
-            with input_report.policy(strict=args.strict, show_text=args.show_text):
-                return fn(args, overrides)
-        return fn(args, overrides)
+        return fn(args, overrides)  # each command passes --strict / --show_text down as arguments
     except GatortronError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -76,6 +76,9 @@ class NERDataConfig:
     # None (default): False for a softmax head (measured better: benchmarks/bench_finetune.py,
     # README), True with a CRF (the CRF scores every token).
     label_all_subwords: bool | None = None
+    # Annotations whose offsets do not match their note raise instead of being dropped, warned
+    # about and counted (the input policy; the CLI's --strict sets it).
+    strict: bool = False
 
     def all_subwords(self, use_crf: bool) -> bool:
         return use_crf if self.label_all_subwords is None else self.label_all_subwords
@@ -100,8 +103,8 @@ class TaskDataConfig:
     dev_split: str = "dev"
     test_split: str = "test"
     # True: a bad example is an error naming file:line and id. False: it is skipped, counted and
-    # listed in the read summary. None: follow the command's --strict flag (default: skip).
-    strict: bool | None = None
+    # listed in the read summary (the input policy; the CLI's --strict sets it).
+    strict: bool = False
     max_train_examples: int | None = None  # first N train examples (subset runs); None: all
     max_eval_examples: int | None = None  # first N dev/test examples; None: all
     # relation extraction from brat documents (n2c2 2018)
@@ -123,7 +126,5 @@ class TaskDataConfig:
         return {"train": self.train_split, "dev": self.dev_split, "test": self.test_split}
 
     def strict_reading(self) -> bool:
-        """``strict`` if bound, else the process-wide input policy (``--strict``)."""
-        from gatortron_jax.annotations.input_policy import resolve_strict
-
-        return resolve_strict(self.strict)
+        """Whether bad examples raise (``--strict``) rather than being skipped and counted."""
+        return bool(self.strict)

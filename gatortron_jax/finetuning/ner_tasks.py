@@ -37,7 +37,6 @@ import os
 from typing import Callable, Mapping
 
 from gatortron_jax.annotations.documents import Document
-from gatortron_jax.annotations.input_policy import resolve_strict
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.core.paths import REPO_ROOT
 
@@ -75,9 +74,10 @@ class NERTask:
             f"({len(matches)} found)"
         )
 
-    def documents(self, split: str) -> list[Document]:
+    def documents(self, split: str, *, strict: bool = False) -> list[Document]:
+        """The split's documents; ``strict`` (the input policy) makes mismatched annotations errors."""
         path = self.split_path(split)
-        docs = self.reader(path)
+        docs = self.reader(path, strict=strict)
         if not docs:
             raise InputError(f"task {self.name}: no documents in {path}")
         return docs
@@ -108,7 +108,7 @@ def register_ner_task(
     output_format: str = "brat",
     deid: bool = False,
 ) -> NERTask:
-    """Registers (or replaces) NER task ``name``; ``reader(path)`` gets a split dir or file."""
+    """Registers (or replaces) NER task ``name``; ``reader(path, *, strict)`` gets a split dir or file."""
     import seqio
 
     task = NERTask(name, reader, data_dir, dict(splits or DEFAULT_SPLITS), output_format, deid)
@@ -146,7 +146,7 @@ def registered_tasks() -> list[str]:
 # ----------------------------------------------------------------------------- readers
 
 
-def read_conll_path(path: str) -> list[Document]:
+def read_conll_path(path: str, *, strict: bool = False) -> list[Document]:
     """A CoNLL file, or every CoNLL file in a directory (sorted)."""
     from gatortron_jax.annotations.formats.conll import read_conll
 
@@ -163,50 +163,50 @@ def read_conll_path(path: str) -> list[Document]:
     return docs
 
 
-# The annotated-note readers follow the process-wide input policy (``--strict`` on the CLI;
-# annotations/input_policy.py): by default an annotation whose offsets do not match its note is
+# The annotated-note readers take the input policy as an argument (``--strict`` on the CLI sets
+# NERDataConfig.strict; annotations/input_policy.py): by default an annotation whose offsets do not match its note is
 # dropped with a file:line warning and counted in the reader's summary; strict, it is an error.
 
 
-def read_brat_path(path: str) -> list[Document]:
+def read_brat_path(path: str, *, strict: bool = False) -> list[Document]:
     from gatortron_jax.annotations.formats.brat import read_brat_dir
 
-    return read_brat_dir(path, strict=resolve_strict(None))
+    return read_brat_dir(path, strict=strict)
 
 
-def read_i2b2_2010_path(path: str) -> list[Document]:
+def read_i2b2_2010_path(path: str, *, strict: bool = False) -> list[Document]:
     from gatortron_jax.annotations.formats.i2b2_2010 import read_i2b2_2010_dir
 
-    return read_i2b2_2010_dir(path, strict=resolve_strict(None))
+    return read_i2b2_2010_dir(path, strict=strict)
 
 
-def read_i2b2_2012_path(path: str) -> list[Document]:
+def read_i2b2_2012_path(path: str, *, strict: bool = False) -> list[Document]:
     from gatortron_jax.annotations.formats.i2b2_2012 import read_i2b2_2012_dir
 
-    return read_i2b2_2012_dir(path, strict=resolve_strict(None))
+    return read_i2b2_2012_dir(path, strict=strict)
 
 
-def read_i2b2_2014_types(path: str) -> list[Document]:
+def read_i2b2_2014_types(path: str, *, strict: bool = False) -> list[Document]:
     """2014 de-id XML, labelled by TYPE (PATIENT, DOCTOR, HOSPITAL, ...: 23 types). The default
     because surrogates need the type (a HOSPITAL is not replaced like a CITY), the challenge
     scores per type, and every type maps to exactly one category, so category and HIPAA
     scores follow from type predictions but not the reverse."""
     from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
 
-    return read_i2b2_2014_dir(path, strict=resolve_strict(None), label="type")
+    return read_i2b2_2014_dir(path, strict=strict, label="type")
 
 
-def read_i2b2_2014_categories(path: str) -> list[Document]:
+def read_i2b2_2014_categories(path: str, *, strict: bool = False) -> list[Document]:
     """2014 de-id XML labelled by the 7 categories (fewer, better-populated labels)."""
     from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
 
-    return read_i2b2_2014_dir(path, strict=resolve_strict(None), label="category")
+    return read_i2b2_2014_dir(path, strict=strict, label="category")
 
 
-def read_i2b2_2006(path: str) -> list[Document]:
+def read_i2b2_2006(path: str, *, strict: bool = False) -> list[Document]:
     from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2006_path
 
-    return read_i2b2_2006_path(path, strict=resolve_strict(None))
+    return read_i2b2_2006_path(path, strict=strict)
 
 
 _DEID_BUILTINS = {

@@ -48,7 +48,7 @@ def evaluate_ner(model_dir: str, data: NERDataConfig, split: str = "test", batch
     ``extra_scores`` adds ``name: scorer(gold docs, predicted docs)`` (e.g. the de-id scores)."""
     predictor = NERPredictor(model_dir, batch_size=batch_size)
     task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
-    gold = task.documents(split)
+    gold = task.documents(split, strict=data.strict)
     tick = time.time()
     pred = predictor.predict([Document(d.id, d.text, [], [], d.source) for d in gold])
     seconds = time.time() - tick
@@ -63,7 +63,7 @@ def evaluate_ner(model_dir: str, data: NERDataConfig, split: str = "test", batch
 
 
 def evaluate_task(model_dir: str, data: TaskDataConfig | None = None, split: str = "test",
-                  batch_size: int = 32) -> dict[str, Any]:
+                  batch_size: int = 32, *, strict: bool = False) -> dict[str, Any]:
     """Scores a fine-tuned sequence-task / QA model dir on a split; the JSON lists every (id, gold, pred)."""
     predictor = TaskPredictor(model_dir, batch_size=batch_size)
     if data is None:
@@ -71,7 +71,7 @@ def evaluate_task(model_dir: str, data: TaskDataConfig | None = None, split: str
     task = predictor.task
     if data.task and data.task != task.name:
         raise ConfigError(f"{model_dir} was fine-tuned on {task.name}, not {data.task}")
-    ex_set = task.read(split, data.data_dir, data.splits()[split], strict=data.strict_reading(), data=data)
+    ex_set = task.read(split, data.data_dir, data.splits()[split], strict=strict or data.strict_reading(), data=data)
     examples = limit_examples(ex_set.examples, data.max_eval_examples)
     tick = time.time()
     preds, enc = predictor.predict(examples, where=f"{task.name}/{split}")

@@ -71,14 +71,15 @@ class TaskPredictor:
         return sequence_adapter.decode_outputs(self.task, self._rows(feats), self.labels), stats
 
 
-def predict_task(model_dir: str, input_path: str, output_dir: str, batch_size: int = 32) -> dict[str, Any]:
+def predict_task(model_dir: str, input_path: str, output_dir: str, batch_size: int = 32, *,
+                 strict: bool = False) -> dict[str, Any]:
     """Predicts every example of ``input_path`` (a file in the task's format, or for n2c2 RE a
     brat directory whose entities are used; gold labels/relations in it are ignored). Writes
     ``predictions.jsonl`` (id, prediction) and, for brat RE, ``.txt``/``.ann`` with ``R`` lines."""
     predictor = TaskPredictor(model_dir, batch_size=batch_size)
     task = predictor.task
     data = predictor.data_config(negative_ratio=None)
-    ex_set = task.reader(input_path, strict=data.strict_reading(), split="predict", data=data)
+    ex_set = task.reader(input_path, strict=strict or data.strict_reading(), split="predict", data=data)
     preds, enc = predictor.predict(ex_set.examples, where=input_path)
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "predictions.jsonl"), "w", encoding="utf-8") as f:

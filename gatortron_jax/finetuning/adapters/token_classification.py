@@ -49,8 +49,8 @@ class TokenClassificationAdapter(Adapter):
             raise ConfigError("NERTrainConfig.use_crf=True needs NERDataConfig.label_all_subwords=True (a CRF "
                               "scores every token; first-subword labelling leaves most of them unlabelled)")
         task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
-        train_docs = task.documents("train")
-        dev_docs = task.documents("dev")
+        train_docs = task.documents("train", strict=data.strict)
+        dev_docs = task.documents("dev", strict=data.strict)
         types = sorted({e.type for d in train_docs for e in d.entities})
         if not types:
             raise InputError(f"task {task.name}: the train split has no entities")
