@@ -27,7 +27,7 @@ TYPES = ("problem", "test", "treatment")
 
 
 def make_model_dir(model_dir: pathlib.Path, repo_root: pathlib.Path, *, use_crf: bool = False, o_bias: float = 0.5,
-                   max_length: int = 64, overlap: int = 16) -> pathlib.Path:
+                   max_length: int = 64, overlap: int = 16, label_all_subwords: bool = True) -> pathlib.Path:
     import jax
     import optax
 
@@ -53,7 +53,8 @@ def make_model_dir(model_dir: pathlib.Path, repo_root: pathlib.Path, *, use_crf:
         "model_config": config.to_dict(),
         "vocab": {"path": copy_vocab(str(model_dir), vocab_file), "size": 4000, "lowercase": None},
         "ner": {"labels": labels, "label_scheme": "BIO", "use_crf": use_crf, "max_length": max_length,
-                "overlap": overlap, "task": "i2b2_2010_ner", "output_format": "i2b2_2010"},
+                "overlap": overlap, "task": "i2b2_2010_ner", "output_format": "i2b2_2010",
+                "label_all_subwords": label_all_subwords},
     }
     (model_dir / "config.json").write_text(json.dumps(info, indent=1))
     ckpt = Checkpointer(str(model_dir), max_to_keep=1, async_save=False)
@@ -142,6 +143,22 @@ def test_txt_tree_entities_scores_offsets_and_summary(model_dir, tree_run, tmp_p
 def tree_files(root: pathlib.Path, exclude=("summary",)) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and not p.name.startswith(exclude)}
+
+
+def test_first_subword_models_stream_whole_word_entities(tmp_path, repo_root):
+    """A model labelled on first pieces only (the softmax default) decodes from each word's first
+    piece: every streamed entity covers whole words (the word starts reach the decoder); decoding
+    every piece instead would cut entities inside words."""
+    model = make_model_dir(tmp_path / "m", repo_root, o_bias=0.0, label_all_subwords=False)
+    notes = dict(make_notes(6, seed=3))
+    inp = write_txt_tree(tmp_path / "notes", notes.items())
+    assert predict(model, inp, tmp_path / "out") == 0
+    rows = read_rows(tmp_path / "out/entities.jsonl")
+    assert len(rows) > 50
+    for r in rows:
+        text, s, e = notes[r["note_id"]], r["start"], r["end"]
+        assert s == 0 or not (text[s - 1].isalnum() and text[s].isalnum()), r
+        assert e == len(text) or not (text[e - 1].isalnum() and text[e].isalnum()), r
 
 
 def test_jsonl_csv_parquet_give_the_txt_tree_entities_and_list_bad_records(model_dir, tree_run, tmp_path):

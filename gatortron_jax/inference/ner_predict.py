@@ -51,13 +51,13 @@ def predict_encoded(
     return windowing.predictions_to_documents(encoded, rows, preds, id_to_label)
 
 
-class NERPredictor:
-    """Loads a fine-tuned model dir once; ``predict(docs)`` returns docs with entities."""
+class NERModelDir:
+    """A fine-tuned NER model dir's ``ner`` section, model and tokenizer: read once, here, for
+    every NER inference path (the in-memory :class:`NERPredictor` and the streaming tagger)."""
 
-    def __init__(self, model_dir: str, batch_size: int = 32):
+    def __init__(self, model_dir: str, dtype: str | None = None):
         from gatortron_jax.models.config import EncoderConfig
-        from gatortron_jax.models.token_classification import EncoderForTokenClassification, predict_labels
-        from gatortron_jax.finetuning.supervised import load_for_inference
+        from gatortron_jax.models.token_classification import EncoderForTokenClassification
 
         self.model_dir = model_dir
         self.config = read_model_info(model_dir)
@@ -71,8 +71,21 @@ class NERPredictor:
         self.output_format = ner.get("output_format", "brat")
         self.first_subword = not ner.get("label_all_subwords", True)  # decode as the model was labelled
         model_config = EncoderConfig.from_dict(self.config["model_config"])
+        if dtype:  # compute dtype only; weights are restored as stored (bf16 matmuls on GPU/TPU)
+            model_config = model_config.replace(dtype=dtype)
+        self.dtype = model_config.dtype
         self.model = EncoderForTokenClassification(model_config, len(self.labels), use_crf=bool(ner["use_crf"]))
         self.tokenizer = windowing.OffsetTokenizer(require_vocab(model_dir, self.config))
+
+
+class NERPredictor(NERModelDir):
+    """Loads a fine-tuned model dir once; ``predict(docs)`` returns docs with entities."""
+
+    def __init__(self, model_dir: str, batch_size: int = 32):
+        from gatortron_jax.models.token_classification import predict_labels
+        from gatortron_jax.finetuning.supervised import load_for_inference
+
+        super().__init__(model_dir)
         self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
             self.model, model_dir, batch_size, predict_labels
         )

@@ -55,11 +55,12 @@ import numpy as np
 
 from gatortron_jax.annotations.documents import Document
 from gatortron_jax.core.batching import predict_rows
-from gatortron_jax.core.errors import ConfigError, InputError
+from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.finetuning import windowing
 from gatortron_jax.inference import note_sources
 from gatortron_jax.inference.note_sources import NoteSource, SourceNote
-from gatortron_jax.models.model_dir import read_model_info, require_vocab
+from gatortron_jax.inference.ner_predict import NERModelDir
+from gatortron_jax.models.model_dir import require_vocab
 
 log = logging.getLogger("gatortron_jax")
 
@@ -72,29 +73,14 @@ _MIN_BUCKET = 16
 # ----------------------------------------------------------------------------- the model
 
 
-class ScoringTagger:
+class ScoringTagger(NERModelDir):
     """A fine-tuned NER model dir loaded once: windows in, (label ids, label probabilities) out."""
 
     def __init__(self, model_dir: str, batch_size: int = 32, dtype: Optional[str] = None):
         from gatortron_jax.finetuning.supervised import load_for_inference
-        from gatortron_jax.models.config import EncoderConfig
-        from gatortron_jax.models.token_classification import EncoderForTokenClassification, predict_labels_and_scores
+        from gatortron_jax.models.token_classification import predict_labels_and_scores
 
-        self.model_dir = model_dir
-        self.config = read_model_info(model_dir)
-        ner = self.config.get("ner")
-        if not ner:
-            raise InputError(f"{model_dir}: config.json has no 'ner' section (not a fine-tuned NER model)")
-        self.labels: list[str] = list(ner["labels"])
-        self.max_length = int(ner["max_length"])
-        self.overlap = int(ner["overlap"])
-        self.output_format = ner.get("output_format", "brat")
-        model_config = EncoderConfig.from_dict(self.config["model_config"])
-        if dtype:  # compute dtype only; weights are restored as stored (bf16 matmuls on GPU/TPU)
-            model_config = model_config.replace(dtype=dtype)
-        self.dtype = model_config.dtype
-        self.model = EncoderForTokenClassification(model_config, len(self.labels), use_crf=bool(ner["use_crf"]))
-        self.tokenizer = windowing.OffsetTokenizer(require_vocab(model_dir, self.config))
+        super().__init__(model_dir, dtype)
 
         def stacked(model, params, batch):  # one array for core.batching.predict_rows: [..., (label, prob)]
             labels, scores = predict_labels_and_scores(model, params, batch)
@@ -172,15 +158,18 @@ def _init_worker(model_dir: str) -> None:
     _WORKER["tokenizer"] = windowing.OffsetTokenizer(require_vocab(model_dir))
 
 
-def _encode_texts(texts: Sequence[str], max_length: int, overlap: int,
+def _encode_texts(texts: Sequence[str], max_length: int, overlap: int, first_subword: bool,
                   tokenizer: Optional[windowing.OffsetTokenizer] = None) -> list[tuple]:
-    """(ids, starts, ends, windows) per text — picklable, so worker processes can return it."""
+    """(ids, starts, ends, windows, word starts or None) per text — picklable, so worker
+    processes can return it. ``first_subword``: the model was labelled on first pieces only,
+    so decoding needs each token's word start."""
     tok = tokenizer or _WORKER["tokenizer"]
     out: list[tuple] = []
     for i, text in enumerate(texts):
         try:
-            (e,), _ = windowing.encode_documents([Document(str(i), text)], tok, max_length, overlap)
-            out.append((e.ids, e.starts, e.ends, e.windows))
+            (e,), _ = windowing.encode_documents([Document(str(i), text)], tok, max_length, overlap,
+                                                 first_subword=first_subword)
+            out.append((e.ids, e.starts, e.ends, e.windows, e.word_start))
         except Exception as exc:  # noqa: BLE001 - one bad note is listed as failed, not fatal to the run
             out.append((None, f"tokenizer failed ({type(exc).__name__})"))  # no message: it may quote text
     return out
@@ -222,12 +211,12 @@ class Encoder:
         """Starts encoding; returns a function that waits for the result."""
         t = self.tagger
         if self.mode == "inline":
-            return lambda: _encode_texts(texts, t.max_length, t.overlap, t.tokenizer)
+            return lambda: _encode_texts(texts, t.max_length, t.overlap, t.first_subword, t.tokenizer)
         if self.mode == "thread":
-            future = self._pool.submit(_encode_texts, texts, t.max_length, t.overlap, t.tokenizer)
+            future = self._pool.submit(_encode_texts, texts, t.max_length, t.overlap, t.first_subword, t.tokenizer)
             return future.result
         per = max(1, -(-len(texts) // (self.workers * 4)))
-        futures = [self._pool.submit(_encode_texts, texts[i:i + per], t.max_length, t.overlap)
+        futures = [self._pool.submit(_encode_texts, texts[i:i + per], t.max_length, t.overlap, t.first_subword)
                    for i in range(0, len(texts), per)]
         return lambda: [x for f in futures for x in f.result()]
 
@@ -451,7 +440,8 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
         failed.sort(key=lambda f: f["index"])
         ok = [(n, p) for n, p in zip(usable, parts) if p[0] is not None]
         usable = [n for n, _ in ok]
-        encoded = [windowing.EncodedDocument(Document(n.id, n.text, [], [], n.where), *p) for n, p in ok]
+        encoded = [windowing.EncodedDocument(Document(n.id, n.text, [], [], n.where), *p[:4], word_start=p[4])
+                   for n, p in ok]
         results = scored_documents(tagger, encoded, options.min_score)
         sizes = (sum(len(e.ids) for e in encoded), sum(len(e.windows) for e in encoded))
         ledger = _write_chunk(state, out, chunk_no, notes, usable, failed, results, writer, options, sizes)
