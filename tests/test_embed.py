@@ -10,7 +10,8 @@ pytest.importorskip("safetensors")
 from gatortron_jax.cli import main as cli  # noqa: E402
 from gatortron_jax.convert.hf_dir import import_hf
 from gatortron_jax.models.model_dir import vocab_of  # noqa: E402
-from gatortron_jax.inference.embed import owner_of_tokens, plan_windows  # noqa: E402
+from gatortron_jax.inference.embed import plan_windows  # noqa: E402
+from gatortron_jax.text.windows import max_context_owners as owner_of_tokens  # noqa: E402
 from test_convert_hf import hf_model, save_hf_dir  # noqa: E402
 
 

@@ -207,10 +207,7 @@ def test_task_registry_and_seqio_mixture():
     names = set(task_registry.registered_tasks())
     assert {"chemprot_re", "n2c2_2018_re", "mednli", "biosses_sts", "n2c2_2019_sts", "emrqa_medication",
             "emrqa_relation", "bioasq_factoid"} <= names
-    registered = task_registry.register_seqio_tasks()
-    assert {"chemprot_re", "mednli", "n2c2_2019_sts", "n2c2_2018_re"} <= set(registered)
-    mix = seqio.get_mixture_or_task(task_registry.MIXTURE_NAME)
-    assert {t.name for t in mix.tasks} == set(registered)
+    assert task_registry.register_seqio_task("mednli") == "mednli"
     ex = next(iter(seqio.get_mixture_or_task("mednli").get_dataset(split="dev", shuffle=False).as_numpy_iterator()))
     assert ex["label"].decode() in ("entailment", "contradiction", "neutral")
 

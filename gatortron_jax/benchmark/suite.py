@@ -89,32 +89,17 @@ def register_mixture(name: str, task_names: Sequence[str]) -> None:
 
 
 def _ensure_seqio_tasks(task_names: Sequence[str]) -> None:
-    """Every task of a Mixture must be a seqio Task; NER tasks register themselves, sequence
-    tasks get a placeholder-free source that reads through the task's own reader."""
+    """Every task of a Mixture must be a seqio Task: NER tasks register themselves, sequence tasks
+    through :func:`~gatortron_jax.finetuning.task_registry.register_seqio_task`."""
     from gatortron_jax.finetuning import ner_tasks, task_registry
 
     for name in task_names:
         if name in seqio.TaskRegistry.names():
             continue
-        kind = _BENCHMARK_TASKS[name].kind
-        if kind == NER:
+        if _BENCHMARK_TASKS[name].kind == NER:
             ner_tasks.get_ner_task(name)  # registers the seqio task as a side effect
         else:
-            task = task_registry.get_task(name)
-            seqio.TaskRegistry.add(name, source=seqio.FunctionDataSource(
-                _sequence_dataset_fn(task), splits=["train", "dev", "test"]), output_features={}, preprocessors=[])
-
-
-def _sequence_dataset_fn(task):
-    def dataset_fn(split: str, shuffle_files: bool = False, seed: int | None = None):
-        import tensorflow as tf
-
-        exs = task.read(split, task.data_dir).examples
-        return tf.data.Dataset.from_tensor_slices({
-            "id": [e.id for e in exs], "text_a": [e.text_a for e in exs],
-            "text_b": [e.text_b or "" for e in exs], "label": [str(e.label) for e in exs]})
-
-    return dataset_fn
+            task_registry.register_seqio_task(name)
 
 
 def benchmark_task(name: str) -> BenchmarkTask:

@@ -187,8 +187,15 @@ def cmd_make_sample_data(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def cmd_plan(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.planning import planner as planning  # sets up simulated CPU devices before JAX starts
+    from gatortron_jax.cli import gin_config
+    from gatortron_jax.core.optimizer import OptimizerConfig
+    from gatortron_jax.core.partitioning import MeshConfig
+    from gatortron_jax.models.config import EncoderConfig
+    from gatortron_jax.pretraining.config import TrainConfig
 
-    return planning.run(args, overrides)
+    gin_config.parse(args.gin_file, overrides)
+    return planning.run(args, overrides, gin_config.build(EncoderConfig), gin_config.build(TrainConfig),
+                        gin_config.build(MeshConfig), gin_config.build(OptimizerConfig))
 
 
 def cmd_import_hf(args: argparse.Namespace, overrides: list[str]) -> int:

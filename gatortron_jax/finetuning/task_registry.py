@@ -16,9 +16,8 @@ Built-in tasks (``kind``, metric; default data dir):
     biosses_sts       regression, Pearson r; ../shared/data/BIOSSES
     emrqa_medication, emrqa_relation, bioasq_factoid   span QA (kind ``qa``), SQuAD EM/F1; data/task_samples/emrqa_style
 
-:func:`register_seqio_tasks` also registers each as a ``seqio`` task (string features
-``id``, ``text_a``, ``text_b``, ``label``) and the ``gatortron_sequence_tasks`` Mixture of the
-classification/regression tasks, for users building multi-task ``tf.data`` pipelines.
+:func:`register_seqio_task` also registers one as a ``seqio`` task (string features ``id``,
+``text_a``, ``text_b``, ``label``), which is how the benchmark Mixtures include them.
 """
 
 from __future__ import annotations
@@ -234,36 +233,29 @@ def registered_tasks() -> list[str]:
 
 # ----------------------------------------------------------------------------- seqio
 
-MIXTURE_NAME = "gatortron_sequence_tasks"
 
+def register_seqio_task(name: str, data_dir: str | None = None) -> str:
+    """Registers sequence task ``name`` as a ``seqio`` Task (string features ``id``, ``text_a``,
+    ``text_b``, ``label``; splits train/dev/test read through the task's own reader from
+    ``data_dir`` or its default), so it can join a seqio Mixture. Returns the name.
 
-def register_seqio_tasks(data_dirs: dict[str, str] | None = None) -> list[str]:
-    """Registers a seqio task per classification/regression task whose data dir exists, and a
-    Mixture (equal rates) over them; returns the registered task names."""
+    The benchmark Mixtures (``gatortron_jax/benchmark/suite.py``) are built from these; there is
+    no multi-task training over a Mixture yet, so none is registered here without a consumer.
+    """
     import seqio
 
-    _register_builtins()
-    names = []
-    for name, task in sorted(_TASKS.items()):
-        if task.kind == "qa":
-            continue
-        base = (data_dirs or {}).get(name, task.data_dir)
-        if not base or not os.path.isdir(base):
-            continue
+    task = get_task(name)
+    base = data_dir or task.data_dir
 
-        def dataset_fn(split: str, shuffle_files: bool = False, seed: int | None = None, _t=task, _b=base):
-            import tensorflow as tf
+    def dataset_fn(split: str, shuffle_files: bool = False, seed: int | None = None):
+        import tensorflow as tf
 
-            exs = _t.read(split, _b).examples
-            return tf.data.Dataset.from_tensor_slices({
-                "id": [e.id for e in exs], "text_a": [e.text_a for e in exs],
-                "text_b": [e.text_b or "" for e in exs], "label": [str(e.label) for e in exs]})
+        exs = task.read(split, base).examples
+        return tf.data.Dataset.from_tensor_slices({
+            "id": [e.id for e in exs], "text_a": [e.text_a for e in exs],
+            "text_b": [e.text_b or "" for e in exs], "label": [str(e.label) for e in exs]})
 
-        seqio.TaskRegistry.remove(name)
-        seqio.TaskRegistry.add(name, source=seqio.FunctionDataSource(dataset_fn, splits=["train", "dev", "test"]),
-                               output_features={}, preprocessors=[])
-        names.append(name)
-    seqio.MixtureRegistry.remove(MIXTURE_NAME)
-    if names:
-        seqio.MixtureRegistry.add(MIXTURE_NAME, [(n, 1.0) for n in names])
-    return names
+    seqio.TaskRegistry.remove(name)
+    seqio.TaskRegistry.add(name, source=seqio.FunctionDataSource(dataset_fn, splits=["train", "dev", "test"]),
+                           output_features={}, preprocessors=[])
+    return name

@@ -27,22 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gatortron_jax.core.errors import InputError
-from gatortron_jax.text.windows import plan_windows  # the one planner (fixed stride, last window aligned)
+from gatortron_jax.text.windows import max_context_owners, plan_windows  # the one planner and owner rule
 
 log = logging.getLogger(__name__)
-
-
-def owner_of_tokens(n: int, windows: Sequence[tuple[int, int]]) -> np.ndarray:
-    """For each text token, the index of the window that supplies its vector (max context)."""
-    owner = np.zeros(n, np.int64)
-    best = np.full(n, -1, np.int64)
-    for w, (s, e) in enumerate(windows):
-        t = np.arange(s, e)
-        score = np.minimum(t - s, e - 1 - t)
-        better = score > best[s:e]
-        owner[s:e] = np.where(better, w, owner[s:e])
-        best[s:e] = np.where(better, score, best[s:e])
-    return owner
 
 
 def _bucket(length: int, cap: int) -> int:
@@ -108,7 +95,7 @@ class Embedder:
             hs = hidden[first:first + len(windows)]
             out = np.empty((n + 2, self.config.hidden_size), np.float32)
             out[0], out[-1] = hs[0][0], hs[-1][-1]
-            owner = owner_of_tokens(n, windows)
+            owner = max_context_owners(n, windows)
             for w, (s, e) in enumerate(windows):
                 t = np.nonzero(owner[s:e] == w)[0] + s
                 out[1 + t] = hs[w][1 + t - s]

@@ -418,19 +418,11 @@ def _prepare_devices(n: int) -> bool:
     return True
 
 
-def run(args: argparse.Namespace, overrides: Sequence[str]) -> int:
-    """``gatortron-jax plan``: parse gin, set up simulated devices, plan, print."""
-    from gatortron_jax.cli import gin_config
-    from gatortron_jax.models.config import EncoderConfig
-    from gatortron_jax.core.partitioning import MeshConfig
-    from gatortron_jax.pretraining.config import TrainConfig
-    from gatortron_jax.core.optimizer import OptimizerConfig
+def run(args: argparse.Namespace, overrides: Sequence[str], model_config: Any, train: Any, mesh_config: Any,
+        optimizer_config: Any) -> int:
+    """``gatortron-jax plan`` with its configs built at the gin edge: set up simulated devices, plan, print."""
     from gatortron_jax.core import partitioning
 
-    gin_config.parse(args.gin_file, overrides)
-    model_config = gin_config.build(EncoderConfig)
-    train = gin_config.build(TrainConfig)
-    mesh_config = gin_config.build(MeshConfig)
     if args.remat:
         model_config = model_config.replace(remat_policy=args.remat)
     if args.dtype:
@@ -455,7 +447,7 @@ def run(args: argparse.Namespace, overrides: Sequence[str]) -> int:
         env = dict(os.environ, JAX_PLATFORMS="cpu")
         cmd = [sys.executable, "-m", "gatortron_jax.cli", *_argv_from_args(args, overrides)]
         return subprocess.call(cmd, env=env)
-    report = plan(model_config, request, gin_config.build(OptimizerConfig),
+    report = plan(model_config, request, optimizer_config,
                   partitioning.parse_rules_overrides(mesh_config.rules_overrides))
     print(format_report(report), flush=True)
     if args.json:
