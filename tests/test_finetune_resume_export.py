@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gatortron_jax import cli
+from gatortron_jax.cli import main as cli
 from gatortron_jax.models.config import EncoderConfig
 
 from test_finetune_ner import TINY, _save_random_mlm_model
