@@ -224,6 +224,7 @@ def _synthetic_cache(directory: str, size_mb: int, seq_len: int, vocab_path: str
     """A valid cache of ``size_mb`` MB of random uint16 token ids (no tokenisation: for start-up timing)."""
     import numpy as np
 
+    from gatortron_jax.core.fingerprints import file_sha256
     from gatortron_jax.pretraining import corpus_cache as cc
 
     os.makedirs(directory, exist_ok=True)
@@ -243,7 +244,7 @@ def _synthetic_cache(directory: str, size_mb: int, seq_len: int, vocab_path: str
     report = {"corpus_dir": "synthetic", "strict": False, "validated": True, "splits": {}, "file_issues": [],
               "file_issues_omitted": 0, "summary": "synthetic token ids"}
     manifest = {"format": cc.FORMAT, "version": cc.FORMAT_VERSION, "fingerprint": f"synthetic-{size_mb}",
-                "options": {"seq_len": seq_len}, "vocab": {"sha256": cc.file_sha256(vocab_path), "path": vocab_path,
+                "options": {"seq_len": seq_len}, "vocab": {"sha256": file_sha256(vocab_path), "path": vocab_path,
                                                            "size": vocab_size},
                 "num_shards": 1, "splits": {"train": {"chunks": n_chunks, "tokens": n_chunks * body, "shards": [n_chunks]},
                                             "validation": {"chunks": 1, "tokens": body, "shards": [1]}},

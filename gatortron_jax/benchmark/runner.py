@@ -13,7 +13,6 @@ clinical table at 3 seeds is ~30 fine-tunes of GatorTron-base.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -26,12 +25,11 @@ from typing import Any
 
 from gatortron_jax.benchmark.suite import BenchmarkTask, mixture_tasks
 from gatortron_jax.core.errors import ConfigError, InputError
+from gatortron_jax.finetuning.recipe import model_dir_fingerprint, package_versions, tree_sha256
 
 log = logging.getLogger("gatortron_jax")
 
 RESULT_FILE = "result.json"
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "seqio", "tensorflow", "gin-config",
-            "gatortron-jax")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,50 +44,6 @@ class BenchmarkConfig:
     quick_steps: int = 50
     quick_epochs: int = 1
     extra_bindings: tuple[str, ...] = ()  # applied to every fine-tune (e.g. a batch size for a small GPU)
-
-
-def file_fingerprint(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
-
-
-def tree_fingerprint(root: str) -> str:
-    """sha256 over every file's relative path and bytes (a model dir or a split directory)."""
-    if os.path.isfile(root):
-        return file_fingerprint(root)
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = os.path.join(dirpath, name)
-            h.update(os.path.relpath(p, root).encode() + b"\0")
-            h.update(file_fingerprint(p).encode())
-    return "sha256:" + h.hexdigest()
-
-
-def checkpoint_fingerprint(model_dir: str) -> str:
-    """The init checkpoint as used: config.json + vocab + checkpoint files (not logs or events)."""
-    h = hashlib.sha256()
-    for part in ("config.json", "vocab", "checkpoints"):
-        p = os.path.join(model_dir, part)
-        if os.path.exists(p):
-            h.update(part.encode() + b"\0" + tree_fingerprint(p).encode())
-    return "sha256:" + h.hexdigest()
-
-
-def package_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def git_revision() -> str | None:
@@ -135,7 +89,7 @@ def run_commands(task: BenchmarkTask, seed: int, cfg: BenchmarkConfig, run_dir: 
 
 def _split_fingerprints(task: BenchmarkTask, data_root: str) -> dict[str, str]:
     base = task.data_dir(data_root)
-    return {f: tree_fingerprint(os.path.join(base, f)) for f in task.required_files}
+    return {f: "sha256:" + tree_sha256(os.path.join(base, f)) for f in task.required_files}
 
 
 def run_one(task: BenchmarkTask, seed: int, cfg: BenchmarkConfig, shared: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +182,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         raise InputError(f"{cfg.init_checkpoint}: no config.json (not a model dir; create one with pretrain or import-hf)")
     tasks, skipped = select_tasks(cfg)
     os.makedirs(cfg.output, exist_ok=True)
-    shared = {"init_fingerprint": checkpoint_fingerprint(cfg.init_checkpoint), "packages": package_versions(),
+    shared = {"init_fingerprint": "sha256:" + model_dir_fingerprint(cfg.init_checkpoint), "packages": package_versions(),
               "git_revision": git_revision(), "hardware": hardware()}
     records = [run_one(t, seed, cfg, shared) for t in tasks for seed in range(cfg.seeds)]
     summary = {"mixture": cfg.mixture, "init_checkpoint": os.path.abspath(cfg.init_checkpoint),

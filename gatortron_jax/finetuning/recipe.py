@@ -17,27 +17,10 @@ import os
 import platform
 from typing import Any
 
+from gatortron_jax.core.fingerprints import tree_sha256
+
 PACKAGES = ("gatortron-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "sentencepiece",
             "seqio", "tensorflow")
-
-
-def file_sha256(path: str) -> str:
-    """sha256 of a file's bytes (what ``sha256sum FILE`` prints)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def tree_sha256(path: str) -> str:
-    """:func:`file_sha256` of a file; for a directory, sha256 over the sorted lines
-    ``<relative path>\0<file sha256>\n`` of every file under it (a ``sha256sum`` manifest)."""
-    if os.path.isfile(path):
-        return file_sha256(path)
-    lines = sorted(f"{os.path.relpath(os.path.join(root, f), path).replace(os.sep, '/')}\0"
-                   f"{file_sha256(os.path.join(root, f))}\n" for root, _, names in os.walk(path) for f in names)
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def model_dir_fingerprint(model_dir: str) -> str:

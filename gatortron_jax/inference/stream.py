@@ -56,6 +56,7 @@ import numpy as np
 from gatortron_jax.annotations.documents import Document
 from gatortron_jax.core.batching import predict_rows
 from gatortron_jax.core.errors import ConfigError
+from gatortron_jax.core.fingerprints import file_sha256
 from gatortron_jax.finetuning import windowing
 from gatortron_jax.inference import note_sources
 from gatortron_jax.inference.note_sources import NoteSource, SourceNote
@@ -286,14 +287,6 @@ class NERFileWriter:
 
         if self.note_format != "none":
             write_predictions([d for d, _ in results], staging_dir, self.note_format, self.i2b2_flavour)
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -543,7 +536,7 @@ def _verified_ledger(state: str, out: str, chunk_no: int, notes: Sequence[Source
         return None
     for rel, digest in ledger["files"].items():
         full = os.path.join(state if rel == os.path.basename(_table_path(state, chunk_no)) else out, rel)
-        if not os.path.isfile(full) or _sha256(full) != digest:
+        if not os.path.isfile(full) or file_sha256(full) != digest:
             log.info("chunk %d: %s missing or changed; predicting the chunk again", chunk_no, rel)
             return None
     return ledger
@@ -566,7 +559,7 @@ def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote
             if rel.rsplit(".", 1)[0] not in ids:  # a file per chunk would be overwritten by the next chunk
                 raise ConfigError(f"{type(writer).__name__} wrote {rel!r}, which is not a per-note file "
                                   "(<note id>.<ext>); chunk writers may write only per-note files")
-            files[rel] = _sha256(src)
+            files[rel] = file_sha256(src)
             dest = os.path.join(out, rel)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.replace(src, dest)  # atomic per file; the ledger (written last) makes the chunk count

@@ -34,13 +34,13 @@ reads only the manifest (KBs) and memory-maps index files on first touch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
+from gatortron_jax.core.fingerprints import file_sha256
 from gatortron_jax.core.errors import ConfigError, InputError
 
 # Split names (the same strings as gatortron_jax.pretraining.corpus, which this light module
@@ -57,14 +57,6 @@ SPLITS = (TRAIN, VALIDATION)
 def is_cache(path: str) -> bool:
     """A prepared cache is recognised by its manifest."""
     return os.path.isfile(os.path.join(path, MANIFEST))
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def token_dtype(vocab_size: int) -> np.dtype:

@@ -35,12 +35,12 @@ from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.text.vocab import load_vocabulary
 from gatortron_jax.text.wordpiece import WordPieceVocabulary
 from gatortron_jax.pretraining.corpus import TRAIN, VALIDATION, TextCorpusSource
+from gatortron_jax.core.fingerprints import file_sha256
 from gatortron_jax.pretraining.corpus_cache import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
     SPLITS,
-    file_sha256,
     is_cache,
     token_dtype,
 )
