@@ -8,11 +8,12 @@
     gatortron-jax import-megatron CKPT OUT_DIR | export-megatron MODEL_DIR OUT [--tensor_parallel N] [--nemo]
     gatortron-jax finetune | evaluate | predict | deid   (NER/de-id, RE, NLI, STS, span QA; one loop, task adapters;
                                                           rerunning finetune on its --model_dir resumes)
+    gatortron-jax benchmark --init_checkpoint=DIR --mixture public_biomedical --data_root ROOT --output OUT [--seeds 3]
     gatortron-jax plan --gin_file=gin/models/large.gin --mesh data=16,fsdp=8,tensor=1 --batch 1024 --seq 512
 
 Each subcommand parses its flags, builds its config dataclasses at the gin edge
 (``gin_config.py``), calls one library function (``pretraining.trainer``, ``finetuning.*``,
-``inference.*``, ``convert.*``, ``planning.planner``) and prints what it returned; library code
+``inference.*``, ``convert.*``, ``benchmark.runner``, ``planning.planner``) and prints what it returned; library code
 never reads flags or gin.
 
 Errors in input or configuration print one line (``error: ...``) and exit with status 2; a run
