@@ -63,6 +63,14 @@ def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--process_id", type=int, default=None)
 
 
+def _add_casing_flags(p: argparse.ArgumentParser, default: str) -> None:
+    """--lowercase / --cased for the checkpoint importers; ``default`` says where casing comes from otherwise."""
+    case = p.add_mutually_exclusive_group()
+    case.add_argument("--lowercase", dest="lowercase", action="store_true", default=None,
+                      help=f"uncased tokenizer (default: {default})")
+    case.add_argument("--cased", dest="lowercase", action="store_false", default=None, help="cased tokenizer")
+
+
 def _add_input_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input hygiene (policy: gatortron_jax/annotations/input_policy.py)")
     g.add_argument("--strict", action="store_true",
@@ -596,10 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-hf", help="HF megatron-bert/bert directory -> model dir (orbax + config + vocab)")
     p.add_argument("hf_dir", help="directory with config.json, model.safetensors or pytorch_model.bin, vocab.txt")
     p.add_argument("out_dir", help="model dir to create")
-    case = p.add_mutually_exclusive_group()
-    case.add_argument("--lowercase", dest="lowercase", action="store_true", default=None,
-                      help="uncased tokenizer (default: tokenizer_config.json do_lower_case, else inferred)")
-    case.add_argument("--cased", dest="lowercase", action="store_false", default=None, help="cased tokenizer")
+    _add_casing_flags(p, "tokenizer_config.json do_lower_case, else inferred")
     p.set_defaults(fn=cmd_import_hf)
 
     p = sub.add_parser("export-hf", help="model dir -> safetensors + config.json + vocab for transformers")
@@ -613,10 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", default=None, help="vocab.txt (default: the .nemo's, or vocab.txt next to the checkpoint)")
     p.add_argument("--checkpoint_version", type=float, default=None,
                    help="QKV layout override (default: the checkpoint's checkpoint_version; .nemo/mcore: 3)")
-    case = p.add_mutually_exclusive_group()
-    case.add_argument("--lowercase", dest="lowercase", action="store_true", default=None,
-                      help="uncased tokenizer (default: from tokenizer_type, else inferred from the vocabulary)")
-    case.add_argument("--cased", dest="lowercase", action="store_false", default=None, help="cased tokenizer")
+    _add_casing_flags(p, "from tokenizer_type, else inferred from the vocabulary")
     p.set_defaults(fn=cmd_import_megatron)
 
     p = sub.add_parser("export-megatron", help="model dir -> Megatron-LM checkpoint (release/mp_rank_XX) or .nemo")

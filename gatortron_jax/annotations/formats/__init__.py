@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import html
 import logging
 import os
 
@@ -62,6 +63,12 @@ def write_text(path: str, content: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as f:
         f.write(content)
+
+
+def xml_attr(value: str) -> str:
+    """A value for an XML attribute of the i2b2 formats: one line, escaped, apostrophes kept."""
+    value = value.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    return html.escape(value, quote=True).replace("&#x27;", "'")
 
 
 def redact(fragment: str, limit: int = 60) -> str:

@@ -38,7 +38,7 @@ import os
 import re
 
 from gatortron_jax.annotations.documents import Document, Entity, Relation
-from gatortron_jax.annotations.formats import ReadSummary, redact, write_text
+from gatortron_jax.annotations.formats import ReadSummary, redact, write_text, xml_attr as _attr
 from gatortron_jax.core.errors import InputError
 
 EVENT_TYPES = ("PROBLEM", "TEST", "TREATMENT", "CLINICAL_DEPT", "EVIDENTIAL", "OCCURRENCE")
@@ -167,11 +167,6 @@ def read_i2b2_2012_dir(directory: str, *, strict: bool = True,
         docs.append(read_i2b2_2012(p, strict=strict, summary=summary, doc_id=doc_id))
     summary.log()
     return docs
-
-
-def _attr(value: str) -> str:
-    value = value.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    return html.escape(value, quote=True).replace("&#x27;", "'")
 
 
 def format_i2b2_2012_xml(doc: Document) -> str:

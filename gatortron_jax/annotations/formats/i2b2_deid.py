@@ -50,7 +50,7 @@ import re
 from typing import Iterable
 
 from gatortron_jax.annotations.documents import Document, Entity
-from gatortron_jax.annotations.formats import ReadSummary, redact, write_text
+from gatortron_jax.annotations.formats import ReadSummary, redact, write_text, xml_attr as _attr
 from gatortron_jax.annotations.formats.brat import _renumber
 from gatortron_jax.annotations.notes import read_note_file  # bad bytes: the raw-note input policy
 from gatortron_jax.core.errors import InputError
@@ -226,11 +226,6 @@ def read_i2b2_2014_dir(directory: str, *, strict: bool = True, summary: ReadSumm
             for p in _xml_files(directory)]
     summary.log()
     return docs
-
-
-def _attr(value: str) -> str:
-    value = value.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    return html.escape(value, quote=True).replace("&#x27;", "'")
 
 
 def format_i2b2_2014_xml(doc: Document) -> str:
