@@ -36,6 +36,10 @@ class FinetuneConfig:
     # (core.batching.bucket_lengths: 16, 32, 48, 64, 80, 96, 128 for max_length 128) that holds
     # its longest row; a bounded number of shapes compile. False: every batch is max_length.
     length_buckets: bool = True
+    # Token classification with a softmax head: the rows of each batch are packed into as few
+    # max_length rows as hold them (attention confined to each, positions from 0; the same
+    # sentences, labels and loss per step), so short sentences stop paying for padding.
+    pack_rows: bool = True
     # Also save the resume point every N steps inside an epoch (None: at epoch ends only). Each
     # save writes params + Adam moments (~12 bytes/parameter: 4.1 GB for GatorTron-base).
     checkpoint_every_steps: int | None = None

@@ -40,7 +40,7 @@ import jax
 import numpy as np
 
 from gatortron_jax.core import partitioning
-from gatortron_jax.core.batching import bucket_lengths, pad_rows, predict_rows, trim_to_bucket
+from gatortron_jax.core.batching import bucket_lengths, pack_batch, pad_rows, predict_rows, trim_to_bucket
 from gatortron_jax.core.checkpoints import Checkpointer
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.core.optimizer import OptimizerConfig
@@ -83,10 +83,15 @@ def encoder_source(init_checkpoint: str | None, gin_model_config: EncoderConfig 
     return gin_model_config, vocab
 
 
-def _batches(features: dict[str, np.ndarray], order: np.ndarray, batch_size: int, buckets: tuple[int, ...] | None):
+def _batches(features: dict[str, np.ndarray], order: np.ndarray, batch_size: int, buckets: tuple[int, ...] | None,
+             pack_to: int | None = None, row_multiple: int = 1):
+    """Host batches of ``batch_size`` rows in ``order``; packed into rows of ``pack_to`` when set."""
     shuffled = {k: v[order] for k, v in features.items()}
     for start in range(0, len(order), batch_size):
-        yield trim_to_bucket(pad_rows(shuffled, start, batch_size), buckets)
+        batch = pad_rows(shuffled, start, batch_size)
+        if pack_to:
+            batch = pack_batch(batch, pack_to, row_multiple)
+        yield trim_to_bucket(batch, buckets)
 
 
 def _first_difference(saved: Mapping[str, Any], now: Mapping[str, Any], prefix: str) -> str | None:
@@ -199,6 +204,9 @@ def finetune(
     buckets = bucket_lengths(data.max_length) if train.length_buckets else None
     if buckets:
         log.info("length buckets %s: each batch runs at the smallest that holds its longest row", list(buckets))
+    pack_to = data.max_length if adapter.packs(train) else None
+    if pack_to:
+        log.info("packing each batch's %d rows into as few rows of %d as hold them", train.batch_size, pack_to)
 
     # --- the model dir: vocab + config first, so a crashed run still says what it was ---
     vocab_copy = model_dir_io.copy_vocab(model_dir, vocab_file)
@@ -260,7 +268,7 @@ def finetune(
             tick = time.time()
             state, train_loss, tokens = train_epoch(
                 p_train, state, _batches(prepared.train_features, order_rng.permutation(n_train_rows),
-                                         train.batch_size, buckets),
+                                         train.batch_size, buckets, pack_to, dp),
                 steps_per_epoch, data_sharding, rng, epoch=epoch, log_every=train.log_every,
                 start=start, partial=partial, on_step=checkpoint_inside_epoch(epoch),
             )

@@ -115,7 +115,7 @@ def train_epoch(
             break
         if i < start:
             continue
-        sums["tokens"] += float(batch["segment_ids"].sum())
+        sums["tokens"] += float((batch["segment_ids"] != 0).sum())
         state, metrics = p_train(state, {k: jax.device_put(v, data_sharding) for k, v in batch.items()}, rng)
         if (i + 1) % log_every == 0:
             m = jax.device_get(metrics)

@@ -26,7 +26,7 @@ from gatortron_jax.annotations.formats.brat import write_brat
 from gatortron_jax.annotations.formats.i2b2_2010 import write_i2b2_2010_con
 from gatortron_jax.annotations.formats.i2b2_2012 import write_i2b2_2012_xml
 from gatortron_jax.annotations.formats.i2b2_deid import write_i2b2_2014_xml
-from gatortron_jax.core.batching import predict_rows
+from gatortron_jax.core.batching import bucket_lengths, predict_rows
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.models.model_dir import read_model_info, require_vocab
 
@@ -47,7 +47,9 @@ def predict_encoded(
 ) -> list[Document]:
     """Windows → model → merged per-token labels → documents with predicted entities."""
     feats, rows = windowing.window_features(encoded, tokenizer, max_length)
-    preds = predict_rows(p_predict, params, feats, batch_size, data_sharding) if rows else np.zeros((0, max_length), np.int64)
+    if not rows:
+        return windowing.predictions_to_documents(encoded, rows, np.zeros((0, max_length), np.int64), id_to_label)
+    preds = predict_rows(p_predict, params, feats, batch_size, data_sharding, length_buckets=bucket_lengths(max_length))
     return windowing.predictions_to_documents(encoded, rows, preds, id_to_label)
 
 

@@ -13,7 +13,7 @@ import os
 from typing import Any, Sequence
 
 from gatortron_jax.annotations.formats.brat import write_brat_dir
-from gatortron_jax.core.batching import predict_rows
+from gatortron_jax.core.batching import bucket_lengths, predict_rows
 from gatortron_jax.core.errors import InputError
 from gatortron_jax.finetuning import adapters, task_registry
 from gatortron_jax.finetuning.adapters import sequence as sequence_adapter
@@ -54,7 +54,8 @@ class TaskPredictor:
 
     def _rows(self, feats) -> Any:
         with self.partitioner.activate():
-            return predict_rows(self._predict, self.params, feats, self.batch_size, self.partitioner.data_sharding)
+            return predict_rows(self._predict, self.params, feats, self.batch_size, self.partitioner.data_sharding,
+                               length_buckets=bucket_lengths(self.max_length))
 
     def predict(self, examples: Sequence[TaskExample], where: str = "predict") -> tuple[list, dict[str, Any]]:
         """Labels / scores / answer strings (QA), in example order, and the encoding stats."""

@@ -94,7 +94,8 @@ def forward_loss(model: EncoderForTokenClassification, params, batch: dict, rng:
     """(loss sum, weight) for a batch; dropout on when ``rng`` is given."""
 
     def fn(module, batch):
-        logits = module(batch["input_ids"], None, None, batch["segment_ids"], deterministic=rng is None)
+        logits = module(batch["input_ids"], None, batch.get("position_ids"), batch["segment_ids"],
+                        deterministic=rng is None)
         return module.loss_sums(logits, batch["labels"], batch["label_mask"])
 
     return nn.apply(fn, model)({"params": params}, batch, rngs=None if rng is None else {"dropout": rng})

@@ -38,6 +38,11 @@ class Adapter:
     def loss_of(self, model, params, batch: dict, rng) -> tuple[Any, Any]:
         raise NotImplementedError
 
+    def packs(self, train: Any) -> bool:
+        """Whether training batches may be packed (``core.batching.pack_batch``): only losses
+        that are sums over tokens with per-segment attention (not a pooled row or a CRF chain)."""
+        return False
+
     def predict_of(self, model, params, batch: dict) -> Any:
         raise NotImplementedError
 

@@ -90,6 +90,9 @@ class TokenClassificationAdapter(Adapter):
     def loss_of(self, model, params, batch, rng):
         return forward_loss(model, params, batch, rng)
 
+    def packs(self, train) -> bool:
+        return bool(train.pack_rows) and not train.use_crf  # a CRF's chain would cross segments
+
     def predict_of(self, model, params, batch):
         return predict_labels(model, params, batch)
 
