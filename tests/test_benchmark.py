@@ -38,6 +38,21 @@ def test_public_mixture_is_a_seqio_mixture_of_benchmark_tasks():
     assert "gatortron_clinical" in suite.mixtures()
 
 
+def test_quick_budget_order_task_extras_then_user_bindings(tmp_path):
+    from gatortron_jax.benchmark.runner import BenchmarkConfig, run_commands
+
+    cfg = BenchmarkConfig(init_checkpoint=str(tmp_path), mixture="public_biomedical", data_root=str(tmp_path),
+                          output=str(tmp_path / "o"), quick=True, extra_bindings=("TaskTrainConfig.num_epochs=2",))
+    finetune, evaluate = run_commands(suite.benchmark_task("biosses_sts"), 0, cfg, str(tmp_path / "run"))
+    epochs = [a for a in finetune if ".num_epochs=" in a]
+    # the generic quick budget, BIOSSES's own (64 pairs: 8 steps an epoch), then the user's: last wins in gin
+    assert epochs == ["--gin.TaskTrainConfig.num_epochs=1", "--gin.TaskTrainConfig.num_epochs=20",
+                      "--gin.TaskTrainConfig.num_epochs=2"]
+    assert "--gin.TaskTrainConfig.max_steps_per_epoch=300" in finetune and evaluate[0] == "evaluate"
+    chemprot, _ = run_commands(suite.benchmark_task("chemprot_re"), 0, cfg, str(tmp_path / "run"))
+    assert "--gin.TaskDataConfig.max_dev_examples=2000" in chemprot
+
+
 def _data_root(shared_data, tmp_path, with_ncbi: bool):
     """BIOSSES (and the tiny NCBI slice) laid out like ../shared/data; ChemProt deliberately absent."""
     root = tmp_path / "data_root"
@@ -73,7 +88,8 @@ def _benchmark_flow(shared_data, repo_root, tmp_path, monkeypatch, with_ncbi):
     argv = ["benchmark", f"--init_checkpoint={init}", "--mixture=public_biomedical", f"--data_root={root}",
             f"--output={out}", "--quick", "--quick_steps=2", "--gin.NERDataConfig.max_length=64",
             "--gin.NERDataConfig.overlap=16", "--gin.TaskDataConfig.max_length=64",
-            "--gin.NERTrainConfig.batch_size=8", "--gin.TaskTrainConfig.batch_size=8"]
+            "--gin.NERTrainConfig.batch_size=8", "--gin.TaskTrainConfig.batch_size=8",
+            "--gin.TaskTrainConfig.num_epochs=1"]  # after --quick's own budgets (BIOSSES keeps 20 epochs)
     assert cli.main(argv + ["--seeds=1"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert [(r["task"], r["seed"]) for r in results["runs"]] == [(t, 0) for t in tasks]

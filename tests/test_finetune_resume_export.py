@@ -105,6 +105,25 @@ def test_cli_finetune_kill_resume_bitwise_then_evaluate_recipe(repo_root, tmp_pa
         np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
     assert not (killed / "train_state").exists()  # finished: the resume state is removed
 
+    # SIGTERM (a scheduler's preemption notice): the resume point is saved at the next step,
+    # exit status 75; the requeued rerun ends bitwise where the uninterrupted run did
+    terminated = tmp_path / "terminated"
+    proc = subprocess.Popen(_cmd("finetune", *run(terminated)), cwd=repo_root, env=_env(), stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "SIGTERM saves the resume point" in line:
+            proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=300) == 75, "".join(lines)[-3000:]
+    assert any("preemption notice (SIGTERM): resume point saved" in line for line in lines)
+    r = subprocess.run(_cmd("finetune", *run(terminated)), cwd=repo_root, env=_env(), capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0 and "resumed from" in r.stderr, r.stderr[-3000:]
+    got = _flat(_state_tree(terminated / "checkpoints" / best)["params"])
+    for k in ref:
+        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+
     # the same command again: nothing to do; a different configuration: one error line
     r = subprocess.run(_cmd("finetune", *run(killed)), cwd=repo_root, env=_env(), capture_output=True, text=True,
                        timeout=600)

@@ -110,8 +110,12 @@ def test_cli_sts_sample_regression(repo_root, pretrained, tmp_path, monkeypatch)
     assert ev["metric"] == "pearson" and len(gold) == 12 and np.ptp(pred) > 0
     assert ev["value"] == pytest.approx(pearsonr(gold, pred)[0], abs=1e-6)
     assert ev["scores"]["mse"] == pytest.approx(float(np.mean((gold - pred) ** 2)), rel=1e-6)
-    # evaluate reproduces the dev score recorded at the best epoch during fine-tuning
+    # evaluate reproduces the dev score recorded at the best epoch during fine-tuning; the MSE
+    # too, so the saved head predicts on the original scale (trained on standardised targets)
     assert ev["value"] == pytest.approx(cfg["result"]["best_dev_metric"], abs=1e-4)
+    scale = cfg["sequence_task"]["target_scale"]
+    assert scale["std"] > 0.1 and ev["scores"]["mse"] == pytest.approx(cfg["result"]["dev_scores"]["mse"], rel=1e-3)
+    assert abs(float(np.mean(pred)) - scale["mean"]) < 3 * scale["std"]
 
 
 def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):

@@ -146,7 +146,7 @@ def read_note_file(path: str, *, strict: bool = False, show_text: bool = False) 
     """
     with open(path, "rb") as f:
         raw = f.read()
-    reader = _FileReader(Path(path), strict, show_text)
+    reader = FileReader(Path(path), strict, show_text)
     text, _, _ = reader.decode(raw, 0, 1)
     issues = reader.issues()
     if issues:
@@ -154,7 +154,7 @@ def read_note_file(path: str, *, strict: bool = False, show_text: bool = False) 
     return text, (issues[0] if issues else None)
 
 
-class _FileReader:
+class FileReader:
     """Applies the input policy to one file and aggregates its problems per kind.
 
     Aggregating lets a file with thousands of bad lines produce one :class:`FileIssue`
@@ -249,7 +249,7 @@ def iter_file_records(
     (:attr:`NoteRecord.skip_reason`) rather than drop any silently. ``strict`` raises on bad bytes / bad JSON instead; otherwise, once the file
     is fully read, each kind of problem found is passed to ``on_issue`` once.
     """
-    reader = _FileReader(path, strict, show_text)
+    reader = FileReader(path, strict, show_text)
     if path.suffix == ".jsonl":
         for lineno, start, raw in _iter_raw_lines(path):
             yield reader.jsonl_document(f"{doc_id}:{lineno}", raw, start, lineno)

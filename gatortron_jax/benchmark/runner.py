@@ -41,7 +41,7 @@ class BenchmarkConfig:
     seeds: int = 1
     tasks: tuple[str, ...] = ()  # subset of the mixture; empty: all
     quick: bool = False  # small budget: quick_epochs epochs of at most quick_steps steps
-    quick_steps: int = 50
+    quick_steps: int = 300
     quick_epochs: int = 1
     extra_bindings: tuple[str, ...] = ()  # applied to every fine-tune (e.g. a batch size for a small GPU)
 
@@ -109,7 +109,8 @@ def run_one(task: BenchmarkTask, seed: int, cfg: BenchmarkConfig, shared: dict[s
     for argv in (finetune, evaluate):
         log.info("benchmark %s seed %d: gatortron-jax %s", task.name, seed, argv[0])
         with open(os.path.join(run_dir, f"{argv[0]}.log"), "w") as logf:
-            proc = subprocess.run([*_cli(), *argv], stdout=logf, stderr=subprocess.STDOUT, env=_child_env())
+            proc = subprocess.run([*_cli(), *argv], stdout=logf, stderr=subprocess.STDOUT,
+                                  env=_child_env(cfg.output))
         if proc.returncode:
             raise InputError(f"benchmark {task.name} seed {seed}: `gatortron-jax {argv[0]}` failed with status "
                              f"{proc.returncode}; see {os.path.join(run_dir, argv[0] + '.log')}")
@@ -146,9 +147,19 @@ def _metric_implementation(task: BenchmarkTask) -> str:
     return f"gatortron_jax.evaluation ({task_registry.get_task(task.name).metric})"
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(output: str | None = None) -> dict[str, str]:
+    """The runs' environment: TF quiet, and XLA's compiled programs kept in ``OUT/jax_cache``.
+
+    Every (task, seed) is two fresh processes (finetune, evaluate) compiling the same shapes
+    (one train step and one predict per length bucket: ~2-5 s each for MiniLM on 2 CPU cores);
+    JAX's persistent compilation cache lets the second seed, and evaluate after finetune,
+    load them instead. A cached program is the one that would be compiled, so no number moves.
+    A JAX_COMPILATION_CACHE_DIR already set is kept.
+    """
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if output:
+        env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.abspath(output), "jax_cache"))
     return env
 
 

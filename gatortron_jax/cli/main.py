@@ -63,6 +63,20 @@ def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--process_id", type=int, default=None)
 
 
+def _add_stream_flags(g) -> None:
+    """The streaming driver's settings (inference/stream.py), shared by predict and deid."""
+    g.add_argument("--chunk_notes", type=int, default=512, help="notes per chunk (memory bound; resume unit)")
+    g.add_argument("--shard", type=int, default=None, help="this job's shard: notes with index %% num_shards == shard")
+    g.add_argument("--num_shards", type=int, default=None, help="default: 1, or the process count under "
+                   "--distributed")
+    g.add_argument("--tokenize", default="inline", choices=["inline", "thread", "process"],
+                   help="where notes are tokenized: between forwards, in a thread one chunk ahead (overlaps an "
+                        "accelerator's forward), or in --workers spawned processes")
+    g.add_argument("--workers", type=int, default=1, help="tokenizer processes for --tokenize process")
+    g.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="compute dtype (bfloat16 for "
+                   "GPU/TPU; default the model's)")
+
+
 def _add_casing_flags(p: argparse.ArgumentParser, default: str) -> None:
     """--lowercase / --cased for the checkpoint importers; ``default`` says where casing comes from otherwise."""
     case = p.add_mutually_exclusive_group()
@@ -322,6 +336,9 @@ def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
     if jax.process_index() == 0:
         with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
             f.write(gin_config.operative_config())
+    if result.get("preempted"):
+        log.warning("stopped early (preempted); exit status %d asks the scheduler to requeue", EXIT_PREEMPTED)
+        return EXIT_PREEMPTED
     log.info("done: best dev %s %.4f at epoch %d; model in %s", result["metric"], result["best_dev_metric"],
              result["best_epoch"], args.model_dir)
     return 0
@@ -478,9 +495,15 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.core.errors import ConfigError
     from gatortron_jax.inference import deid
 
+    if _deid_streams(args):
+        return _deid_stream(args)
+    if args.input_format in ("csv", "parquet") or args.input.lower().endswith((".csv", ".tsv", ".parquet", ".pq")):
+        raise ConfigError(f"{args.input}: CSV/Parquet note tables are de-identified streamed, which takes the "
+                          "patient from --patient_map/--patient_id_pattern (not --patient_id_field) and PHI from "
+                          "--phi_source model")
     notes, has_gold, table_patients = deid.read_deid_input(args.input, args.input_format,
                                                            patient_id_field=args.patient_id_field,
-                                                           id_field=args.id_field, strict=args.strict,
+                                                           id_field=args.id_field or "id", strict=args.strict,
                                                            show_text=args.show_text)
     fmt = args.format or ("jsonl" if deid.detect_input_format(args.input) == "jsonl"
                           and args.input_format in ("auto", "jsonl") else "brat")
@@ -518,6 +541,53 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
                 lk["notes_with_leaks"], lk["leaked_by_type"], lk["kept_by_policy"],
                 ", --show_text: with text" if args.show_text else "",
                 os.path.join(args.output, "leakage_report.json"))
+    return 0
+
+
+def _deid_streams(args: argparse.Namespace) -> bool:
+    """Raw notes with the model's PHI go through the streaming driver (bounded memory, resumable,
+    sharded); annotated inputs (the leakage audit) and a table's patient column stay in memory."""
+    from gatortron_jax.inference import deid
+
+    if args.phi_source != "model" or args.patient_id_field:
+        return False
+    if args.input_format in ("csv", "parquet"):
+        return True
+    if args.input_format == "auto" and os.path.isfile(args.input) and args.input.lower().endswith(
+            (".csv", ".tsv", ".parquet", ".pq")):
+        return True
+    kind = deid.detect_input_format(args.input) if args.input_format == "auto" else args.input_format
+    return kind in ("txt", "jsonl") and os.path.exists(args.input)
+
+
+def _deid_stream(args: argparse.Namespace) -> int:
+    import secrets
+
+    from gatortron_jax.core.errors import ConfigError
+    from gatortron_jax.inference import deid, deid_stream, stream
+    from gatortron_jax.inference.note_sources import NoteSource
+
+    if not args.checkpoint:
+        raise ConfigError("--phi_source model needs --checkpoint (a fine-tuned de-id model)")
+    shard, num_shards = _shard_flags(args)
+    source = NoteSource(args.input, None if args.input_format == "auto" else args.input_format,
+                        id_field=args.id_field, text_field=args.text_field, strict=args.strict,
+                        show_text=args.show_text)
+    fmt = args.format or ("jsonl" if source.kind != "txt" else "brat")
+    tagger = stream.ScoringTagger(args.checkpoint, batch_size=args.batch_size, dtype=args.dtype)
+    options = stream.StreamOptions(output_dir=args.output, chunk_notes=args.chunk_notes, show_text=args.show_text,
+                                   shard=shard, num_shards=num_shards, tokenize=args.tokenize, workers=args.workers)
+    seed = args.seed if args.seed is not None else secrets.randbits(63)
+    summary = deid_stream.run_deid_stream(
+        tagger, source, options, mode=args.mode, fmt=fmt, seed=seed, seed_recorded=args.seed is not None,
+        patient_of=deid.PatientResolver(args.patient_map, args.patient_id_pattern),
+        patient_settings={"patient_map": os.path.abspath(args.patient_map) if args.patient_map else None,
+                          "patient_id_pattern": args.patient_id_pattern})
+    log.info("de-identified %d of %d note(s) (%s, PHI from the model; %d failed: failed%s.jsonl): removed %s; "
+             "%d kept by policy (ages <= 89); %d surrogate(s) fell back to masks; wrote %s",
+             summary["notes"], summary["notes_read"], args.mode, summary["notes_failed"],
+             "" if num_shards == 1 else "." + options.shard_tag, summary["removed_by_type"],
+             summary["kept_by_policy"], summary["surrogate_fallbacks_masked"], args.output)
     return 0
 
 
@@ -682,16 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="entity table formats; entities.jsonl is always written (entity text only with --show_text)")
     g.add_argument("--min_score", type=float, default=0.0, help="drop entities whose score (mean token "
                    "probability of the predicted labels) is below this")
-    g.add_argument("--chunk_notes", type=int, default=512, help="notes per chunk (memory bound; resume unit)")
-    g.add_argument("--shard", type=int, default=None, help="this job's shard: notes with index %% num_shards == shard")
-    g.add_argument("--num_shards", type=int, default=None, help="default: 1, or the process count under "
-                   "--distributed")
-    g.add_argument("--tokenize", default="inline", choices=["inline", "thread", "process"],
-                   help="where notes are tokenized: between forwards, in a thread one chunk ahead (overlaps an "
-                        "accelerator's forward), or in --workers spawned processes")
-    g.add_argument("--workers", type=int, default=1, help="tokenizer processes for --tokenize process")
-    g.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="compute dtype (bfloat16 for "
-                   "GPU/TPU; default the model's)")
+    _add_stream_flags(g)
     _add_input_flags(p)
     _add_distributed_flags(p)
     p.set_defaults(fn=cmd_predict)
@@ -703,10 +764,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="a directory (recursive) or one file: .txt notes, a .jsonl "
                    "note table (one {\"id\", \"text\", ...} per line), brat .txt+.ann, i2b2 2014 .xml or a 2006 .xml")
     p.add_argument("--input_format", default="auto",
-                   choices=["auto", "txt", "jsonl", "brat", "i2b2_2014", "i2b2_2006"],
-                   help="auto: a .jsonl file -> note table; .xml -> i2b2 2014 (2006 when it holds <RECORD>); "
-                        ".ann -> brat; else .txt")
-    p.add_argument("--id_field", default="id", help="note table: the field naming each note (default id)")
+                   choices=["auto", "txt", "jsonl", "csv", "parquet", "brat", "i2b2_2014", "i2b2_2006"],
+                   help="auto: a .jsonl/.csv/.parquet file -> note table; .xml -> i2b2 2014 (2006 when it holds "
+                        "<RECORD>); .ann -> brat; else .txt")
+    p.add_argument("--id_field", default=None, help="note table: the field naming each note (default id for "
+                   ".jsonl, note_id for CSV/Parquet)")
+    p.add_argument("--text_field", default=None, help="note table: the text field/column (default text / note_text)")
     p.add_argument("--patient_id_field", default=None, help="note table: the field naming the patient "
                    "(surrogates and date shift consistent across that patient's notes)")
     p.add_argument("--output", required=True, help="output directory: redacted notes (+ brat .ann or 2014 .xml), "
@@ -724,7 +787,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "patient, e.g. '^(\\d+)-' for i2b2 2014 names like 110-02")
     p.add_argument("--seed", type=int, default=None, help="surrogate seed (default: random and unrecorded)")
     p.add_argument("--batch_size", type=int, default=32)
+    g = p.add_argument_group("raw notes with --phi_source model: streamed, resumable, sharded (as predict)")
+    _add_stream_flags(g)
     _add_input_flags(p)
+    _add_distributed_flags(p)
     p.set_defaults(fn=cmd_deid)
 
     # --- the benchmark table ---
@@ -738,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", default=None, help="comma-separated subset of the mixture's tasks")
     p.add_argument("--quick", action="store_true", help="small budget for small machines (--quick_epochs epochs "
                    "of at most --quick_steps steps, no early stopping)")
-    p.add_argument("--quick_steps", type=int, default=50)
+    p.add_argument("--quick_steps", type=int, default=300)
     p.add_argument("--quick_epochs", type=int, default=1)
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
                    help="print two results.json (or their dirs) side by side instead of running")

@@ -111,6 +111,7 @@ class TaskDataConfig:
     strict: bool = False
     max_train_examples: int | None = None  # first N train examples (subset runs); None: all
     max_eval_examples: int | None = None  # first N dev/test examples; None: all
+    max_dev_examples: int | None = None  # first N dev examples for model selection only (test untouched)
     # relation extraction from brat documents (n2c2 2018)
     window_sentences: int = 0
     negative_ratio: float | None = None  # train only: at most ratio * #positives negatives

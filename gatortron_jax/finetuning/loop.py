@@ -16,7 +16,9 @@ With ``FinetuneConfig.checkpoint_every_steps`` the resume point also moves every
 steps inside an epoch (a kill loses at most that many steps; the resumed epoch skips the
 batches already trained, in the same order, and carries their loss sums).
 
-Each epoch: rows shuffled (``numpy`` permutation from the seed) → AdamW (warmup ratio,
+Each epoch: rows shuffled (``numpy`` permutation from the seed) → batches of ``batch_size``
+rows, packed into fewer rows when the adapter allows it (token classification with a softmax
+head: ``core.batching.pack_batch``) and cut to a length bucket → AdamW (warmup ratio,
 optional layer-wise LR decay) → dev predictions → the adapter's metric. The best epoch's
 params are the only checkpoint kept in ``checkpoints/`` (what ``evaluate``/``predict``/
 ``export-hf`` load); ``train_state/`` holds the last epoch's full state for resuming and is
@@ -45,6 +47,7 @@ from gatortron_jax.core.checkpoints import Checkpointer
 from gatortron_jax.core.errors import ConfigError, InputError
 from gatortron_jax.core.optimizer import OptimizerConfig
 from gatortron_jax.core.partitioning import MeshConfig
+from gatortron_jax.core.preemption import PreemptionNotice
 from gatortron_jax.core.train_state import count_params, create_train_state
 from gatortron_jax.finetuning import adapters
 from gatortron_jax.finetuning.config import FinetuneConfig
@@ -81,6 +84,14 @@ def encoder_source(init_checkpoint: str | None, gin_model_config: EncoderConfig 
     if os.path.isdir(vocab):
         vocab = os.path.join(vocab, "vocab.txt")
     return gin_model_config, vocab
+
+
+class _Preempted(Exception):
+    """Raised after the resume point is saved on a preemption notice; caught in :func:`finetune`."""
+
+    def __init__(self, epoch: int, step: int):
+        super().__init__(f"preempted in epoch {epoch} at step {step}")
+        self.epoch, self.step = epoch, step
 
 
 def _batches(features: dict[str, np.ndarray], order: np.ndarray, batch_size: int, buckets: tuple[int, ...] | None,
@@ -256,50 +267,69 @@ def finetune(
         every = train.checkpoint_every_steps
 
         def on_step(i: int, state_now, sums: dict[str, float]) -> None:
-            if every and i % every == 0 and i < steps_per_epoch:
+            preempted = notice.agreed(check_collectively=i % train.log_every == 0) and i < steps_per_epoch
+            if (every and i % every == 0 and i < steps_per_epoch) or preempted:
                 resume_ckpt.save(int(state_now.step), state_now, resume_meta(epoch - 1, i, sums), force=True)
+            if preempted:
+                raise _Preempted(epoch, i)
 
         return on_step
 
-    with partitioner.activate():
-        for epoch in range(done + 1, train.num_epochs + 1):
-            if stopped:
-                break
-            tick = time.time()
-            state, train_loss, tokens = train_epoch(
-                p_train, state, _batches(prepared.train_features, order_rng.permutation(n_train_rows),
-                                         train.batch_size, buckets, pack_to, dp),
-                steps_per_epoch, data_sharding, rng, epoch=epoch, log_every=train.log_every,
-                start=start, partial=partial, on_step=checkpoint_inside_epoch(epoch),
-            )
-            start, partial = 0, None
-            train_s = time.time() - tick
-            outputs = predict_rows(p_predict, state.params, prepared.dev_features, train.eval_batch_size,
-                                   data_sharding, length_buckets=buckets)
-            scores = adapter.score(prepared, outputs)
-            value = float(scores["value"])
-            entry = {"epoch": epoch, "train_loss": train_loss, f"dev_{scores['metric']}": value,
-                     "epoch_train_seconds": train_s, "train_tokens": tokens,
-                     "train_tokens_per_second": tokens / max(train_s, 1e-9),
-                     "eval_seconds": time.time() - tick - train_s}
-            history.append(entry)
-            improved = ((not math.isnan(value)) and value > best) or best_epoch == 0
-            label = adapter.metric_label(scores["metric"])
-            log.info("epoch %d/%d | train loss %.4f | dev %s %.4f%s | %.1fs (%s tok/s)", epoch, train.num_epochs,
-                     train_loss, label, value, " (best)" if improved else "", train_s,
-                     f"{entry['train_tokens_per_second']:,.0f}")
-            if improved:
-                best = value if not math.isnan(value) else -math.inf
-                best_epoch, best_scores, bad_epochs = epoch, scores, 0
-                if best_ckpt.latest_step() != epoch:  # a resumed epoch may have saved it before the kill
-                    best_ckpt.save(epoch, {"params": state.params}, {"epoch": epoch, "dev_metric": value}, force=True)
-            else:
-                bad_epochs += 1
-                stopped = train.patience is not None and bad_epochs >= train.patience
+    preempted_at = None
+    with partitioner.activate(), PreemptionNotice() as notice:
+        log.info("training: epoch %d%s, %d steps each (SIGTERM saves the resume point and exits)", done + 1,
+                 f" to {train.num_epochs}" if train.num_epochs > done + 1 else "", steps_per_epoch)
+        try:
+            for epoch in range(done + 1, train.num_epochs + 1):
                 if stopped:
-                    log.info("early stopping: no dev %s gain for %d epochs", label, bad_epochs)
-            best_ckpt.wait()  # the best params are on disk before the resume point moves past them
-            resume_ckpt.save(int(state.step), state, resume_meta(epoch), force=True)
+                    break
+                tick = time.time()
+                state, train_loss, tokens = train_epoch(
+                    p_train, state, _batches(prepared.train_features, order_rng.permutation(n_train_rows),
+                                             train.batch_size, buckets, pack_to, dp),
+                    steps_per_epoch, data_sharding, rng, epoch=epoch, log_every=train.log_every,
+                    start=start, partial=partial, on_step=checkpoint_inside_epoch(epoch),
+                )
+                start, partial = 0, None
+                train_s = time.time() - tick
+                outputs = predict_rows(p_predict, state.params, prepared.dev_features, train.eval_batch_size,
+                                       data_sharding, length_buckets=buckets)
+                scores = adapter.score(prepared, outputs)
+                value = float(scores["value"])
+                entry = {"epoch": epoch, "train_loss": train_loss, f"dev_{scores['metric']}": value,
+                         "epoch_train_seconds": train_s, "train_tokens": tokens,
+                         "train_tokens_per_second": tokens / max(train_s, 1e-9),
+                         "eval_seconds": time.time() - tick - train_s}
+                history.append(entry)
+                improved = ((not math.isnan(value)) and value > best) or best_epoch == 0
+                label = adapter.metric_label(scores["metric"])
+                log.info("epoch %d/%d | train loss %.4f | dev %s %.4f%s | %.1fs (%s tok/s)", epoch, train.num_epochs,
+                         train_loss, label, value, " (best)" if improved else "", train_s,
+                         f"{entry['train_tokens_per_second']:,.0f}")
+                if improved:
+                    best = value if not math.isnan(value) else -math.inf
+                    best_epoch, best_scores, bad_epochs = epoch, scores, 0
+                    if best_ckpt.latest_step() != epoch:  # a resumed epoch may have saved it before the kill
+                        best_ckpt.save(epoch, {"params": adapter.finalize_params(state.params, prepared)},
+                                       {"epoch": epoch, "dev_metric": value}, force=True)
+                else:
+                    bad_epochs += 1
+                    stopped = train.patience is not None and bad_epochs >= train.patience
+                    if stopped:
+                        log.info("early stopping: no dev %s gain for %d epochs", label, bad_epochs)
+                best_ckpt.wait()  # the best params are on disk before the resume point moves past them
+                resume_ckpt.save(int(state.step), state, resume_meta(epoch), force=True)
+                if notice.agreed(check_collectively=True) and epoch < train.num_epochs and not stopped:
+                    raise _Preempted(epoch, 0)  # at an epoch end: the resume point was just saved
+        except _Preempted as p:
+            preempted_at = p
+    if preempted_at is not None:
+        best_ckpt.close()
+        resume_ckpt.close()
+        log.warning("preemption notice (SIGTERM): resume point saved after epoch %d%s; rerun the same command "
+                    "to resume", preempted_at.epoch - (1 if preempted_at.step else 0),
+                    f" + {preempted_at.step} steps" if preempted_at.step else "")
+        return {"preempted": True, "epoch": preempted_at.epoch, "step_in_epoch": preempted_at.step}
     best_ckpt.close()
     resume_ckpt.close()
     result = {"best_epoch": best_epoch, "metric": best_scores["metric"], "best_dev_metric": best_scores["value"],

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import re
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.annotations.formats import ReadSummary, brat, i2b2_deid
@@ -323,43 +323,53 @@ def read_note_table(path: str, *, id_field: str = "id", text_field: str = "text"
     return docs, patients
 
 
-def patient_ids(docs: Sequence[Document], patient_map: str | None = None,
-                patient_id_pattern: str | None = None, known: dict[str, str] | None = None) -> dict[str, str]:
+class PatientResolver:
     """Note id → patient id, from a two-column CSV/TSV (``note_id,patient_id``; a header row
     naming ``note_id`` is skipped) and/or a regex whose first group, searched in the note id,
     is the patient (``'^(\\d+)-'`` for i2b2 2014 names like ``110-02``); ``known`` (e.g. a note
-    table's patient column) wins over both. Notes none of them names are their own patient."""
-    ids: dict[str, str] = {}
-    if patient_map:
-        if not os.path.isfile(patient_map):
-            raise InputError(f"--patient_map {patient_map}: file not found")
-        with open(patient_map, encoding="utf-8", newline="") as f:
-            sample = f.read(2048)
-            f.seek(0)
-            dialect = csv.excel_tab if "\t" in sample else csv.excel
-            for lineno, row in enumerate(csv.reader(f, dialect), 1):
-                if not row or (lineno == 1 and row[0].strip().lower() in ("note_id", "id", "note")):
-                    continue
-                if len(row) < 2 or not row[0].strip() or not row[1].strip():
-                    raise InputError(f"{patient_map}:{lineno}: expected note_id,patient_id")
-                ids[row[0].strip()] = row[1].strip()
-    regex = None
-    if patient_id_pattern:
-        try:
-            regex = re.compile(patient_id_pattern)
-        except re.error as e:
-            raise ConfigError(f"--patient_id_pattern: {e}") from None
-        if regex.groups < 1:
-            raise ConfigError("--patient_id_pattern needs one (group) capturing the patient id")
-    ids.update(known or {})
-    out = {}
-    for d in docs:
-        pid = ids.get(d.id)
-        if pid is None and regex is not None:
-            m = regex.search(d.id)
+    table's patient column) wins over both. Notes none of them names are their own patient.
+    The map is read once (the streaming ``deid`` asks per note)."""
+
+    def __init__(self, patient_map: str | None = None, patient_id_pattern: str | None = None,
+                 known: dict[str, str] | None = None):
+        ids: dict[str, str] = {}
+        if patient_map:
+            if not os.path.isfile(patient_map):
+                raise InputError(f"--patient_map {patient_map}: file not found")
+            with open(patient_map, encoding="utf-8", newline="") as f:
+                sample = f.read(2048)
+                f.seek(0)
+                dialect = csv.excel_tab if "\t" in sample else csv.excel
+                for lineno, row in enumerate(csv.reader(f, dialect), 1):
+                    if not row or (lineno == 1 and row[0].strip().lower() in ("note_id", "id", "note")):
+                        continue
+                    if len(row) < 2 or not row[0].strip() or not row[1].strip():
+                        raise InputError(f"{patient_map}:{lineno}: expected note_id,patient_id")
+                    ids[row[0].strip()] = row[1].strip()
+        self.regex = None
+        if patient_id_pattern:
+            try:
+                self.regex = re.compile(patient_id_pattern)
+            except re.error as e:
+                raise ConfigError(f"--patient_id_pattern: {e}") from None
+            if self.regex.groups < 1:
+                raise ConfigError("--patient_id_pattern needs one (group) capturing the patient id")
+        ids.update(known or {})
+        self.ids = ids
+
+    def __call__(self, note_id: str) -> str:
+        pid = self.ids.get(note_id)
+        if pid is None and self.regex is not None:
+            m = self.regex.search(note_id)
             pid = m.group(1) if m else None
-        out[d.id] = pid if pid is not None else d.id
-    return out
+        return pid if pid is not None else note_id
+
+
+def patient_ids(docs: Sequence[Document], patient_map: str | None = None,
+                patient_id_pattern: str | None = None, known: dict[str, str] | None = None) -> dict[str, str]:
+    """Note id → patient id for ``docs`` (see :class:`PatientResolver`)."""
+    resolve = PatientResolver(patient_map, patient_id_pattern, known)
+    return {d.id: resolve(d.id) for d in docs}
 
 
 # ----------------------------------------------------------------------------- writing
@@ -374,6 +384,34 @@ def _safe_path(output_dir: str, doc_id: str) -> str:
     return base
 
 
+def write_deid_note(r: DeidResult, output_dir: str, fmt: str) -> None:
+    """One redacted note's files: brat ``<id>.txt`` + ``<id>.ann`` (the replacements as
+    entities of the redacted text), or i2b2 2014 ``<id>.xml``."""
+    base = _safe_path(output_dir, r.doc_id)
+    out_doc = Document(r.doc_id, r.text, r.removed)
+    if fmt == "i2b2_2014":
+        write_i2b2_2014_xml(out_doc, base + ".xml")
+    else:
+        with open(base + ".txt", "w", encoding="utf-8", newline="") as f:
+            f.write(r.text)
+        brat.write_brat(out_doc, base + ".ann")
+
+
+def summarise_replacements(rows: Iterable[dict[str, Any]], mode: str) -> dict[str, Any]:
+    """PHI removed by type, spans kept by policy and surrogate fallbacks, from replacement rows."""
+    counts: dict[str, int] = {}
+    kept = fallbacks = 0
+    for row in rows:
+        for rep in row["replacements"]:
+            if rep["how"] == "kept":
+                kept += 1
+                continue
+            counts[rep["type"]] = counts.get(rep["type"], 0) + 1
+            fallbacks += mode == "surrogate" and rep["how"] == "mask"
+    return {"removed_by_type": dict(sorted(counts.items())), "kept_by_policy": kept,
+            "surrogate_fallbacks_masked": fallbacks}
+
+
 def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: str = "brat",
                leakage: Sequence[dict[str, Any]] | None = None) -> dict:
 
@@ -385,16 +423,10 @@ def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: s
     table = open(os.path.join(output_dir, "deidentified.jsonl"), "w", encoding="utf-8") if fmt == "jsonl" else None
     with open(os.path.join(output_dir, "replacements.jsonl"), "w", encoding="utf-8") as rep:
         for r in results:
-            base = _safe_path(output_dir, r.doc_id) if table is None else ""
-            out_doc = Document(r.doc_id, r.text, r.removed)
             if table is not None:
                 table.write(json.dumps({"id": r.doc_id, "text": r.text}, ensure_ascii=False) + "\n")
-            elif fmt == "i2b2_2014":
-                write_i2b2_2014_xml(out_doc, base + ".xml")
             else:
-                with open(base + ".txt", "w", encoding="utf-8", newline="") as f:
-                    f.write(r.text)
-                brat.write_brat(out_doc, base + ".ann")
+                write_deid_note(r, output_dir, fmt)
             rep.write(json.dumps({"id": r.doc_id, "replacements": r.replacements()}, ensure_ascii=False) + "\n")
             for e in r.removed:
                 counts[e.type] = counts.get(e.type, 0) + 1

@@ -135,7 +135,7 @@ class NoteSource:
             yield SourceNote(index, note_id, text, path, replaced=issue.count if issue else 0)
 
     def _jsonl(self, keep: Callable[[int], bool]) -> Iterator[SourceNote]:
-        decoder = notes_lib._FileReader(Path(self.path), self.strict, self.show_text)  # the input policy's decoder
+        decoder = notes_lib.FileReader(Path(self.path), self.strict, self.show_text)  # the input policy's decoder
         offset = 0
         with open(self.path, "rb") as f:
             for index, raw in enumerate(f):

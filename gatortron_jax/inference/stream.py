@@ -46,6 +46,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import time
 from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence
@@ -267,11 +268,14 @@ def scored_documents(tagger: ScoringTagger, encoded: Sequence[windowing.EncodedD
 class ChunkWriter(Protocol):
     """Writes one chunk's per-note outputs under ``staging_dir`` (relative paths = final paths).
 
-    Only per-note files (``<note id>.<ext>``): anything per chunk or per run (a summary) belongs
-    in the run's summary, which the driver writes.
+    Files are per note only (``<note id>.<ext>``, or ``<note id>.<part>.<ext>``). Rows for a
+    run-wide table are *returned* (table name → rows, in note order): the driver stores them
+    with the chunk, hashes them into its ledger and combines every chunk's rows into
+    ``OUT/<name>.jsonl`` at the end, as it does for ``entities.jsonl``.
     """
 
-    def write(self, results: Sequence[tuple[Document, list[float]]], staging_dir: str) -> None: ...
+    def write(self, results: Sequence[tuple[Document, list[float]]],
+              staging_dir: str) -> Optional[dict[str, list[dict]]]: ...
 
 
 class NERFileWriter:
@@ -287,6 +291,7 @@ class NERFileWriter:
 
         if self.note_format != "none":
             write_predictions([d for d, _ in results], staging_dir, self.note_format, self.i2b2_flavour)
+        return None
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -487,7 +492,7 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
     progress.update(progress.done, 0, 0, force=True)
     n_chunks = chunk_no + 1
     _stale_ledgers(state, n_chunks)
-    tables = _combine_tables(state, n_chunks, options)
+    tables = _combine_tables(state, n_chunks, options) + _writer_tables(state, n_chunks, options)
     failed_path = options.output_name("failed", "jsonl")  # every failed note (the summary lists the first 1000)
     with open(f"{failed_path}.tmp.{os.getpid()}", "w", encoding="utf-8") as f:
         for k in range(n_chunks):
@@ -517,8 +522,12 @@ def _ledger_path(state: str, chunk_no: int) -> str:
     return os.path.join(state, f"chunk-{chunk_no:06d}.json")
 
 
-def _table_path(state: str, chunk_no: int) -> str:
-    return os.path.join(state, f"entities-{chunk_no:06d}.jsonl")
+def _table_path(state: str, chunk_no: int, name: str = "entities") -> str:
+    return os.path.join(state, f"{name}-{chunk_no:06d}.jsonl")
+
+
+_STATE_FILE = re.compile(r"^([a-z_]+)-(\d{6})\.jsonl?$")  # chunk ledgers and per-chunk tables
+_STATE_KEY = "state:"  # ledger keys of files in the state dir (the rest are relative to the output dir)
 
 
 def _verified_ledger(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote]) -> Optional[dict]:
@@ -535,7 +544,7 @@ def _verified_ledger(state: str, out: str, chunk_no: int, notes: Sequence[Source
         log.info("chunk %d: input changed since it was written; predicting it again", chunk_no)
         return None
     for rel, digest in ledger["files"].items():
-        full = os.path.join(state if rel == os.path.basename(_table_path(state, chunk_no)) else out, rel)
+        full = os.path.join(state, rel[len(_STATE_KEY):]) if rel.startswith(_STATE_KEY) else os.path.join(out, rel)
         if not os.path.isfile(full) or file_sha256(full) != digest:
             log.info("chunk %d: %s missing or changed; predicting the chunk again", chunk_no, rel)
             return None
@@ -548,7 +557,7 @@ def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote
     staging = os.path.join(state, f"staging-{chunk_no:06d}")
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
-    writer.write(results, staging)
+    extra_tables = writer.write(results, staging) or {}
     files: dict[str, str] = {}
     ids = {doc.id for doc, _ in results}
     for root, dirs, names in os.walk(staging):
@@ -556,7 +565,7 @@ def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote
         for name in sorted(names):
             src = os.path.join(root, name)
             rel = os.path.relpath(src, staging).replace(os.sep, "/")
-            if rel.rsplit(".", 1)[0] not in ids:  # a file per chunk would be overwritten by the next chunk
+            if rel.rsplit(".", 1)[0] not in ids and rel.rsplit(".", 2)[0] not in ids:  # else overwritten next chunk
                 raise ConfigError(f"{type(writer).__name__} wrote {rel!r}, which is not a per-note file "
                                   "(<note id>.<ext>); chunk writers may write only per-note files")
             files[rel] = file_sha256(src)
@@ -564,12 +573,14 @@ def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.replace(src, dest)  # atomic per file; the ledger (written last) makes the chunk count
     shutil.rmtree(staging, ignore_errors=True)
-    rows = [json.dumps(r, ensure_ascii=False) + "\n"
-            for n, (doc, scores) in zip(usable, results) for r in _entity_rows(n, doc, scores, options.show_text)]
-    table = _table_path(state, chunk_no)
-    data = "".join(rows).encode("utf-8")
-    _atomic_write(table, data)
-    files[os.path.basename(table)] = hashlib.sha256(data).hexdigest()
+    rows = [r for n, (doc, scores) in zip(usable, results) for r in _entity_rows(n, doc, scores, options.show_text)]
+    for name, table_rows in {"entities": rows, **extra_tables}.items():
+        if not _STATE_FILE.match(f"{name}-{chunk_no:06d}.jsonl") or name == "chunk":
+            raise ConfigError(f"{type(writer).__name__}: table name {name!r} must be lower-case letters/_")
+        table = _table_path(state, chunk_no, name)
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in table_rows).encode("utf-8")
+        _atomic_write(table, data)
+        files[_STATE_KEY + os.path.basename(table)] = hashlib.sha256(data).hexdigest()
     by_type = collections.Counter(e.type for doc, _ in results for e in doc.entities)
     ledger = {
         "chunk": chunk_no, "notes": [[n.index, n.id] for n in notes], "predicted": len(usable), "failed": failed,
@@ -583,24 +594,35 @@ def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote
 def _stale_ledgers(state: str, n_chunks: int) -> None:
     """Ledgers past the last chunk (the input shrank) are removed so tables are not mixed."""
     for name in os.listdir(state):
-        if name.startswith(("chunk-", "entities-")):
-            number = int(name.split("-")[1].split(".")[0])
-            if number >= n_chunks:
-                os.remove(os.path.join(state, name))
+        m = _STATE_FILE.match(name)
+        if m and int(m.group(2)) >= n_chunks:
+            os.remove(os.path.join(state, name))
+
+
+def _concatenate(state: str, n_chunks: int, name: str, path: str) -> str:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        for k in range(n_chunks):
+            with open(_table_path(state, k, name), "rb") as part:
+                shutil.copyfileobj(part, f)
+    os.replace(tmp, path)
+    return path
+
+
+def _writer_tables(state: str, n_chunks: int, options: StreamOptions) -> list[str]:
+    """Tables a chunk writer returned rows for (every chunk has them) → ``OUT/<name>.jsonl``."""
+    if n_chunks == 0:
+        return []
+    names = sorted(m.group(1) for m in map(_STATE_FILE.match, os.listdir(state))
+                   if m and m.group(2) == "000000" and m.group(1) not in ("chunk", "entities"))
+    return [_concatenate(state, n_chunks, name, options.output_name(name, "jsonl")) for name in names]
 
 
 def _combine_tables(state: str, n_chunks: int, options: StreamOptions) -> list[str]:
     """Per-chunk entity tables → ``entities.jsonl`` (and ``entities.parquet``), atomically."""
     written = []
     if "jsonl" in options.table_formats:
-        path = options.output_name("entities", "jsonl")
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "wb") as f:
-            for k in range(n_chunks):
-                with open(_table_path(state, k), "rb") as part:
-                    shutil.copyfileobj(part, f)
-        os.replace(tmp, path)
-        written.append(path)
+        written.append(_concatenate(state, n_chunks, "entities", options.output_name("entities", "jsonl")))
     if "parquet" in options.table_formats:
         import pyarrow as pa
         import pyarrow.parquet as pq

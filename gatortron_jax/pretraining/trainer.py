@@ -10,8 +10,6 @@ import dataclasses
 import itertools
 import logging
 import os
-import signal
-import threading
 import time
 from typing import Any, Iterator
 
@@ -20,6 +18,7 @@ import numpy as np
 from clu import metric_writers
 
 from gatortron_jax.core import distributed, partitioning
+from gatortron_jax.core.preemption import PreemptionNotice
 from gatortron_jax.annotations.input_policy import write_json
 from gatortron_jax.pretraining import cache_pipeline, prepare, seqio_tasks as tasks
 from gatortron_jax.pretraining.corpus_cache import CorpusCache, is_cache
@@ -39,39 +38,6 @@ log = logging.getLogger("gatortron_jax")
 
 class TrainingDiverged(GatortronError):
     """Too many consecutive non-finite steps: the run stops, the last checkpoint is intact."""
-
-
-class PreemptionNotice:
-    """SIGTERM (the scheduler's preemption notice) sets a flag; the loop checkpoints and exits.
-
-    With several processes every host must stop at the same step, so the flag is combined
-    across processes, but only every ``log_every`` steps (a host sync is not free).
-    """
-
-    def __init__(self) -> None:
-        self.received = False
-        self._previous = None
-
-    def __enter__(self) -> "PreemptionNotice":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-    def _handle(self, signum, frame) -> None:
-        self.received = True
-
-    def agreed(self, check_collectively: bool) -> bool:
-        if jax.process_count() == 1:
-            return self.received
-        if not check_collectively:
-            return False
-        from jax.experimental import multihost_utils
-
-        return bool(np.max(multihost_utils.process_allgather(np.int32(self.received))))
 
 
 def _global_batches(local_batches, sharding) -> Iterator[dict[str, jax.Array]]:

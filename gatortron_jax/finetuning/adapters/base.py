@@ -38,6 +38,11 @@ class Adapter:
     def loss_of(self, model, params, batch: dict, rng) -> tuple[Any, Any]:
         raise NotImplementedError
 
+    def finalize_params(self, params: Any, prepared: Prepared) -> Any:
+        """The params written as the model (best checkpoint): the trained ones, unless the adapter
+        trained in a transformed space it folds back here (a regressor's standardised targets)."""
+        return params
+
     def packs(self, train: Any) -> bool:
         """Whether training batches may be packed (``core.batching.pack_batch``): only losses
         that are sums over tokens with per-segment attention (not a pooled row or a CRF chain)."""
