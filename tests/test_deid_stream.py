@@ -58,7 +58,7 @@ def test_streamed_deid_replaces_exactly_the_predicted_spans(model_dir, tmp_path)
     assert not any(len(t) >= 6 and f'"{t}"' in written for t in phi_texts)
 
 
-def test_tables_equal_the_tree_and_rerun_and_shards_are_identical(model_dir, tmp_path):
+def test_tables_equal_the_tree_and_a_rerun_is_identical(model_dir, tmp_path):
     notes = make_notes(10, seed=6)
     inp = write_txt_tree(tmp_path / "notes", notes)
     ref = tmp_path / "ref"
@@ -83,10 +83,20 @@ def test_tables_equal_the_tree_and_rerun_and_shards_are_identical(model_dir, tmp
     s = json.loads((ref / "summary.json").read_text())
     assert s["chunks_predicted"] == 2 and s["chunks_resumed"] == 2
 
-    two = tmp_path / "two"
-    for shard in (0, 1):
-        assert run_deid(model_dir, inp, two, "--shard", str(shard), "--num_shards", "2") == 0
-    per_note = lambda d: {k: v for k, v in tree_files(d).items() if k.endswith((".txt", ".ann"))}  # noqa: E731
-    assert per_note(two) == per_note(ref) and len(per_note(ref)) == 2 * len(notes)
-    # surrogates over shards need a recorded seed (each shard would draw its own)
+    # (sharding is the driver's, tested through predict in test_predict_stream.py; run here
+    # only in the slow test below.) Surrogates over shards need a recorded seed: each shard
+    # would draw its own.
     assert run_deid(model_dir, inp, tmp_path / "s", "--mode", "surrogate", "--shard", "0", "--num_shards", "2") == 2
+
+
+@pytest.mark.slow  # two more CLI runs
+def test_two_deid_shards_together_equal_one(model_dir, tmp_path):
+    notes = make_notes(10, seed=6)
+    inp = write_txt_tree(tmp_path / "notes", notes)
+    assert run_deid(model_dir, inp, tmp_path / "one") == 0
+    for shard in (0, 1):
+        assert run_deid(model_dir, inp, tmp_path / "two", "--shard", str(shard), "--num_shards", "2") == 0
+    per_note = lambda d: {k: v for k, v in tree_files(d).items() if k.endswith((".txt", ".ann"))}  # noqa: E731
+    assert per_note(tmp_path / "two") == per_note(tmp_path / "one") and len(per_note(tmp_path / "one")) == 20
+    reps = [read_rows(tmp_path / f"two/replacements.shard-{i:05d}-of-00002.jsonl") for i in (0, 1)]
+    assert sorted(r["id"] for r in reps[0] + reps[1]) == sorted(i for i, _ in notes)
