@@ -24,6 +24,8 @@ import html
 import logging
 import os
 
+from gatortron_jax.core.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 
@@ -69,6 +71,19 @@ def xml_attr(value: str) -> str:
     """A value for an XML attribute of the i2b2 formats: one line, escaped, apostrophes kept."""
     value = value.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     return html.escape(value, quote=True).replace("&#x27;", "'")
+
+
+def xml_files(directory: str) -> list[str]:
+    """Every ``*.xml`` under ``directory`` (recursive, sorted); one error when there is none."""
+    if not os.path.isdir(directory):
+        raise InputError(f"{directory}: not a directory")
+    paths = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        paths += [os.path.join(root, n) for n in sorted(files) if n.endswith(".xml")]
+    if not paths:
+        raise InputError(f"{directory}: no .xml files found")
+    return paths
 
 
 def redact(fragment: str, limit: int = 60) -> str:

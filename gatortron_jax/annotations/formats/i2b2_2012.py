@@ -38,7 +38,7 @@ import os
 import re
 
 from gatortron_jax.annotations.documents import Document, Entity, Relation
-from gatortron_jax.annotations.formats import ReadSummary, redact, write_text, xml_attr as _attr
+from gatortron_jax.annotations.formats import ReadSummary, redact, write_text, xml_attr as _attr, xml_files
 from gatortron_jax.core.errors import InputError
 
 EVENT_TYPES = ("PROBLEM", "TEST", "TREATMENT", "CLINICAL_DEPT", "EVIDENTIAL", "OCCURRENCE")
@@ -150,14 +150,7 @@ def read_i2b2_2012_dir(directory: str, *, strict: bool = True,
     ``.xml``."""
     summary = summary if summary is not None else ReadSummary()
     summary.format = "i2b2_2012"
-    if not os.path.isdir(directory):
-        raise InputError(f"{directory}: not a directory")
-    paths = []
-    for root, dirs, files in os.walk(directory):
-        dirs.sort()
-        paths += [os.path.join(root, n) for n in sorted(files) if n.endswith(".xml")]
-    if not paths:
-        raise InputError(f"{directory}: no .xml files found")
+    paths = xml_files(directory)
     docs, ids = [], set()
     for p in paths:
         doc_id = os.path.basename(p)[:-4]

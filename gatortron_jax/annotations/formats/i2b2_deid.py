@@ -50,7 +50,7 @@ import re
 from typing import Iterable
 
 from gatortron_jax.annotations.documents import Document, Entity
-from gatortron_jax.annotations.formats import ReadSummary, redact, write_text, xml_attr as _attr
+from gatortron_jax.annotations.formats import ReadSummary, redact, write_text, xml_attr as _attr, xml_files
 from gatortron_jax.annotations.formats.brat import _renumber
 from gatortron_jax.annotations.notes import read_note_file  # bad bytes: the raw-note input policy
 from gatortron_jax.core.errors import InputError
@@ -205,25 +205,13 @@ def read_i2b2_2014(xml_path: str, *, strict: bool = True, summary: ReadSummary |
     return doc
 
 
-def _xml_files(directory: str) -> list[str]:
-    if not os.path.isdir(directory):
-        raise InputError(f"{directory}: not a directory")
-    paths = []
-    for root, dirs, files in os.walk(directory):
-        dirs.sort()
-        paths += [os.path.join(root, n) for n in sorted(files) if n.endswith(".xml")]
-    if not paths:
-        raise InputError(f"{directory}: no .xml files found")
-    return paths
-
-
 def read_i2b2_2014_dir(directory: str, *, strict: bool = True, summary: ReadSummary | None = None,
                        label: str = "type") -> list[Document]:
     """Every ``*.xml`` under ``directory`` (recursively); ids are paths relative to it without ``.xml``."""
     summary = summary if summary is not None else ReadSummary()
     docs = [read_i2b2_2014(p, strict=strict, summary=summary, label=label,
                            doc_id=os.path.relpath(p[:-4], directory).replace(os.sep, "/"))
-            for p in _xml_files(directory)]
+            for p in xml_files(directory)]
     summary.log()
     return docs
 
@@ -324,7 +312,7 @@ def read_i2b2_2006_path(path: str, *, strict: bool = True) -> list[Document]:
     """A 2006 file, or every ``*.xml`` under a directory (ids prefixed by the file stem when
     record IDs repeat across files)."""
     summary = ReadSummary()
-    files = [path] if os.path.isfile(path) else _xml_files(path)
+    files = [path] if os.path.isfile(path) else xml_files(path)
     per_file = [(f, read_i2b2_2006(f, strict=strict, summary=summary)) for f in files]
     ids = [d.id for _, ds in per_file for d in ds]
     if len(set(ids)) != len(ids):
