@@ -497,7 +497,7 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
 
     if _deid_streams(args):
         return _deid_stream(args)
-    if args.input_format in ("csv", "parquet") or args.input.lower().endswith((".csv", ".tsv", ".parquet", ".pq")):
+    if args.input_format in ("csv", "parquet") or _is_csv_or_parquet(args.input):
         raise ConfigError(f"{args.input}: CSV/Parquet note tables are de-identified streamed, which takes the "
                           "patient from --patient_map/--patient_id_pattern (not --patient_id_field) and PHI from "
                           "--phi_source model")
@@ -544,6 +544,11 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _is_csv_or_parquet(path: str) -> bool:
+    """A note table only the streaming ``deid`` reads (``note_sources.detect_kind``'s extensions)."""
+    return path.lower().endswith((".csv", ".tsv", ".parquet", ".pq"))
+
+
 def _deid_streams(args: argparse.Namespace) -> bool:
     """Raw notes with the model's PHI go through the streaming driver (bounded memory, resumable,
     sharded); annotated inputs (the leakage audit) and a table's patient column stay in memory."""
@@ -553,8 +558,7 @@ def _deid_streams(args: argparse.Namespace) -> bool:
         return False
     if args.input_format in ("csv", "parquet"):
         return True
-    if args.input_format == "auto" and os.path.isfile(args.input) and args.input.lower().endswith(
-            (".csv", ".tsv", ".parquet", ".pq")):
+    if args.input_format == "auto" and os.path.isfile(args.input) and _is_csv_or_parquet(args.input):
         return True
     kind = deid.detect_input_format(args.input) if args.input_format == "auto" else args.input_format
     return kind in ("txt", "jsonl") and os.path.exists(args.input)
