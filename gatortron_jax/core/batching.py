@@ -47,6 +47,23 @@ def row_batches(features: Rows, batch_size: int) -> Iterable[tuple[int, dict[str
         yield min(batch_size, n - start), pad_rows(features, start, batch_size)
 
 
+def real_lengths(features: Rows | np.ndarray) -> np.ndarray:
+    """Tokens each row really holds: the position after its last non-padding token.
+
+    The one definition of a row's (window's) length wherever rows are batched, trimmed, bucketed
+    or packed. It reads ``segment_ids`` (0 only on padding; a packed row's segments are 1, 2, ...),
+    never a loss or label mask: first-subword labelling leaves ``label_mask`` 0 on continuation
+    pieces and on [CLS]/[SEP], so a mask undercounts and cuts real tokens off (issue 23).
+    Accepts the features mapping or the ``segment_ids`` array itself.
+    """
+    seg = np.asarray(features["segment_ids"] if isinstance(features, Mapping) else features)
+    if seg.ndim != 2:
+        raise ValueError(f"real_lengths: segment_ids must be [rows, length], got shape {seg.shape}")
+    real = seg != 0
+    last = seg.shape[1] - np.argmax(real[:, ::-1], axis=1)
+    return np.where(real.any(axis=1), last, 0).astype(np.int64)
+
+
 def bucket_lengths(max_length: int, smallest: int = 16, growth: float = 1.25, multiple: int = 16) -> tuple[int, ...]:
     """Fixed batch lengths: ~``growth``x apart, multiples of ``multiple``, ending at ``max_length``.
 
@@ -67,7 +84,7 @@ def trim_to_bucket(batch: Rows, buckets: tuple[int, ...] | None) -> dict[str, np
         return dict(batch)
     seg = batch["segment_ids"]
     full = seg.shape[1]
-    longest = int((seg != 0).sum(axis=1).max()) if len(seg) else 0
+    longest = int(real_lengths(seg).max()) if len(seg) else 0
     length = next((b for b in buckets if b >= longest), full)
     if length >= full:
         return dict(batch)
@@ -89,7 +106,7 @@ def pack_batch(batch: Rows, max_length: int, row_multiple: int = 1) -> dict[str,
     for k, v in batch.items():
         if v.ndim < 2 or v.shape[1] != full:
             raise ValueError(f"pack_batch: feature {k!r} has no length axis {v.shape}; only token-level rows pack")
-    lengths = (seg != 0).sum(axis=1)
+    lengths = real_lengths(seg)
     fill: list[int] = []  # tokens used per packed row
     segments: list[int] = []  # segments per packed row
     placed: list[tuple[int, int, int, int]] = []  # (source row, packed row, offset, segment number)
@@ -139,7 +156,7 @@ def predict_rows(
     inputs = {k: v for k, v in features.items() if k not in exclude}
     order = None
     if length_buckets and len(inputs["segment_ids"]):  # similar lengths per batch; row order restored below
-        order = np.argsort((inputs["segment_ids"] != 0).sum(axis=1), kind="stable")
+        order = np.argsort(real_lengths(inputs), kind="stable")
         inputs = {k: v[order] for k, v in inputs.items()}
     out = []
     for n_real, batch in row_batches(inputs, batch_size):

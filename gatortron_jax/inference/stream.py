@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gatortron_jax.annotations.documents import Document
-from gatortron_jax.core.batching import predict_rows
+from gatortron_jax.core.batching import predict_rows, real_lengths
 from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.core.fingerprints import file_sha256
 from gatortron_jax.finetuning import windowing
@@ -134,7 +134,7 @@ class ScoringTagger(NERModelDir):
         probs = np.zeros((n, length), np.float32)
         if n == 0:
             return labels, probs
-        lengths = features["label_mask"].sum(axis=1).astype(np.int64) + 2  # + [CLS], [SEP]
+        lengths = real_lengths(features)  # [CLS] ... [SEP]: every real token, not the label mask
         padded = np.array([self.length_of(int(x)) for x in lengths])
         inputs = {k: features[k] for k in ("input_ids", "segment_ids", "label_mask")}
         with self.partitioner.activate():
