@@ -52,6 +52,11 @@ class EncoderConfig:
     # (1.09-1.22x at H256 seq 128 in bench_train --ablations; benchmarks/RESULTS.md).
     remat_policy: str = "dots"
     attention_impl: str | None = None  # None (auto: einsum on CPU, else jax's choice), "einsum", "xla", "cudnn"
+    # The platform the program is compiled for, when it is not this process's backend: a
+    # deviceless compile for a GPU or TPU from a CPU host (plan --target) sets "gpu" or "tpu" so
+    # backend-dependent choices (attention path, output-bias form) follow the target.
+    # None: jax.default_backend() at trace time.
+    target_platform: str | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES or self.param_dtype not in _DTYPES:
@@ -70,12 +75,22 @@ class EncoderConfig:
             )
         if self.scan_unroll < 1:
             raise ConfigError(f"EncoderConfig.scan_unroll={self.scan_unroll}; must be >= 1")
+        if self.target_platform not in (None, "cpu", "gpu", "cuda", "rocm", "tpu"):
+            raise ConfigError(f"EncoderConfig.target_platform={self.target_platform!r}: one of cpu, gpu, tpu")
         if self.attention_impl not in (None, "einsum", "xla", "cudnn"):
             raise ConfigError(f"EncoderConfig.attention_impl={self.attention_impl!r}")
 
     @property
     def kv_dim(self) -> int:
         return self.head_dim or self.hidden_size // self.num_heads
+
+    @property
+    def platform(self) -> str:
+        """``target_platform`` or, unset, this process's backend ("cpu", "gpu" or "tpu")."""
+        import jax  # local: config stays importable without initialising a backend
+
+        p = self.target_platform or jax.default_backend()
+        return "gpu" if p in ("cuda", "rocm") else p
 
     @property
     def compute_dtype(self) -> Any:

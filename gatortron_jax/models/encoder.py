@@ -145,7 +145,7 @@ class SelfAttention(nn.Module):
         k = checkpoint_name(nn.with_logical_constraint(proj("key")(x), names), "key_proj")
         v = checkpoint_name(nn.with_logical_constraint(proj("value")(x), names), "value_proj")
         use_dropout = not deterministic and cfg.attention_dropout_rate > 0.0
-        if use_dropout or _use_einsum_attention(cfg.attention_impl):
+        if use_dropout or _use_einsum_attention(cfg):
             out = self._einsum_attention(q, k, v, mask, use_dropout)
         else:
             out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=cfg.attention_impl)
@@ -171,10 +171,11 @@ class SelfAttention(nn.Module):
         return jnp.einsum("bhqk,bkhd->bqhd", probs, v)
 
 
-def _use_einsum_attention(impl: str | None) -> bool:
-    """``"einsum"`` forces the spelled-out path; ``None`` (auto) picks it on CPU only, so GPUs
-    keep cuDNN's fused kernel."""
-    return impl == "einsum" or (impl is None and jax.default_backend() == "cpu")
+def _use_einsum_attention(cfg: EncoderConfig) -> bool:
+    """``"einsum"`` forces the spelled-out path; ``None`` (auto) picks it when the target
+    platform is CPU only, so GPUs keep cuDNN's fused kernel."""
+    impl = cfg.attention_impl
+    return impl == "einsum" or (impl is None and cfg.platform == "cpu")
 
 
 class Mlp(nn.Module):

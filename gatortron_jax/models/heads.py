@@ -43,11 +43,12 @@ def _add_bias_bwd(_: None, g: Array) -> tuple[Array, Array]:
 add_bias_matvec_grad.defvjp(_add_bias_fwd, _add_bias_bwd)
 
 
-def add_output_bias(logits: Array, bias: Array) -> Array:
+def add_output_bias(logits: Array, bias: Array, platform: str = "cpu") -> Array:
     """The vocab bias add: the matvec-gradient form on CPU, a plain add elsewhere (GPU/TPU
-    reductions are fast and the plain form lets XLA fuse them)."""
+    reductions are fast and the plain form lets XLA fuse them). ``platform`` is the compile
+    target (``EncoderConfig.platform``), not necessarily this process's backend."""
     bias = bias.astype(logits.dtype)
-    return add_bias_matvec_grad(logits, bias) if jax.default_backend() == "cpu" else logits + bias
+    return add_bias_matvec_grad(logits, bias) if platform == "cpu" else logits + bias
 
 
 class MLMHead(nn.Module):
@@ -71,7 +72,7 @@ class MLMHead(nn.Module):
         bias = self.param(
             "output_bias", _partitioned(nn.initializers.zeros, ("vocab",)), (cfg.vocab_size,), cfg.weight_dtype
         )
-        logits = add_output_bias(logits, bias)
+        logits = add_output_bias(logits, bias, cfg.platform)
         return nn.with_logical_constraint(logits, ("activation_batch", "activation_length", "activation_vocab"))
 
 
