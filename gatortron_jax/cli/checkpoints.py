@@ -43,7 +43,7 @@ def cmd_export_hf(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def cmd_import_megatron(args: argparse.Namespace, overrides: list[str]) -> int:
-    from gatortron_jax.convert.megatron import import_megatron
+    from gatortron_jax.convert.megatron_read import import_megatron
 
     s = import_megatron(args.path, args.out_dir, lowercase=args.lowercase, vocab_file=args.vocab,
                         checkpoint_version=args.checkpoint_version)
@@ -63,7 +63,7 @@ def cmd_import_megatron(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def cmd_export_megatron(args: argparse.Namespace, overrides: list[str]) -> int:
-    from gatortron_jax.convert.megatron import export_megatron
+    from gatortron_jax.convert.megatron_write import export_megatron
 
     s = export_megatron(args.model_dir, args.out, tensor_parallel=args.tensor_parallel, nemo=args.nemo)
     print(f"exported {s['format']} (TP {s['tensor_parallel']}, padded_vocab_size {s['padded_vocab_size']}, "
