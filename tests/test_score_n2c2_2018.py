@@ -69,6 +69,7 @@ def report(tmp_path):
 def test_every_official_row_matches(report):
     assert report.documents == 2
     assert set(report.rows) == set(OFFICIAL)
+    assert {k for k, r in report.rows.items() if "macro_f1" in r} == {k for k, v in OFFICIAL.items() if len(v) == 9}
     wrong = {k: (_as_tuple(report.rows[k], len(v)), v) for k, v in OFFICIAL.items()
              if _as_tuple(report.rows[k], len(v)) != v}
     assert not wrong

@@ -77,12 +77,14 @@ def pare_down_counts(gold: list[tuple], system: list[tuple], eq: Callable[[tuple
 
 
 def _evaluate(pairs: Sequence[tuple[Document, Document]], target: str, mode: str, key: str | None) -> dict[str, Any]:
+    """Micro over notes; macro too for the overall rows (``key`` None), as the script prints."""
     eq = _equal(target, mode)
     per_doc = [pare_down_counts(_items(g, target, key), _items(s, target, key), eq) for g, s in pairs]
     row = prf(*(sum(c[k] for c in per_doc) for k in range(3)))
-    docs = [prf(*c) for c in per_doc]
-    for m in ("precision", "recall", "f1"):
-        row[f"macro_{m}"] = sum(d[m] for d in docs) / len(docs) if docs else 0.0
+    if key is None:
+        docs = [prf(*c) for c in per_doc]
+        for m in ("precision", "recall", "f1"):
+            row[f"macro_{m}"] = sum(d[m] for d in docs) / len(docs) if docs else 0.0
     return row
 
 
