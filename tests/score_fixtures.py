@@ -224,3 +224,76 @@ def conll_pair(root: str) -> tuple[str, str]:
     _write(gold, "".join("".join(f"{w}\t{t}\n" for w, t in zip(ws, gt)) + "\n" for ws, gt, _ in CONLL_SENTENCES))
     _write(system, "".join("".join(f"{w}\t{t}\n" for w, t in zip(ws, st)) + "\n" for ws, _, st in CONLL_SENTENCES))
     return gold, system
+
+
+def perturb_brat(gold_dir: str, out_dir: str) -> None:
+    """A deterministic system output from a real brat gold folder: of every 8 mentions in a note,
+    one dropped, one start-shifted, one relabelled, one duplicated, one split at its first space,
+    the rest kept; plus one invented mention (the note's first word) per note."""
+    from gatortron_jax.annotations.formats.brat import read_brat_dir, write_brat_dir
+    from gatortron_jax.annotations.documents import Entity
+
+    docs = read_brat_dir(gold_dir)
+    types = sorted({e.type for d in docs for e in d.entities})
+    for d in docs:
+        out = []
+        for i, e in enumerate(sorted(d.entities, key=lambda e: (e.start, e.end, e.type))):
+            (s, t), k = e.spans[0], i % 8
+            if k == 0:
+                continue
+            if k == 1 and t - s > 1:
+                out.append(Entity(e.id, e.type, ((s + 1, t),)))
+            elif k == 2:
+                out.append(Entity(e.id, types[(types.index(e.type) + 1) % len(types)], e.spans))
+            elif k == 3:
+                out += [e, Entity(e.id + "d", e.type, e.spans)]
+            elif k == 4 and " " in d.text[s:t]:
+                cut = s + d.text[s:t].index(" ")
+                out += [Entity(e.id, e.type, ((s, cut),)), Entity(e.id + "s", e.type, ((cut + 1, t),))]
+            else:
+                out.append(e)
+        word = d.text.split()[0] if d.text.split() else ""
+        if word:
+            s = d.text.index(word)
+            out.append(Entity("inv", types[0], ((s, s + len(word)),)))
+        d.entities, d.relations = out, []
+    write_brat_dir(docs, out_dir)
+
+
+def perturb_i2b2_2014(gold_dir: str, out_dir: str) -> None:
+    """A deterministic system output from i2b2 2014 XML notes: of every 9 tags in a note, one
+    dropped, one start-shifted, one relabelled within its category (PATIENT<->DOCTOR, else the
+    tag's TYPE kept and ORGANIZATION used for LOCATION), one moved across categories (to
+    ID/IDNUM), one duplicated, one split at its first space, one with its end 1 later (Relaxed),
+    the rest kept; plus one invented DATE (the note's first word) per note."""
+    from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
+
+    docs = read_i2b2_2014_dir(gold_dir, label="tag/type")
+    for d in docs:
+        out: list[tuple[str, str, int, int]] = []
+        for i, e in enumerate(d.entities):
+            tag, phi_type = e.type.split("/", 1)
+            (s, t), k = e.spans[0], i % 9
+            if k == 0:
+                continue
+            if k == 1 and t - s > 1:
+                out.append((tag, phi_type, s + 1, t))
+            elif k == 2:
+                within = {"PATIENT": "DOCTOR", "DOCTOR": "PATIENT"}.get(phi_type)
+                out.append((tag, within or ("ORGANIZATION" if tag == "LOCATION" else phi_type), s, t))
+            elif k == 3:
+                out.append(("ID", "IDNUM", s, t))
+            elif k == 4:
+                out += [(tag, phi_type, s, t), (tag, phi_type, s, t)]
+            elif k == 5 and " " in d.text[s:t]:
+                cut = s + d.text[s:t].index(" ")
+                out += [(tag, phi_type, s, cut), (tag, phi_type, cut + 1, t)]
+            elif k == 6 and t < len(d.text):
+                out.append((tag, phi_type, s, t + 1))
+            else:
+                out.append((tag, phi_type, s, t))
+        words = d.text.split()
+        if words:
+            s = d.text.index(words[0])
+            out.append(("DATE", "DATE", s, s + len(words[0])))
+        _write(os.path.join(out_dir, d.id + ".xml"), _xml(d.text, out))

@@ -127,3 +127,77 @@ def test_unparseable_system_file_names_file_and_line(pair):
     open(path, "w", encoding="utf-8").write("\n".join(lines))
     with pytest.raises(InputError, match=rf"100-02.xml:{k + 1}: non-integer offsets"):
         score("i2b2_2014", gold, system)
+
+
+#: The 36 synthetic 2014 notes shipped in data/deid_samples (all splits) against
+#: :func:`score_fixtures.perturb_i2b2_2014` of themselves: (TP, FP, FN, macro P, macro R) per row
+#: from the official script (same driver as above), and with its IDNUM pattern corrected.
+SAMPLES_OFFICIAL = {
+    "AGE Binary HIPAA Strict": (0, 36, 36, 0.0, 0.0),
+    "AGE HIPPA Token": (36, 0, 0, 1.0, 1.0),
+    "AGE Strict": (0, 36, 36, 0.0, 0.0),
+    "AGE Token": (36, 0, 0, 1.0, 1.0),
+    "Binary HIPAA Strict": (288, 396, 396, 0.4211, 0.4211),
+    "Binary HIPPA Token": (1027, 177, 504, 0.8533, 0.6707),
+    "Binary Strict": (504, 360, 360, 0.5833, 0.5833),
+    "Binary Token": (1451, 134, 405, 0.9156, 0.7816),
+    "CONTACT Binary HIPAA Strict": (0, 72, 36, 0.0, 0.0),
+    "CONTACT HIPPA Token": (108, 0, 0, 1.0, 1.0),
+    "CONTACT Strict": (0, 72, 36, 0.0, 0.0),
+    "CONTACT Token": (108, 0, 0, 1.0, 1.0),
+    "DATE Binary HIPAA Strict": (108, 72, 180, 0.6, 0.375),
+    "DATE HIPPA Token": (360, 62, 432, 0.8545, 0.4545),
+    "DATE Strict": (108, 72, 180, 0.6, 0.375),
+    "DATE Token": (360, 62, 432, 0.8545, 0.4545),
+    "HIPAA Relaxed": (324, 360, 360, 0.4737, 0.4737),
+    "HIPAA Strict": (252, 432, 432, 0.3684, 0.3684),
+    "HIPPA Token": (979, 225, 552, 0.8134, 0.6393),
+    "ID Binary HIPAA Strict": (36, 0, 0, 1.0, 1.0),
+    "ID HIPPA Token": (36, 0, 0, 1.0, 1.0),
+    "ID Strict": (36, 108, 0, 0.25, 1.0),
+    "ID Token": (36, 254, 0, 0.1248, 1.0),
+    "LOCATION Binary HIPAA Strict": (72, 72, 72, 0.5, 0.5),
+    "LOCATION HIPPA Token": (241, 84, 84, 0.7429, 0.7429),
+    "LOCATION Strict": (72, 72, 144, 0.5, 0.3333),
+    "LOCATION Token": (241, 84, 239, 0.7429, 0.5024),
+    "NAME Binary HIPAA Strict": (36, 180, 108, 0.1667, 0.25),
+    "NAME HIPPA Token": (198, 79, 36, 0.7117, 0.8426),
+    "NAME Strict": (72, 180, 144, 0.2857, 0.3333),
+    "NAME Token": (277, 79, 79, 0.7773, 0.7773),
+    "OTHER Binary HIPAA Strict": (0, 0, 0, 0.0, 0.0),
+    "OTHER HIPPA Token": (0, 0, 0, 0.0, 0.0),
+    "OTHER Strict": (0, 0, 0, 0.0, 0.0),
+    "OTHER Token": (0, 0, 0, 0.0, 0.0),
+    "PROFESSION Binary HIPAA Strict": (0, 0, 0, 0.0, 0.0),
+    "PROFESSION HIPPA Token": (0, 0, 0, 0.0, 0.0),
+    "PROFESSION Strict": (36, 0, 0, 1.0, 1.0),
+    "PROFESSION Token": (48, 0, 0, 1.0, 1.0),
+    "Relaxed": (396, 468, 468, 0.4583, 0.4583),
+    "Strict": (324, 540, 540, 0.375, 0.375),
+    "Token": (1106, 479, 750, 0.6979, 0.5958),
+}
+SAMPLES_CORRECTED = {
+    "Binary HIPAA Strict": (324, 468, 360, 0.4091, 0.4737),
+    "Binary HIPPA Token": (1126, 332, 405, 0.7725, 0.7353),
+    "HIPAA Relaxed": (324, 468, 360, 0.4091, 0.4737),
+    "HIPAA Strict": (252, 540, 432, 0.3182, 0.3684),
+    "HIPPA Token": (979, 479, 552, 0.6716, 0.6393),
+    "ID Binary HIPAA Strict": (36, 108, 0, 0.25, 1.0),
+    "ID HIPPA Token": (36, 254, 0, 0.1248, 1.0),
+}
+
+
+def test_shipped_samples_perturbed_match_the_script(repo_root, tmp_path):
+    from score_fixtures import perturb_i2b2_2014
+
+    gold = tmp_path / "gold"
+    gold.mkdir()
+    for p in sorted((repo_root / "data" / "deid_samples" / "i2b2_2014").glob("*/*.xml")):
+        (gold / p.name).write_bytes(p.read_bytes())
+    perturb_i2b2_2014(str(gold), str(tmp_path / "sys"))
+    for corrected, expected in ((False, SAMPLES_OFFICIAL), (True, {**SAMPLES_OFFICIAL, **SAMPLES_CORRECTED})):
+        report = score("i2b2_2014", str(gold), str(tmp_path / "sys"), corrected_hipaa=corrected)
+        assert report.documents == 36
+        got = {k: (r["tp"], r["fp"], r["fn"], round(r["macro_precision"], 4), round(r["macro_recall"], 4))
+               for k, r in report.rows.items()}
+        assert got == expected

@@ -51,3 +51,20 @@ def test_release_gold_against_itself(shared_data):
         assert row["f1"] == 1.0 and row["fp"] == 0 and row["fn"] == 0
     assert report.rows["Subtrack 1 [NER]"]["leak"] == 0.0
     assert report.rows["Subtrack 1 [NER]"]["tp"] == 5801
+
+
+def test_release_dev_perturbed_matches_the_script(shared_data, tmp_path):
+    """The real dev split (250 notes) against :func:`score_fixtures.perturb_brat` of itself;
+    expected: the CODALAB script's scores.txt on exactly these files (run once, 4 decimals)."""
+    from score_fixtures import perturb_brat
+
+    dev = shared_data / "MEDDOCAN" / "dev"
+    if not (dev / "brat").is_dir():
+        pytest.skip("MEDDOCAN dev split not present")
+    perturb_brat(str(dev / "brat"), str(tmp_path / "sys"))
+    report = score("meddocan", str(dev / "brat"), str(tmp_path / "sys"), sentences=str(dev / "sentence_splitted"))
+    expected = {"Subtrack 1 [NER]": (0.5257, 0.5161, 0.5209), "Subtrack 2 [strict]": (0.6592, 0.6471, 0.6531),
+                "Subtrack 2 [merged]": (0.8003, 0.7260, 0.7614)}
+    for name, prf in expected.items():
+        assert tuple(round(report.rows[name][k], 4) for k in ("precision", "recall", "f1")) == prf, name
+    assert round(report.rows["Subtrack 1 [NER]"]["leak"], 4) == 0.3614

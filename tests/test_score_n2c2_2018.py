@@ -89,3 +89,21 @@ def test_missing_and_unknown_notes(report):
     # every gold note: note 103's 2 concepts become misses: 12 TP, 7 FP, 8 FN -> F1 24/39
     assert "F1 0.6486 over 2" in missing and f"F1 {24 / 39:.4f} over 3" in missing
     assert report.extra["unknown_system_notes"] == ["999"]
+
+
+def test_real_brat_perturbed_matches_the_script(shared_data, tmp_path):
+    """NCBI-disease devel (100 real abstracts, brat) against :func:`score_fixtures.perturb_brat` of
+    itself; expected: the official script (same driver as above) on exactly these files."""
+    from score_fixtures import perturb_brat
+
+    gold = shared_data / "NCBI-disease-standoff" / "standoff" / "devel"
+    if not gold.is_dir():
+        pytest.skip("NCBI-disease-standoff not present")
+    perturb_brat(str(gold), str(tmp_path / "sys"))
+    report = score("n2c2_2018", str(gold), str(tmp_path / "sys"))
+    expected = {"Concepts overall (strict)": (335, 448, 452, 0.3334, 0.331, 0.3318),
+                "Concepts overall (lenient)": (517, 221, 270, 0.6144, 0.5847, 0.5988)}
+    for name, want in expected.items():
+        r = report.rows[name]
+        assert (r["tp"], r["fp"], r["fn"], *(round(r[k], 4) for k in ("macro_precision", "macro_recall", "macro_f1")))\
+            == want, name
