@@ -297,3 +297,27 @@ def perturb_i2b2_2014(gold_dir: str, out_dir: str) -> None:
             s = d.text.index(words[0])
             out.append(("DATE", "DATE", s, s + len(words[0])))
         _write(os.path.join(out_dir, d.id + ".xml"), _xml(d.text, out))
+
+
+def perturb_conll(gold_path: str, out_path: str) -> None:
+    """A deterministic system CoNLL file from a gold one: of every 6 tagged tokens, a B- made
+    I- (orphan), an I- made O (truncated), a tag relabelled to ``X``, an O made B-X (invented)."""
+    lines = open(gold_path, encoding="utf-8").read().split("\n")
+    out, n = [], 0
+    for line in lines:
+        if not line.strip() or "\t" not in line:
+            out.append(line)
+            continue
+        tok, tag = line.rsplit("\t", 1)
+        n += 1
+        k = n % 6
+        if k == 0 and tag.startswith("B-"):
+            tag = "I-" + tag[2:]
+        elif k == 1 and tag.startswith("I-"):
+            tag = "O"
+        elif k == 2 and tag != "O":
+            tag = tag[:2] + "X"
+        elif k == 3 and tag == "O" and n % 12 == 3:
+            tag = "B-X"
+        out.append(f"{tok}\t{tag}")
+    _write(out_path, "\n".join(out))

@@ -6,6 +6,8 @@ form; and on the IOBES-tagged stream below. Its printed output (percent, 2 decim
 fractions to 4); the script is not shipped.
 """
 
+import pytest
+
 from gatortron_jax.evaluation.ner_metrics import bio_to_spans
 from gatortron_jax.scoring import score
 from gatortron_jax.scoring.conll import conlleval_counts
@@ -41,3 +43,21 @@ def test_iobes_quirks():
     c = conlleval_counts(gold, guess)
     assert (c["tokens"], c["found_correct"], c["found_guessed"], c["correct_chunks"], c["correct_tags"]) == (10, 3, 5, 0, 6)
     assert c["per_type"]["X"][2] == 2 and c["per_type"]["Y"][2] == 3
+
+
+def test_real_file_perturbed_matches_conlleval(shared_data, tmp_path):
+    """NCBI-disease test (24,497 tokens) against :func:`score_fixtures.perturb_conll` of itself;
+    expected: conlleval.pl's output on the two files pasted together (run once)."""
+    from score_fixtures import perturb_conll
+
+    gold = shared_data / "NCBI-disease-IOB" / "test.tsv"
+    if not gold.is_file():
+        pytest.skip("NCBI-disease-IOB not present")
+    perturb_conll(str(gold), str(tmp_path / "sys.tsv"))
+    report = score("conll", str(gold), str(tmp_path / "sys.tsv"))
+    # processed 24497 tokens with 960 phrases; found: 3214 phrases; correct: 526.
+    # accuracy: 89.54%; precision: 16.37%; recall: 54.79%; FB1: 25.20; Disease 54.06/54.79/54.42 973
+    assert report.extra == {"tokens": 24497, "phrases": 960, "found": 3214, "correct": 526}
+    o, d = report.rows["overall"], report.rows["Disease"]
+    assert [round(100 * o[k], 2) for k in ("accuracy", "precision", "recall", "f1")] == [89.54, 16.37, 54.79, 25.20]
+    assert [round(100 * d[k], 2) for k in ("precision", "recall", "f1")] + [d["found"]] == [54.06, 54.79, 54.42, 973]
