@@ -61,3 +61,14 @@ def test_real_file_perturbed_matches_conlleval(shared_data, tmp_path):
     o, d = report.rows["overall"], report.rows["Disease"]
     assert [round(100 * o[k], 2) for k in ("accuracy", "precision", "recall", "f1")] == [89.54, 16.37, 54.79, 25.20]
     assert [round(100 * d[k], 2) for k in ("precision", "recall", "f1")] + [d["found"]] == [54.06, 54.79, 54.42, 973]
+
+
+def test_docstart_lines_count_as_tokens(tmp_path):
+    # conlleval.pl on these two files pasted: processed 5 tokens with 2 phrases; found: 2 phrases;
+    # correct: 1. accuracy: 60.00%; precision: 50.00%; recall: 50.00%
+    gold, system = tmp_path / "g.conll", tmp_path / "s.conll"
+    gold.write_text("-DOCSTART-\tO\n\nJohn\tB-PER\nran\tO\n\n-DOCSTART-\tO\n\nMary\tB-PER\n")
+    system.write_text("-DOCSTART-\tO\n\nJohn\tB-PER\nran\tB-PER\n\n-DOCSTART-\tO\n\nMary\tO\n")
+    report = score("conll", str(gold), str(system))
+    assert report.extra == {"tokens": 5, "phrases": 2, "found": 2, "correct": 1}
+    assert round(report.rows["overall"]["accuracy"], 4) == 0.6

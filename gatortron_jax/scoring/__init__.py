@@ -12,7 +12,10 @@ checked against the script's own output on hand-made perturbed pairs
 | ``n2c2_2018`` | ``n2c2_2018`` | n2c2 2018 track 2 ``track2-evaluate``                          |
 | ``meddocan``  | ``meddocan``  | MEDDOCAN CODALAB ``evaluate.py``                                |
 | ``conll``     | ``conll``     | ``conlleval`` (perl)                                          |
-| ``brat``, ``i2b2_2010``, ``i2b2_2012`` | here | none reproduced: our strict/lenient entity scores (:func:`~gatortron_jax.evaluation.ner_metrics.entity_scores`) over every gold note |
+| ``brat``, ``i2b2_2010``, ``i2b2_2012`` | here | none reproduced: our strict/lenient entity scores    |
+
+The last three get :func:`~gatortron_jax.evaluation.ner_metrics.entity_scores` over every gold
+note. :mod:`~gatortron_jax.scoring.tasks` gives ``evaluate`` the same official figures in memory.
 
 Plain library (no gin); the CLI front is :mod:`gatortron_jax.cli.scoring`.
 Imports: ``core``, ``annotations``, ``evaluation``.

@@ -91,6 +91,19 @@ def conlleval_counts(gold: Sequence[str | None], guess: Sequence[str | None]) ->
     return c
 
 
+def rows_of(c: dict) -> dict[str, dict]:
+    """conlleval's report from its counters: ``overall`` (with ``accuracy``) and one row per type
+    (with ``found``, the number of chunks guessed, which conlleval prints last)."""
+    k = c["correct_chunks"]
+    overall = prf(k, c["found_guessed"] - k, c["found_correct"] - k)
+    overall["accuracy"] = c["correct_tags"] / c["tokens"] if c["tokens"] else 0.0
+    rows = {"overall": overall}
+    for t in sorted(c["per_type"]):
+        correct, found_correct, found_guessed = c["per_type"][t]
+        rows[t] = {**prf(correct, found_guessed - correct, found_correct - correct), "found": found_guessed}
+    return rows
+
+
 def _rows_to_stream(rows: list) -> list:
     """Tags with ``None`` between sentences (runs of breaks collapsed, none at the ends)."""
     out: list = []
@@ -122,16 +135,11 @@ def score_conll(gold_path: str, system_path: str) -> ScoreReport:
                          f"{long_} has {max(len(g_rows), len(s_rows))}")
     c = conlleval_counts([r and r[2] for r in g_rows], [r and r[2] for r in s_rows])
     docstarts = g_summary.skipped["-DOCSTART- line"]
-    tokens, correct_tags = c["tokens"] + docstarts, c["correct_tags"] + docstarts
-    rows = {}
-    overall = prf(c["correct_chunks"], c["found_guessed"] - c["correct_chunks"], c["found_correct"] - c["correct_chunks"])
-    overall["accuracy"] = correct_tags / tokens if tokens else 0.0
-    rows["overall"] = overall
-    for t in sorted(c["per_type"]):
-        k, fc, fg = c["per_type"][t]
-        rows[t] = {**prf(k, fg - k, fc - k), "found": fg}
+    c["tokens"] += docstarts
+    c["correct_tags"] += docstarts
+    rows = rows_of(c)
     report = ScoreReport(format="conll", official="conlleval (CoNLL-2000 perl script)", documents=1,
                          rows=rows, headline="overall")
-    report.extra.update(tokens=tokens, phrases=c["found_correct"], found=c["found_guessed"],
+    report.extra.update(tokens=c["tokens"], phrases=c["found_correct"], found=c["found_guessed"],
                         correct=c["correct_chunks"])
     return report

@@ -60,7 +60,8 @@ def _equal(target: str, mode: str) -> Callable[[tuple, tuple], bool]:
     return lambda g, s: g[0] == s[0] and _concept_eq(g[1], s[1], mode) and _concept_eq(g[2], s[2], mode)
 
 
-def pare_down_counts(gold: list[tuple], system: list[tuple], eq: Callable[[tuple, tuple], bool]) -> tuple[int, int, int]:
+def pare_down_counts(gold: list[tuple], system: list[tuple],
+                     eq: Callable[[tuple, tuple], bool]) -> tuple[int, int, int]:
     """TP/FP/FN of one note under the script's pare-down matching (see the module docstring)."""
     matched: set[int] = set()
     dropped: set[int] = set()
