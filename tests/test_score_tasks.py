@@ -64,3 +64,28 @@ def test_conll_ner(tmp_path):
 
 def test_other_tasks_have_no_official_block():
     assert official_scores("i2b2_2010_ner", [], []) is None
+
+
+def test_n2c2_2018_re_document_level(tmp_path):
+    from gatortron_jax.finetuning.relations import relations_to_brat
+
+    gold_dir, _ = n2c2_2018_pair(str(tmp_path / "in"))
+    gold = read_brat_dir(gold_dir)
+    # an RE model: relations between the gold concepts; one dropped, one retyped, one invented per note
+    pred = []
+    for d in gold:
+        triples = [(r.arg1, r.arg2, r.type) for r in d.relations[1:]]
+        if triples:
+            a1, a2, _ = triples[0]
+            triples[0] = (a1, a2, "Dosage-Drug")
+        if len(d.entities) > 1:
+            triples.append((d.entities[1].id, d.entities[0].id, "Reason-Drug"))
+        pred.append(relations_to_brat(d, triples))
+    official = official_scores("n2c2_2018_re", gold, pred)
+    assert set(official["rows"]) == {k for k in score("n2c2_2018", gold_dir, gold_dir).rows if "Drug (" in k
+                                     and "-" in k} | {"Relations overall (strict)", "Relations overall (lenient)"}
+    write_brat_dir(gold, str(tmp_path / "g"))
+    write_brat_dir(pred, str(tmp_path / "p"))
+    written = score("n2c2_2018", str(tmp_path / "g"), str(tmp_path / "p"))
+    assert _same_rows(official["rows"], written.rows)
+    assert 0 < written.rows["Relations overall (strict)"]["f1"] < 1

@@ -4,7 +4,9 @@
 literature quotes the challenge's script. :func:`official_scores` computes, from the same gold
 and predicted documents, what ``score`` prints for the files ``predict`` writes for that task,
 so the two numbers are the same by construction (``tests/test_score_tasks.py`` checks it
-through the writers). Tasks with no official scorer reproduced give ``None``.
+through the writers). For relation extraction that is the document-level figure over every gold
+relation (the headline RE score of ``evaluate`` is over candidate pairs, which misses gold
+relations outside the candidate window). Tasks with no official scorer reproduced give ``None``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from gatortron_jax.annotations.formats.conll import doc_to_tags
 from gatortron_jax.annotations.formats.i2b2_deid import category_of
 
 #: task name -> the ``score --format`` whose definitions apply.
-TASK_FORMATS = {"i2b2_2014_deid": "i2b2_2014", "n2c2_2018_ner": "n2c2_2018", "conll_ner": "conll"}
+TASK_FORMATS = {"i2b2_2014_deid": "i2b2_2014", "n2c2_2018_ner": "n2c2_2018", "n2c2_2018_re": "n2c2_2018",
+                "conll_ner": "conll"}
 
 
 def _as_written_2014(docs: Sequence[Document]) -> list[Document]:
@@ -62,7 +65,10 @@ def official_scores(task: str, gold: Sequence[Document], pred: Sequence[Document
         from gatortron_jax.scoring import n2c2_2018
 
         rows = n2c2_2018.score_pairs([(d, by_id.get(d.id, Document(d.id, d.text))) for d in gold])
-        rows = {k: v for k, v in rows.items() if not k.startswith(n2c2_2018.RELATION_TYPES + ("Relations",))}
+        relation = n2c2_2018.RELATION_TYPES + ("Relations",)
+        # NER predicts concepts only; RE predicts relations between the gold concepts
+        keep_relations = task.endswith("_re")
+        rows = {k: v for k, v in rows.items() if k.startswith(relation) == keep_relations}
     else:
         rows = _conll_rows(gold, pred)
     return {"format": fmt, "rows": rows}
