@@ -146,6 +146,16 @@ def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
     positives = [l for l in cfg["sequence_task"]["labels"] if l != "none"]
     assert ev["value"] == pytest.approx(f1_score(gold, pred, labels=positives, average="micro", zero_division=0))
     assert "document_level" in ev["scores"]
+    # the official n2c2 figures beside ours: what `score` says of predict's output on the same split
+    from gatortron_jax.scoring import score
+
+    dev_notes = repo_root / "data/ner_samples/brat_n2c2_2018/dev"
+    predict_task(str(out), str(dev_notes), str(tmp_path / "pred_dev"))
+    scored = score("n2c2_2018", str(dev_notes), str(tmp_path / "pred_dev")).rows
+    official = ev["scores"]["official"]
+    assert official["format"] == "n2c2_2018" and "Relations overall (strict)" in official["rows"]
+    for name, row in official["rows"].items():
+        assert row == pytest.approx(scored[name]), name
     notes = repo_root / "data/ner_samples/brat_n2c2_2018/test"
     s = predict_task(str(out), str(notes), str(tmp_path / "pred"))
     docs = read_brat_dir(str(tmp_path / "pred"))
