@@ -10,10 +10,11 @@
                                                           rerunning finetune on its --model_dir resumes)
     gatortron-jax benchmark --init_checkpoint=DIR --mixture public_biomedical --data_root ROOT --output OUT [--seeds 3]
     gatortron-jax plan --gin_file=gin/models/large.gin --mesh data=16,fsdp=8,tensor=1 --batch 1024 --seq 512
+    gatortron-jax score --format i2b2_2014|meddocan|n2c2_2018|brat|conll|i2b2_2010|i2b2_2012 --gold G --system S
 
 This module only builds the parser from the command families in ``COMMAND_FAMILIES`` and
 dispatches; each family module (``pretraining``, ``checkpoints``, ``finetuning``, ``inference``,
-``planning``) registers its subcommands with ``register(subparsers)``, and each subcommand's
+``planning``, ``scoring``) registers its subcommands with ``register(subparsers)``, and each subcommand's
 handler parses its flags, builds its config dataclasses at the gin edge (``gin_config.py``),
 calls one library function (``pretraining.trainer``, ``finetuning.*``, ``inference.*``,
 ``convert.*``, ``benchmark.runner``, ``planning.planner``) and prints what it returned; library
@@ -39,7 +40,7 @@ from typing import Callable, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
 
-from gatortron_jax.cli import checkpoints, finetuning, inference, planning, pretraining  # noqa: E402
+from gatortron_jax.cli import checkpoints, finetuning, inference, planning, pretraining, scoring  # noqa: E402
 from gatortron_jax.cli.flags import split_gin_overrides  # noqa: E402
 from gatortron_jax.cli.quiet import quiet_tensorflow  # noqa: E402
 from gatortron_jax.core.errors import GatortronError  # noqa: E402
@@ -47,7 +48,7 @@ from gatortron_jax.core.errors import GatortronError  # noqa: E402
 log = logging.getLogger("gatortron_jax")
 
 # The order here is the order of ``gatortron-jax --help``.
-COMMAND_FAMILIES = (pretraining, checkpoints, finetuning, inference, planning)
+COMMAND_FAMILIES = (pretraining, checkpoints, finetuning, inference, planning, scoring)
 
 
 def build_parser() -> argparse.ArgumentParser:
