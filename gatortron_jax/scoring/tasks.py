@@ -49,6 +49,19 @@ def _conll_rows(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str,
     return rows_of(conlleval_counts(g_stream, p_stream))
 
 
+#: the row a paper quotes, per format (n2c2 2018: concepts for NER, relations for RE).
+HEADLINES = {"i2b2_2014": ("Strict",), "n2c2_2018": ("Concepts overall (strict)", "Relations overall (strict)"),
+             "conll": ("overall",)}
+
+
+def official_headline(official: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"format", "row", "f1"}``: the headline figure of an :func:`official_scores` result."""
+    if not official:
+        return None
+    row = next(r for r in HEADLINES[official["format"]] if r in official["rows"])
+    return {"format": official["format"], "row": row, "f1": official["rows"][row]["f1"]}
+
+
 def official_scores(task: str, gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, Any] | None:
     """``{"format": ..., "rows": {...}}`` as ``score`` reports them, or None for other tasks."""
     fmt = TASK_FORMATS.get(task)
