@@ -35,12 +35,13 @@ ends are more than 2 apart).
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Any, Callable, Iterable, Sequence
 
 from gatortron_jax.annotations.documents import Document
 from gatortron_jax.annotations.formats import ReadSummary
-from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
+from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014, read_i2b2_2014_dir
 from gatortron_jax.scoring.common import ScoreReport, missing_warning, pair_documents, prf, with_empty_system
 
 #: (tag, TYPE) regexes of the script's HIPAA list (``re.match``: a prefix match), IDNUM as it spells it.
@@ -190,10 +191,15 @@ def score_i2b2_2014(gold: Sequence[Document], system: Sequence[Document], *,
 
 
 def read_and_score(gold_dir: str, system_dir: str, *, corrected_hipaa: bool = False) -> ScoreReport:
-    """Read both directories of 2014 XML (recursively; ids = relative paths) and score them."""
+    """Read both directories of 2014 XML (recursively; ids = relative paths), or two files, and
+    score them."""
     summaries = {"gold": ReadSummary(), "system": ReadSummary()}
-    gold = read_i2b2_2014_dir(gold_dir, label="tag/type", summary=summaries["gold"])
-    system = read_i2b2_2014_dir(system_dir, label="tag/type", summary=summaries["system"])
+    if os.path.isfile(gold_dir) and os.path.isfile(system_dir):  # one note each, as the script allows
+        gold = [read_i2b2_2014(gold_dir, label="tag/type", summary=summaries["gold"], doc_id="note")]
+        system = [read_i2b2_2014(system_dir, label="tag/type", summary=summaries["system"], doc_id="note")]
+    else:
+        gold = read_i2b2_2014_dir(gold_dir, label="tag/type", summary=summaries["gold"])
+        system = read_i2b2_2014_dir(system_dir, label="tag/type", summary=summaries["system"])
     report = score_i2b2_2014(gold, system, corrected_hipaa=corrected_hipaa)
     for side, summary in summaries.items():
         moved = sum(n for reason, n in summary.problems.items() if reason.startswith("offsets shifted"))
