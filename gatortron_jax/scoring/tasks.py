@@ -11,6 +11,7 @@ relations outside the candidate window). Tasks with no official scorer reproduce
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 from gatortron_jax.annotations.documents import Document, Entity
@@ -31,8 +32,6 @@ def _as_written_2014(docs: Sequence[Document]) -> list[Document]:
 def _conll_rows(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, dict]:
     """conlleval over the IOB2 tags of each sentence's whitespace tokens (as ``write_conll``
     writes them), gold and predicted."""
-    import re
-
     from gatortron_jax.scoring.conll import conlleval_counts, rows_of
 
     by_id = {d.id: d for d in pred}
