@@ -41,7 +41,8 @@ def test_i2b2_2014_table_json_and_one_warning(tmp_path, capsys, caplog):
     assert "IDNUM" in cap.out  # says which HIPAA definition is in effect
     missing = [r.getMessage() for r in caplog.records if "no system note" in r.getMessage()]
     assert len(missing) == 1 and "0.4324" in missing[0] and "0.4000" in missing[0]
-    data = json.loads(out.read_text())
+    data = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert data["rows"]["CONTACT Strict"]["macro_f1"] is None  # the script's NaN (macro P = R = 0)
     assert data["format"] == "i2b2_2014" and round(data["rows"]["HIPAA Strict"]["f1"], 4) == 0.4615
     assert data["extra"]["unknown_system_notes"] == ["200-01"]
     rc, cap = _run(["score", "--format", "i2b2_2014", "--gold", gold, "--system", system, "--corrected_hipaa"], capsys)

@@ -201,3 +201,22 @@ def test_shipped_samples_perturbed_match_the_script(repo_root, tmp_path):
         got = {k: (r["tp"], r["fp"], r["fn"], round(r["macro_precision"], 4), round(r["macro_recall"], 4))
                for k, r in report.rows.items()}
         assert got == expected
+
+
+def test_tag_whose_text_does_not_match_its_offsets_is_reported(pair):
+    gold, system = pair
+    path = system + "100-02.xml"
+    content = open(path, encoding="utf-8").read()
+    content = content.replace('text="Brown"', 'text="Kay"', 1)  # a system that wrote the wrong text=
+    open(path, "w", encoding="utf-8").write(content)
+    report = score("i2b2_2014", gold, system)
+    assert any("1 system tag(s) had offsets that did not match their text=" in w for w in report.warnings)
+
+
+def test_two_files(pair):
+    gold, system = pair
+    one = score("i2b2_2014", gold + "100-02.xml", system + "100-02.xml")
+    both = score("i2b2_2014", gold, system)
+    # the script on these two files (evaluate.py phi FILE FILE): Strict precision 0.5 (2 of 4)
+    assert one.documents == 1 and one.rows["Strict"]["tp"] == 2 and one.rows["Strict"]["precision"] == 0.5
+    assert both.rows["Strict"]["tp"] == 8

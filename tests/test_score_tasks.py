@@ -89,3 +89,20 @@ def test_n2c2_2018_re_document_level(tmp_path):
     written = score("n2c2_2018", str(tmp_path / "g"), str(tmp_path / "p"))
     assert _same_rows(official["rows"], written.rows)
     assert 0 < written.rows["Relations overall (strict)"]["f1"] < 1
+
+
+def test_benchmark_table_shows_the_official_figure_beside_ours(tmp_path):
+    from gatortron_jax.benchmark.table import format_markdown
+    from gatortron_jax.scoring.tasks import official_headline
+
+    gold_path, sys_path = conll_pair(str(tmp_path))
+    gold, pred = read_conll(gold_path, doc_id_prefix="s"), read_conll(sys_path, doc_id_prefix="s")
+    official = official_headline(official_scores("conll_ner", gold, pred))  # what the runner records
+    assert official["row"] == "overall" and round(official["f1"], 4) == 0.4286  # conlleval's FB1 on this pair
+    run = {"task": "conll_ner", "paper_name": "NCBI-disease", "seed": 0, "metric": "strict entity F1",
+           "score": 0.25, "official": official, "wall_seconds": 1.0}
+    summary = {"mixture": "m", "init_checkpoint": "i", "init_checkpoint_fingerprint": "sha256:" + "0" * 64,
+               "seeds": 1, "runs": [run, {**run, "task": "biosses_sts", "paper_name": "BIOSSES", "official": None}]}
+    md = format_markdown(summary)
+    assert "| NCBI-disease | strict entity F1 | 0.2500 ± 0.0000 | 0: 0.2500 | 1 | 0.4286 ± 0.0000 |" in md
+    assert "| BIOSSES | strict entity F1 | 0.2500 ± 0.0000 | 0: 0.2500 | 1 | — |" in md

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from typing import Any, Sequence
 
@@ -87,10 +88,21 @@ class ScoreReport:
         return dataclasses.asdict(self)
 
     def write_json(self, path: str) -> None:
+        """Strict JSON: a NaN (the i2b2 script's macro F1 when macro P and R are both 0) is null."""
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, indent=1, sort_keys=False)
+            json.dump(_nan_to_none(self.to_json()), f, indent=1, allow_nan=False)
             f.write("\n")
+
+
+def _nan_to_none(x: Any) -> Any:
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_nan_to_none(v) for v in x]
+    return x
 
 
 def missing_warning(report: ScoreReport, pairing: Pairing, every_gold: dict[str, Any] | None,
@@ -124,7 +136,8 @@ def format_report(report: ScoreReport) -> str:
         head += f"  {'macroP':>6} {'macroR':>6} {'macroF':>6}"
     if has_counts:
         head += f"  {'TP':>6} {'FP':>6} {'FN':>6}"
-    lines = [f"{report.format}: {report.official}; {report.documents} note(s) scored; headline: {report.headline}",
+    unit = "sentence(s)" if report.format == "conll" else "note(s)"
+    lines = [f"{report.format}: {report.official}; {report.documents} {unit} scored; headline: {report.headline}",
              head, "-" * len(head)]
     for name, r in report.rows.items():
         line = f"{name:<{width}}  {r['precision']:6.4f} {r['recall']:6.4f} {r['f1']:6.4f}"

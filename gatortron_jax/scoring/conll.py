@@ -138,7 +138,8 @@ def score_conll(gold_path: str, system_path: str) -> ScoreReport:
     c["tokens"] += docstarts
     c["correct_tags"] += docstarts
     rows = rows_of(c)
-    report = ScoreReport(format="conll", official="conlleval (CoNLL-2000 perl script)", documents=1,
+    sentences = sum(1 for i, r in enumerate(g_rows) if r is not None and (i == 0 or g_rows[i - 1] is None))
+    report = ScoreReport(format="conll", official="conlleval (CoNLL-2000 perl script)", documents=sentences,
                          rows=rows, headline="overall")
     report.extra.update(tokens=c["tokens"], phrases=c["found_correct"], found=c["found_guessed"],
                         correct=c["correct_chunks"])

@@ -24,8 +24,9 @@ from this script, whose definitions differ from ours in ways that move the figur
 
 Row names are the script's labels, typos included ("HIPPA Token"), so a row can be compared
 line by line with its output. Known differences: our reader keeps only the seven category
-tags (the script also reads ``PHI``/``OTHER`` elements), repairs a tag whose ``text=`` is a
-few characters off its offsets (the script ignores ``text=``), and pairs notes by file stem
+tags (the script also reads ``PHI``/``OTHER`` elements), moves a tag whose ``text=`` is a
+few characters off its offsets to that text (the script ignores ``text=``; a warning gives the
+count), and pairs notes by file stem
 (the script by the ``NNN-NN`` prefix); the Relaxed de-duplication follows file order where the
 script follows Python 2 hash order (it differs only for three or more same-start tags whose
 ends are more than 2 apart).
@@ -34,11 +35,13 @@ ends are more than 2 apart).
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Any, Callable, Iterable, Sequence
 
 from gatortron_jax.annotations.documents import Document
-from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
+from gatortron_jax.annotations.formats import ReadSummary
+from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014, read_i2b2_2014_dir
 from gatortron_jax.scoring.common import ScoreReport, missing_warning, pair_documents, prf, with_empty_system
 
 #: (tag, TYPE) regexes of the script's HIPAA list (``re.match``: a prefix match), IDNUM as it spells it.
@@ -188,7 +191,19 @@ def score_i2b2_2014(gold: Sequence[Document], system: Sequence[Document], *,
 
 
 def read_and_score(gold_dir: str, system_dir: str, *, corrected_hipaa: bool = False) -> ScoreReport:
-    """Read both directories of 2014 XML (recursively; ids = relative paths) and score them."""
-    gold = read_i2b2_2014_dir(gold_dir, label="tag/type")
-    system = read_i2b2_2014_dir(system_dir, label="tag/type")
-    return score_i2b2_2014(gold, system, corrected_hipaa=corrected_hipaa)
+    """Read both directories of 2014 XML (recursively; ids = relative paths), or two files, and
+    score them."""
+    summaries = {"gold": ReadSummary(), "system": ReadSummary()}
+    if os.path.isfile(gold_dir) and os.path.isfile(system_dir):  # one note each, as the script allows
+        gold = [read_i2b2_2014(gold_dir, label="tag/type", summary=summaries["gold"], doc_id="note")]
+        system = [read_i2b2_2014(system_dir, label="tag/type", summary=summaries["system"], doc_id="note")]
+    else:
+        gold = read_i2b2_2014_dir(gold_dir, label="tag/type", summary=summaries["gold"])
+        system = read_i2b2_2014_dir(system_dir, label="tag/type", summary=summaries["system"])
+    report = score_i2b2_2014(gold, system, corrected_hipaa=corrected_hipaa)
+    for side, summary in summaries.items():
+        moved = sum(n for reason, n in summary.problems.items() if reason.startswith("offsets shifted"))
+        if moved:  # the script uses start/end as written and ignores text=
+            report.warnings.append(f"{moved} {side} tag(s) had offsets that did not match their text= attribute and "
+                                   f"were moved to it (the official script would use the offsets as written)")
+    return report

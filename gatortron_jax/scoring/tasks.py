@@ -11,6 +11,7 @@ relations outside the candidate window). Tasks with no official scorer reproduce
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 from gatortron_jax.annotations.documents import Document, Entity
@@ -31,8 +32,6 @@ def _as_written_2014(docs: Sequence[Document]) -> list[Document]:
 def _conll_rows(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, dict]:
     """conlleval over the IOB2 tags of each sentence's whitespace tokens (as ``write_conll``
     writes them), gold and predicted."""
-    import re
-
     from gatortron_jax.scoring.conll import conlleval_counts, rows_of
 
     by_id = {d.id: d for d in pred}
@@ -47,6 +46,19 @@ def _conll_rows(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str,
         g_stream += doc_to_tags(g, spans)[0]
         p_stream += doc_to_tags(p, spans)[0]
     return rows_of(conlleval_counts(g_stream, p_stream))
+
+
+#: the row a paper quotes, per format (n2c2 2018: concepts for NER, relations for RE).
+HEADLINES = {"i2b2_2014": ("Strict",), "n2c2_2018": ("Concepts overall (strict)", "Relations overall (strict)"),
+             "conll": ("overall",)}
+
+
+def official_headline(official: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"format", "row", "f1"}``: the headline figure of an :func:`official_scores` result."""
+    if not official:
+        return None
+    row = next(r for r in HEADLINES[official["format"]] if r in official["rows"])
+    return {"format": official["format"], "row": row, "f1": official["rows"][row]["f1"]}
 
 
 def official_scores(task: str, gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, Any] | None:
