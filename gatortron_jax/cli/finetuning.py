@@ -104,8 +104,21 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
         from gatortron_jax.evaluation.deid_metrics import format_deid_tables
 
         print(format_deid_tables(result["deid"]))
+    _print_official(result.get("official"))
     print(f"wrote {out} (scores with the recipe: seed, configs, checkpoint and data fingerprints, versions)")
     return 0
+
+
+def _print_official(official: dict | None) -> None:
+    """The challenge script's figure (what ``score`` gives ``predict``'s files), beside ours above."""
+    if not official:
+        return
+    from gatortron_jax.scoring.tasks import official_headline
+
+    head = official_headline(official)
+    row = official["rows"][head["row"]]
+    figures = " ".join(f"{k} {row[k]:.4f}" for k in ("precision", "recall", "f1") if isinstance(row.get(k), float))
+    print(f"official ({head['format']} scorer, {head['row']}): {figures}  [all rows in the JSON under 'official']")
 
 
 def _is_deid_task(name: str) -> bool:
