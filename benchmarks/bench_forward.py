@@ -165,6 +165,68 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int) -> dict:
     return res
 
 
+def _alternatives(cfg):
+    """Attention layouts tried and not kept, spelled out here only to be timed against the library.
+
+    Each maps (attention params of one layer, x, mask) to the attention output [B, S, H].
+    """
+    import jax
+    import jax.numpy as jnp
+
+    d = cfg.kv_dim
+    neg = jnp.finfo(jnp.float32).min
+
+    def proj(p, name, x, eq):
+        return jnp.einsum(eq, x, p[name]["kernel"]) + (p[name]["bias"] if eq.endswith("bsnd") else p[name]["bias"][:, None])
+
+    def old_bqhd(p, x, mask):  # the layout before issue 26: q/k/v [B, S, N, D], scores "bqhd,bkhd->bhqk"
+        q, k, v = (proj(p, n, x, "bsh,hnd->bsnd") for n in ("query", "key", "value"))
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q * (1 / d**0.5), k)
+        probs = jax.nn.softmax(jnp.where(mask, logits, neg))
+        return jnp.einsum("bsnd,ndh->bsh", jnp.einsum("bhqk,bkhd->bqhd", probs, v), p["out"]["kernel"]) + p["out"]["bias"]
+
+    def bnsd_separate(p, x, mask):  # [B, N, S, D] layout, three projections, softmax then @ v
+        q, k, v = (proj(p, n, x, "bsh,hnd->bnsd") for n in ("query", "key", "value"))
+        probs = jax.nn.softmax(jnp.where(mask, jnp.einsum("bnqd,bnkd->bnqk", q * (1 / d**0.5), k), neg))
+        return jnp.einsum("bnsd,ndh->bsh", jnp.einsum("bnqk,bnkd->bnqd", probs, v), p["out"]["kernel"]) + p["out"]["bias"]
+
+    return {"old: [B,S,N,D] einsum + softmax": old_bqhd, "[B,N,S,D], 3 projections, softmax": bnsd_separate}
+
+
+def attention_ablation(shape: tuple[int, ...], runs: int, seed: int) -> dict:
+    """One attention layer at ``shape``, every variant timed round-robin: the library's CPU path,
+    ``jax.nn.dot_product_attention`` (XLA) through the same module, and the alternatives above."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from gatortron_jax.models.encoder import SelfAttention, attention_mask
+
+    layers, hidden, heads, ffn, batch, seq = shape
+    _, _, params, x, config = build((1, hidden, heads, ffn, batch, seq), seed)
+    p = jax.tree.map(lambda a: a[0], params["layers"]["attention"])
+    h = jnp.asarray(np.random.default_rng(seed).standard_normal((batch, seq, hidden), dtype=np.float32))
+    mask = attention_mask(x["j_seg"])
+    fns = {}
+    for impl, label in ((None, "library, CPU path (kept)"), ("xla", "library, jax.nn.dot_product_attention (XLA)")):
+        module = SelfAttention(dataclasses.replace(config, attention_impl=impl))
+        fns[label] = jax.jit(lambda p, h, m, module=module: module.apply({"params": p}, h, m, True))
+    for label, f in _alternatives(config).items():
+        fns[label] = jax.jit(f)
+    keep = x["mask"].astype(bool)
+    ref = np.asarray(fns["library, CPU path (kept)"](p, h, mask))
+    diffs = {k: float(np.abs(np.asarray(f(p, h, mask))[keep] - ref[keep]).max()) for k, f in fns.items()}
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(runs):
+        for k in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
+            t = time.perf_counter()
+            jax.block_until_ready(fns[k](p, h, mask))
+            times[k].append(time.perf_counter() - t)
+    return {k: dict(min_s=min(v), median_s=common.median(v), max_abs_diff=diffs[k]) for k, v in times.items()}
+
+
 def run(args: argparse.Namespace) -> dict:
     import jax
     import torch
@@ -175,6 +237,7 @@ def run(args: argparse.Namespace) -> dict:
         shapes["base"] = (args.base_layers, h, a, f, args.base_batch, s)
     peaks_before = matmul_peaks(args.peak_runs, args.peak_n)
     results = {name: run_shape(name, shapes[name], args.runs, args.seed) for name in args.shapes}
+    ablation = {name: attention_ablation(shapes[name], args.runs, args.seed) for name in args.ablation}
     peaks_after = matmul_peaks(args.peak_runs, args.peak_n)
     peak = dict(jax_gflops=max(peaks_before["jax_gflops"], peaks_after["jax_gflops"]),
                 torch_gflops=max(peaks_before["torch_gflops"], peaks_after["torch_gflops"]),
@@ -184,7 +247,7 @@ def run(args: argparse.Namespace) -> dict:
         r["hf"]["fraction_of_peak"] = r["hf"]["gflops"] / peak["torch_gflops"]
     return dict(config=dict(runs=args.runs, seed=args.seed, cpus=common.cpu_count(), torch_threads=torch.get_num_threads(),
                             devices=jax.device_count(), xla_flags=os.environ.get("XLA_FLAGS", "")),
-                peak=peak, shapes=results)
+                peak=peak, shapes=results, ablation=ablation)
 
 
 def report(res: dict) -> str:
@@ -214,6 +277,14 @@ def report(res: dict) -> str:
         lines.append(f"- {name}: ours / HF speed = {r['speedup_min']:.2f}x (min), {r['speedup_median']:.2f}x (median); "
                      f"max |ours - HF| of last hidden states {r['max_abs_diff']:.1e}; "
                      f"our first call incl. compilation {r['ours_compile_s']:.1f} s.")
+    for name, variants in res.get("ablation", {}).items():
+        base = variants["library, CPU path (kept)"]["min_s"]
+        lines += ["", f"One attention layer (projections + attention + output projection) at the {name} shape, "
+                  "variants round-robin:", "",
+                  common.markdown_table(["variant", "min ms", "median ms", "time / kept (min)", "max |diff| vs kept"],
+                                        [[k, common.fmt_num(v["min_s"] * 1e3, 1), common.fmt_num(v["median_s"] * 1e3, 1),
+                                          f"{v['min_s'] / base:.2f}", f"{v['max_abs_diff']:.1e}"]
+                                         for k, v in variants.items()])]
     return "\n".join(lines)
 
 
@@ -227,6 +298,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--peak_n", type=int, default=None, help="matmul size for the peak (default 2048)")
     parser.add_argument("--peak_runs", type=int, default=5)
     parser.add_argument("--xla_flags", default=None, help="XLA_FLAGS for this run (set before JAX starts)")
+    parser.add_argument("--ablation", nargs="*", default=[], choices=sorted(SHAPES),
+                        help="also time one attention layer's variants at these shapes")
     parser.add_argument("--seed", type=int, default=0)
     common.add_common_flags(parser)
     args = parser.parse_args(argv)
