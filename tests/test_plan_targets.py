@@ -171,3 +171,41 @@ def test_gpu_not_fitting_compares_the_compilers_memory_with_hbm():
     assert r["fits"] is False and mem["total"] > r["hbm_bytes"] == targets.get_target("a100-40g").hbm_bytes
     assert mem["arguments"] >= 12 * 1024 * 1024 * 1024 * 4
     assert "DOES NOT FIT" in planner.format_report(r)
+
+
+def test_search_prunes_larger_batches_after_the_first_miss_and_ranks_by_tokens_per_s():
+    # plan_fn stands in for the compiler with a memory that grows with the batch (what
+    # search relies on), so the pruning and ranking are checked without compiles.
+    from gatortron_jax.planning import search
+
+    target = targets.get_target("tpu-v5e-8")
+    seen = []
+
+    def plan_fn(cfg, request, target):
+        per_dev = request.batch // (request.mesh["data"] * request.mesh["fsdp"])
+        seen.append((request.mesh["tensor"], cfg.remat_policy, per_dev))
+        total = per_dev * (2 if cfg.remat_policy == "dots" else 1) * 2**30
+        fits = total <= target.hbm_bytes
+        tps = per_dev * 1000.0 / (1.3 if cfg.remat_policy == "full" else 1.0) / request.mesh["tensor"]
+        return {"memory_per_device": {"total": total}, "fits": fits, "hbm_bytes": target.hbm_bytes,
+                "roofline": {"tokens_per_s": tps, "mfu": 0.4}}
+
+    found = search.search(plan_fn, TINY, target, 8, 32, batches=(4, 8, 16, 32), remats=("dots", "full"))
+    assert (1, "dots", 16) in seen and (1, "dots", 32) not in seen  # 16 (32 GiB) missed: 32 never compiled
+    best = found[0]
+    assert best.fits and best.remat == "full" and best.per_device_batch == 16 and best.mesh["tensor"] == 1
+    assert not found[-1].fits
+    assert "best: --mesh data=1,fsdp=8,tensor=1 --remat full --batch 128" in search.format_search(found, target, 32)
+
+
+def test_cli_names_the_install_command_when_the_extra_is_missing(monkeypatch, capsys):
+    from gatortron_jax.cli import main as cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "libtpu" else real(name, *a))
+    rc = cli.main(["plan", "--gin_file=gin/models/tiny.gin", "--target", "tpu-v5e-4", "--mesh", "data=4",
+                   "--batch=8", "--seq=32", "--no_cpu_proxy"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == ["error: --target tpu-v5e-4 needs the TPU compiler: pip install 'libtpu==0.0.42.*'"]
+    rc = cli.main(["plan", "--gin_file=gin/models/tiny.gin", "--target", "tpu-v6-8"])
+    assert rc == 2 and "expected one of h100" in capsys.readouterr().err

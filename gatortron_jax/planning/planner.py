@@ -1,20 +1,22 @@
 """Ahead-of-time planner: will this model / mesh / batch fit, and what does a step cost?
 
-``gatortron-jax plan`` builds the *real* train step (``steps.make_train_step`` with the AdamW
-of ``core/optimizer.py``) for an abstract train state (``jax.eval_shape``: nothing is
-allocated), lowers and compiles it for a mesh of *simulated CPU devices* with the real
-shardings, and reports per device:
+``gatortron-jax plan`` builds the *real* step (``--step train``: the MLM step of
+``steps.make_train_step`` with the AdamW of ``core/optimizer.py``; ``finetune`` / ``predict``:
+the NER tagger's, ``planning/programs.py``) for an abstract state (``jax.eval_shape``: nothing
+is allocated), lowers and compiles it with the real shardings, and reports per device:
 
 * memory from XLA's ``compiled.memory_analysis()``: arguments (params + optimizer state +
   batch), outputs, donated aliases, temporaries (activations, gathered weights, gradients);
-  total = arguments + outputs - aliased + temporaries. It is the CPU compiler's buffer
-  assignment, an *estimate* of GPU memory (the GPU compiler fuses and schedules
-  differently; leave ~10% headroom);
-* FLOPs per step computed analytically (``6 x matmul params x tokens + attention``, plus the
-  remat recomputation). XLA's ``cost_analysis()`` counts a scanned (while-loop) body once,
-  so it is shown only as a cross-check;
-* bytes moved by collectives, by type, parsed from the compiled HLO. Ops inside while-loop
-  bodies (the layer scan, the microbatch scan) are multiplied by the loop trip count.
+  total = arguments + outputs - aliased + temporaries. Without ``--target`` the devices are
+  *simulated CPU devices* and this is the CPU compiler's buffer assignment, a proxy: the
+  GPU/TPU compilers fuse and schedule differently (the CPU's temporaries do not shrink under
+  bf16). With ``--target`` (``planning/targets.py``) it is the target compiler's own, and the
+  verdict is its HBM (TPU: the compiler's RESOURCE_EXHAUSTED);
+* FLOPs per step computed analytically (``planning/flops.py``). XLA's ``cost_analysis()``
+  counts a scanned (while-loop) body once, so it is shown only as a cross-check;
+* bytes moved by collectives, parsed from the compiled HLO (``planning/collectives.py``);
+* with a target, a roofline step time and tokens/s (``planning/roofline.py``), and
+  ``--search`` over meshes, remat and batch (``planning/search.py``).
 
 Simulated devices must be configured before JAX initialises its CPU backend. The CLI does
 that; if JAX is already initialised with too few devices, :func:`run` re-executes the
@@ -263,6 +265,9 @@ def plan(model_config: Any, request: PlanRequest, optimizer_config: Any = None, 
 
 # ----------------------------------------------------------------------------- CLI glue
 
+_VALUE_FLAGS = ("mesh", "batch", "seq", "microbatches", "max_predictions", "remat", "dtype", "hbm", "json",
+                "target", "num_slices", "step", "hfu", "search_batches")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gin_file", action="append", required=True, help="model (or run) gin file(s); later files win")
@@ -273,16 +278,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max_predictions", type=int, default=None, help="sparse MLM predictions per row (default: TrainConfig)")
     p.add_argument("--remat", default=None, help="override EncoderConfig.remat_policy")
     p.add_argument("--dtype", default=None, help="override EncoderConfig.dtype (compute); params stay param_dtype")
-    p.add_argument("--hbm", default=None, help="per-device memory to check against, e.g. 80GiB")
+    p.add_argument("--hbm", default=None, help="per-device memory to check against, e.g. 80GiB (default: the target's)")
     p.add_argument("--json", default=None, help="also write the report as JSON to this path")
+    p.add_argument("--target", default=None,
+                   help="compile with the target's own compiler, deviceless: h100, a100-80g, a100-40g, tpu-v4-N, "
+                        "tpu-v5e-N, tpu-v5p-N (needs the gpu-plan / tpu-plan extra)")
+    p.add_argument("--num_slices", type=int, default=None, help="TPU slices (multislice over DCN; default 1)")
+    p.add_argument("--step", default=None, choices=("train", "finetune", "predict"),
+                   help="train: MLM pretraining step (default); finetune: NER tagger step; predict: tagger inference")
+    p.add_argument("--hfu", type=float, default=None,
+                   help="roofline: assumed fraction of bf16 peak the step sustains (default 0.5)")
+    p.add_argument("--no_cpu_proxy", action="store_true", help="with --target: skip the CPU-proxy compile beside it")
+    p.add_argument("--search", action="store_true",
+                   help="with --target: compile candidate meshes x remat x per-device batch, rank by estimated tokens/s")
+    p.add_argument("--search_batches", default=None, help="per-device batches for --search, e.g. 8,16,32")
 
 
 def _argv_from_args(args: argparse.Namespace, overrides: Sequence[str]) -> list[str]:
     argv = ["plan"] + [f"--gin_file={f}" for f in args.gin_file]
-    for flag in ("mesh", "batch", "seq", "microbatches", "max_predictions", "remat", "dtype", "hbm", "json"):
-        value = getattr(args, flag)
+    for flag in _VALUE_FLAGS:
+        value = getattr(args, flag, None)
         if value is not None:
             argv.append(f"--{flag}={value}")
+    argv += [f"--{flag}" for flag in ("no_cpu_proxy", "search") if getattr(args, flag, False)]
     return argv + [f"--gin.{o}" for o in overrides]
 
 
@@ -298,37 +316,74 @@ def _prepare_devices(n: int) -> bool:
     return True
 
 
-def run(args: argparse.Namespace, overrides: Sequence[str], model_config: Any, train: Any, mesh_config: Any,
-        optimizer_config: Any) -> int:
-    """``gatortron-jax plan`` with its configs built at the gin edge: set up simulated devices, plan, print."""
-    from gatortron_jax.core import partitioning
-
-    if args.remat:
-        model_config = model_config.replace(remat_policy=args.remat)
-    if args.dtype:
-        model_config = model_config.replace(dtype=args.dtype)
+def _resolve_mesh(args: argparse.Namespace, mesh_config: Any, target: Any) -> dict[str, int]:
     if args.mesh:
         mesh = parse_mesh(args.mesh)
     else:
         mesh = {"data": mesh_config.data, "fsdp": mesh_config.fsdp, "tensor": mesh_config.tensor}
-        if -1 in mesh.values():
+    if -1 in mesh.values():
+        known = math.prod(v for v in mesh.values() if v != -1)
+        if target is None or target.num_devices is None or target.num_devices % known:
             raise ConfigError("plan needs explicit mesh sizes: pass --mesh data=D,fsdp=F,tensor=T (MeshConfig has -1)")
-    request = PlanRequest(
-        mesh=mesh,
-        batch=args.batch or train.batch_size,
-        seq_len=args.seq or train.seq_len,
-        num_microbatches=args.microbatches or train.num_microbatches,
-        max_predictions=args.max_predictions if args.max_predictions is not None else train.max_predictions,
-        hbm_bytes=parse_bytes(args.hbm) if args.hbm else None,
-    )
+        mesh = {k: (target.num_devices // known if v == -1 else v) for k, v in mesh.items()}
+    return mesh
+
+
+def run(args: argparse.Namespace, overrides: Sequence[str], model_config: Any, train: Any, mesh_config: Any,
+        optimizer_config: Any) -> int:
+    """``gatortron-jax plan`` with its configs built at the gin edge: set up devices, plan, print."""
+    from gatortron_jax.core import partitioning
+
+    target = None
+    if getattr(args, "target", None):
+        from gatortron_jax.planning.targets import get_target
+
+        target = get_target(args.target, args.num_slices or 1)
+    elif args.num_slices or args.search:
+        raise ConfigError("--num_slices and --search need --target")
+    if args.remat:
+        model_config = model_config.replace(remat_policy=args.remat)
+    if args.dtype:
+        model_config = model_config.replace(dtype=args.dtype)
+    mesh = _resolve_mesh(args, mesh_config, target)
     n = mesh["data"] * mesh["fsdp"] * mesh["tensor"]
-    if not _prepare_devices(n):
+    proxy = target is None or not (args.no_cpu_proxy or args.search)
+    if not _prepare_devices(n if proxy else 1):
         # JAX is already initialised (e.g. called from a test) with too few devices: fresh process.
         env = dict(os.environ, JAX_PLATFORMS="cpu")
         cmd = [sys.executable, "-m", "gatortron_jax.cli", *_argv_from_args(args, overrides)]
         return subprocess.call(cmd, env=env)
-    report = plan(model_config, request, optimizer_config,
-                  partitioning.parse_rules_overrides(mesh_config.rules_overrides))
+    rules = partitioning.parse_rules_overrides(mesh_config.rules_overrides)
+    seq = args.seq or train.seq_len
+    max_predictions = args.max_predictions if args.max_predictions is not None else train.max_predictions
+    if args.search:
+        from gatortron_jax.planning import search
+
+        batches = [int(b) for b in args.search_batches.split(",")] if args.search_batches else search.DEFAULT_BATCHES
+        remats = (args.remat,) if args.remat else search.DEFAULT_REMATS
+        meshes = [mesh] if args.mesh else None
+        found = search.search(
+            lambda cfg, req, target: plan(cfg, req, optimizer_config, rules, target=target, hfu=args.hfu),
+            model_config, target, target.num_devices or n, seq, batches=batches, remats=remats, meshes=meshes,
+            step=args.step or "train", max_predictions=max_predictions, log=lambda line: print(line, flush=True))
+        print(search.format_search(found, target, seq), flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump([dataclasses.asdict(c) for c in found], f, indent=2)
+        return 0
+    request = PlanRequest(
+        mesh=mesh,
+        batch=args.batch or train.batch_size,
+        seq_len=seq,
+        num_microbatches=args.microbatches or train.num_microbatches,
+        max_predictions=max_predictions,
+        hbm_bytes=parse_bytes(args.hbm) if args.hbm else None,
+        step=args.step or "train",
+    )
+    report = plan(model_config, request, optimizer_config, rules, target=target, hfu=args.hfu)
+    if target is not None and proxy:
+        cpu = plan(model_config, request, optimizer_config, rules)
+        report["cpu_proxy"] = cpu["memory_per_device"]
     print(format_report(report), flush=True)
     if args.json:
         with open(args.json, "w") as f:

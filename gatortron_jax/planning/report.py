@@ -96,6 +96,8 @@ def format_report(r: dict[str, Any]) -> str:
             f"step {rl['step_s'] * 1e3:,.1f} ms overlapped ({rl['bound']}-bound; serial {rl['step_s_serial'] * 1e3:,.1f} ms)",
             f"  {rl['tokens_per_s']:,.0f} tokens/s, MFU {rl['mfu']:.1%}   [{bw['sources']}]",
         ]
+        if m["dtype"] != "bfloat16":
+            lines.append(f"  (compute {m['dtype']}: priced at the bf16 peak, so the estimate is optimistic)")
     if "fits" in r:
         mem = r["memory_per_device"]
         verdict = "FITS" if r["fits"] else "DOES NOT FIT"
