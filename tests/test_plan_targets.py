@@ -209,3 +209,31 @@ def test_cli_names_the_install_command_when_the_extra_is_missing(monkeypatch, ca
     assert rc == 2 and err == ["error: --target tpu-v5e-4 needs the TPU compiler: pip install 'libtpu==0.0.42.*'"]
     rc = cli.main(["plan", "--gin_file=gin/models/tiny.gin", "--target", "tpu-v6-8"])
     assert rc == 2 and "expected one of h100" in capsys.readouterr().err
+
+
+_TPU_LOOP_HLO = """HloModule m
+
+%cond (p: (s32[], f32[4,8])) -> pred[] {
+  %c = s32[]{:T(128)} constant(7)
+  %p = (s32[], f32[4,8]) parameter(0)
+  %i = s32[]{:T(128)} get-tuple-element(%p), index=0
+  ROOT %lt = pred[]{:T(512)} compare(%i, %c), direction=LT
+}
+
+%body (q: (s32[], f32[4,8])) -> (s32[], f32[4,8]) {
+  %q = (s32[], f32[4,8]) parameter(0)
+  %w = f32[4,8]{1,0:T(8,128)} get-tuple-element(%q), index=1
+  %ag = f32[16,8]{1,0:T(8,128)} all-gather(%w), channel_id=1, replica_groups=[2,4]<=[8], dimensions={0}
+  ROOT %t = (s32[], f32[4,8]) tuple(%i, %w)
+}
+
+ENTRY %main (a: (s32[], f32[4,8])) -> (s32[], f32[4,8]) {
+  %a = (s32[], f32[4,8]) parameter(0)
+  ROOT %w = (s32[], f32[4,8]) while(%a), condition=%cond, body=%body
+}
+"""
+
+
+def test_tpu_loops_without_known_trip_count_use_the_condition_bound():
+    c = collectives.collective_bytes(_TPU_LOOP_HLO, 8)
+    assert c["all-gather"]["count"] == 7 and c["all-gather"]["result_bytes"] == 7 * 16 * 8 * 4

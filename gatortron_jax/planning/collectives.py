@@ -13,7 +13,8 @@ CPU). What this parser normalises:
 * **TPU reduce-scatter**: emitted as a custom fusion ``%all-reduce-scatter.*`` holding an
   ``all-reduce`` (+ slice); it is counted as the reduce-scatter it is.
 * **loops**: ops in a while body count ``known_trip_count`` times (nested loops multiply);
-  fusions, calls and conditionals pass their multiplicity on.
+  TPU HLO has no such annotation, so there the bound ``N`` of the condition ``i < N`` is used
+  (the scan's counter starts at 0); fusions, calls and conditionals pass their multiplicity on.
 
 Wire bytes are what a device sends with ring algorithms: all-gather ``out*(g-1)/g``,
 reduce-scatter ``in*(g-1)/g``, all-reduce ``2*in*(g-1)/g``, all-to-all ``in*(g-1)/g``,
@@ -151,6 +152,22 @@ def _parse(hlo_text: str) -> tuple[dict, list[str], str, dict]:
     return comps, order, entry, types
 
 
+def _condition_trip_count(cond: list[tuple[str, str, str, str]]) -> int | None:
+    """``i < N`` loop conditions (TPU HLO carries no known_trip_count): N, assuming i starts at 0."""
+    consts = {}
+    for name, _, op, rest in cond:
+        if op == "constant":
+            m = re.match(r"\s*(-?\d+)\)", rest)
+            if m:
+                consts[name] = int(m.group(1))
+    for _, _, op, rest in cond:
+        if op == "compare" and "direction=LT" in rest:
+            args = re.findall(r"%([\w.\-]+)", rest.split(")", 1)[0])
+            if len(args) == 2 and args[1] in consts:
+                return consts[args[1]]
+    return None
+
+
 def _multiplicities(comps: dict, order: list[str], entry: str) -> dict[str, float]:
     """How often each computation runs per step. Callers follow callees, so walk backwards."""
     mult: dict[str, float] = defaultdict(float)
@@ -164,7 +181,9 @@ def _multiplicities(comps: dict, order: list[str], entry: str) -> dict[str, floa
             trip = 1
             if op == "while":
                 t = _TRIP.search(rest)
-                trip = int(t.group(1)) if t else 1
+                cond = re.search(r"\bcondition=%([\w.\-]+)", rest)
+                guess = _condition_trip_count(comps.get(cond.group(1), [])) if cond and not t else None
+                trip = int(t.group(1)) if t else (guess if guess and guess > 0 else 1)
             for kind, callee in _CALLEE.findall(rest):
                 mult[callee] += mult[comp] * (trip if kind in ("body", "condition") else 1)
             for branches in _BRANCHES.findall(rest):
