@@ -102,3 +102,24 @@ def test_meddocan_task_gin_and_benchmark_registration(tmp_path):
     bt = suite.benchmark_task("meddocan_deid")
     assert [t.name for t in suite.mixture_tasks("public_deid")] == ["meddocan_deid"]
     assert bt.missing_files(str(tmp_path.parent)) and bt.data_dir("/d") == "/d/MEDDOCAN"
+
+
+def test_bench_finetune_meddocan_to_conll(tmp_path):
+    """The same CoNLL sentences for both sides of bench_finetune --corpus meddocan: every gold
+    span becomes one B- (+ I-) run over its words."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_finetune", "benchmarks/bench_finetune.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for split in ("train", "dev"):
+        (tmp_path / split / "xml").mkdir(parents=True)
+        (tmp_path / split / "xml" / "caso-1.xml").write_text(_sample_xml(), encoding="utf-8")
+    bench.meddocan_to_conll(str(tmp_path), str(tmp_path / "conll"))
+    sents = bench.read_sentences(str(tmp_path / "conll" / "train.tsv"))
+    assert sents[0] == (["Nombre", ":", "Lucía", "Pardo", "."],
+                        ["O", "O", "B-NOMBRE_SUJETO_ASISTENCIA", "I-NOMBRE_SUJETO_ASISTENCIA", "O"])
+    tags = [t for _, ts in sents for t in ts]
+    assert sum(t.startswith("B-") for t in tags) == len(MENTIONS)
+    assert "B-CORREO_ELECTRONICO" in tags and tags.count("I-CORREO_ELECTRONICO") == 4  # lpardo @ ejemplo . es
+    assert (tmp_path / "conll" / "test.tsv").read_text() == (tmp_path / "conll" / "devel.tsv").read_text()

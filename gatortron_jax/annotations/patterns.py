@@ -36,6 +36,7 @@ import os
 import re
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.core.errors import ConfigError, InputError
 
 KINDS = ("EMAIL", "URL", "IPADDR", "PHONE", "FAX", "ID", "DATE", "ZIP", "AGE")
@@ -326,6 +327,18 @@ class PatternMatcher:
         """The model's spans (allow-listed ones dropped) merged with this note's pattern spans."""
         kept = [sp for sp in model if not self.allowed(text, sp.start, sp.end)]
         return merge_spans(kept, self.find(text), self.authoritative)
+
+
+    def merge_entities(self, doc: Document, scores: Sequence[float | None]
+                       ) -> tuple[Document, list[float | None], list[str]]:
+        """:meth:`merge` for a document with the model's entities (one span each) and their
+        scores: the merged document (ids ``T1``...), each entity's score and source."""
+        model = [Span(e.start, e.end, e.type, "model", sc) for e, sc in zip(doc.entities, scores)]
+        merged = self.merge(doc.text, model)
+        ents = [Entity(f"T{k}", sp.type, ((sp.start, sp.end),), doc.text[sp.start:sp.end])
+                for k, sp in enumerate(merged, 1)]
+        return (Document(doc.id, doc.text, ents, [], doc.source), [sp.score for sp in merged],
+                [sp.source for sp in merged])
 
 
 def merge_spans(model: Sequence[Span], found: Sequence[Span],
