@@ -85,8 +85,9 @@ def test_choose_store_reload_and_stream_at_the_operating_point(model_dir):
     opl.save_operating_point(str(model_dir), op)
     back = opl.load_operating_point(str(model_dir))
     assert back.thresholds == op.thresholds and back.target_recall == 0.9 and back.dev["chosen"] == dev["chosen"]
-    # the streaming tagger at the stored point finds exactly the spans selection measured
-    at_op = stream.ScoringTagger(str(model_dir), batch_size=4, operating_point=back)
+    # the streaming tagger loads the stored point, and finds exactly the spans selection measured
+    at_op = stream.ScoringTagger(str(model_dir), batch_size=4)
+    assert at_op.operating_point == back and at_op.patterns is None
     plain = [Document(d.id, d.text) for d in gold]
     enc, _ = windowing.encode_documents(plain, at_op.tokenizer, at_op.max_length, at_op.overlap,
                                         first_subword=at_op.first_subword)
@@ -103,6 +104,8 @@ def test_choose_store_reload_and_stream_at_the_operating_point(model_dir):
     assert len(scores) == len(doc.entities)
     opl.save_patterns(str(model_dir), with_p.patterns.recipe)
     assert opl.load_patterns(str(model_dir)) == with_p.patterns.recipe
+    assert stream.ScoringTagger(str(model_dir), batch_size=4).patterns.recipe == with_p.patterns.recipe
+    assert stream.ScoringTagger(str(model_dir), operating_point=None, patterns=None).operating_point is None
 
 
 def test_operating_point_bad_values(tmp_path):

@@ -83,16 +83,22 @@ class ScoringTagger(NERModelDir):
     where argmax said ``O`` (decoded with the repairing decoder); ``candidates``: also compute
     what choosing one needs (:meth:`predict_channels`' channels 2-3). ``patterns``: recognizer
     spans merged with the model's (``annotations/patterns.py``); each entity then has a source.
+    Both default to what the model dir stores (``config.json`` sections ``operating_point`` and
+    ``patterns``; none stored: argmax, model alone); None turns them off.
     """
 
     def __init__(self, model_dir: str, batch_size: int = 32, dtype: Optional[str] = None, *,
-                 operating_point: Any = None, patterns: Any = None, candidates: bool = False):
+                 operating_point: Any = "stored", patterns: Any = "stored", candidates: bool = False):
         from gatortron_jax.annotations.patterns import PatternMatcher
         from gatortron_jax.finetuning.supervised import load_for_inference
         from gatortron_jax.inference import operating_point as op_lib
         from gatortron_jax.models.token_classification import predict_labels_scores_marginals
 
         super().__init__(model_dir, dtype)
+        if isinstance(operating_point, str) and operating_point == "stored":
+            operating_point = op_lib.load_operating_point(model_dir, self.config)
+        if isinstance(patterns, str) and patterns == "stored":
+            patterns = op_lib.load_patterns(model_dir, self.config)
         self.operating_point = operating_point
         self.patterns = PatternMatcher(patterns) if patterns is not None else None
         tables = op_lib.LabelTables.of(self.labels) if operating_point is not None or candidates else None
