@@ -1,6 +1,6 @@
 """Megatron-LM ``.pt`` / NeMo ``.nemo`` → model dir → Megatron, against transformers (PyTorch, CPU, fp32).
 
-The checkpoints are built here, independently of ``convert/megatron.py``, from random HF
+The checkpoints are built here, independently of ``convert/megatron_*.py``, from random HF
 ``MegatronBertForPreTraining`` models by the published mapping (transformers 4.x
 ``convert_megatron_bert_checkpoint.py`` read backwards; Megatron's
 ``fix_query_key_value_ordering`` for the QKV layouts): odd head dim (9), padded vocab rows,
@@ -27,7 +27,8 @@ transformers = pytest.importorskip("transformers")
 yaml = pytest.importorskip("yaml")
 
 from gatortron_jax.cli import main as cli  # noqa: E402
-from gatortron_jax.convert.megatron import export_megatron, import_megatron  # noqa: E402
+from gatortron_jax.convert.megatron_read import import_megatron  # noqa: E402
+from gatortron_jax.convert.megatron_write import export_megatron  # noqa: E402
 from gatortron_jax.core.errors import InputError  # noqa: E402
 from gatortron_jax.models.heads import EncoderForMLM  # noqa: E402
 from gatortron_jax.models.model_dir import load_model_dir, vocab_of  # noqa: E402
@@ -266,7 +267,7 @@ def test_import_matches_transformers(tmp_path, case):
 @pytest.mark.parametrize("version", [0, 1, 2, 3])
 def test_merge_partitions_gives_the_hf_tensors_bit_for_bit(tp, version):
     """The merge alone (no JAX): every QKV layout x TP degree → exactly transformers' tensors."""
-    from gatortron_jax.convert.megatron import canonicalise, merge_partitions, to_hf_state
+    from gatortron_jax.convert.megatron_keys import canonicalise, merge_partitions, to_hf_state
 
     hf = reference_model()
     shards = megatron_shards_from_hf(hf, tp, version)
@@ -288,7 +289,7 @@ def test_merge_partitions_gives_the_hf_tensors_bit_for_bit(tp, version):
 
 
 def test_canonical_names_of_every_variant():
-    from gatortron_jax.convert.megatron import canonical_name
+    from gatortron_jax.convert.megatron_keys import canonical_name
 
     expected = {
         "language_model.transformer.layers.3.attention.query_key_value.weight":

@@ -108,6 +108,14 @@ def test_cli_finetune_evaluate_predict_deid_on_the_xml_sample(repo_root, tmp_pat
                      "--format", "i2b2_2014"]) == 0
     back = {d.id: d for d in i2b2_deid.read_i2b2_2014_dir(str(tmp_path / "pred"), strict=True)}
     assert {k: v.text for k, v in back.items()} == {k: v.text for k, v in gold.items()}
+    # evaluate's official figures are what `score` says of predict's output (issue 25)
+    from gatortron_jax.scoring import score
+
+    scored = score("i2b2_2014", str(test_dir), str(tmp_path / "pred")).rows
+    assert set(ev["official"]["rows"]) == set(scored) and ev["official"]["format"] == "i2b2_2014"
+    for name, row in ev["official"]["rows"].items():
+        for k, v in row.items():
+            assert v == scored[name][k] or (v != v and scored[name][k] != scored[name][k]), (name, k)
 
     # deid with the model on annotated XML: a leakage audit, summarised in one line, without PHI text.
     caplog.clear()

@@ -2,7 +2,6 @@
 samples; evaluate's numbers recomputed independently with sklearn / scipy; (slow) ChemProt and
 BIOSSES from ../shared/data."""
 
-import importlib
 import json
 import os
 import time
@@ -147,6 +146,16 @@ def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
     positives = [l for l in cfg["sequence_task"]["labels"] if l != "none"]
     assert ev["value"] == pytest.approx(f1_score(gold, pred, labels=positives, average="micro", zero_division=0))
     assert "document_level" in ev["scores"]
+    # the official n2c2 figures beside ours: what `score` says of predict's output on the same split
+    from gatortron_jax.scoring import score
+
+    dev_notes = repo_root / "data/ner_samples/brat_n2c2_2018/dev"
+    predict_task(str(out), str(dev_notes), str(tmp_path / "pred_dev"))
+    scored = score("n2c2_2018", str(dev_notes), str(tmp_path / "pred_dev")).rows
+    official = ev["scores"]["official"]
+    assert official["format"] == "n2c2_2018" and "Relations overall (strict)" in official["rows"]
+    for name, row in official["rows"].items():
+        assert row == pytest.approx(scored[name]), name
     notes = repo_root / "data/ner_samples/brat_n2c2_2018/test"
     s = predict_task(str(out), str(notes), str(tmp_path / "pred"))
     docs = read_brat_dir(str(tmp_path / "pred"))
@@ -330,18 +339,18 @@ def test_cli_emrqa_sample_span_qa(repo_root, pretrained, tmp_path, monkeypatch):
     ("bioasq_factoid", "bioasq_factoid")])
 def test_task_gin_files_parse(name, task):
     from gatortron_jax.cli import gin_config
-    cli_main = importlib.import_module("gatortron_jax.cli.main")  # the package exports the main() function
+    from gatortron_jax.cli.finetuning import sequence_task_bound
     from gatortron_jax.finetuning.task_registry import get_task
     from gatortron_jax.finetuning.config import TaskDataConfig, TaskTrainConfig
 
     gin_config.parse([f"gin/finetune/{name}.gin"], [])
-    assert cli_main._sequence_task_bound()
+    assert sequence_task_bound()
     data = gin_config.build(TaskDataConfig)
     gin_config.build(TaskTrainConfig)
     gin_config.build_finetune_config()
     assert data.task == task and get_task(task).name == task
     gin_config.parse(["gin/finetune/sample_ner.gin"], [])
-    assert not cli_main._sequence_task_bound()  # NER gin files keep the NER flow
+    assert not sequence_task_bound()  # NER gin files keep the NER flow
 
 
 def test_one_train_config_under_old_and_new_gin_names():

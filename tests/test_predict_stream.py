@@ -363,10 +363,11 @@ def test_a_note_the_tokenizer_cannot_take_is_listed_not_fatal(model_dir, tmp_pat
 
 
 def test_shard_defaults_follow_the_launch(monkeypatch):
-    from gatortron_jax.cli.main import _shard_flags, build_parser
+    from gatortron_jax.cli.flags import shard_flags
+    from gatortron_jax.cli.main import build_parser
 
     def flags(*extra):
-        return _shard_flags(build_parser().parse_args(["predict", "--checkpoint", "m", "--input", "i", "--output",
+        return shard_flags(build_parser().parse_args(["predict", "--checkpoint", "m", "--input", "i", "--output",
                                                        "o", *extra]))
 
     for name in ("JAX_PROCESS_ID", "JAX_NUM_PROCESSES", "SLURM_PROCID", "SLURM_NTASKS"):

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from gatortron_jax.sample_data import corpus as synthetic
+from gatortron_jax.sample_data import corpus_lexicon
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "data", "sample_corpus")
@@ -20,7 +21,7 @@ def corpus() -> list[tuple[str, str]]:
 
 
 def _has_any(text: str, key: str) -> bool:
-    return any(h in text for h in synthetic.HEADERS[key])
+    return any(h in text for h in corpus_lexicon.HEADERS[key])
 
 
 def test_same_seed_same_text_different_seed_different() -> None:

@@ -118,7 +118,8 @@ def run_one(task: BenchmarkTask, seed: int, cfg: BenchmarkConfig, shared: dict[s
         evaluation = json.load(f)
     record = {
         "task": task.name, "paper_name": task.paper_name, "seed": seed, "metric": task.metric,
-        "score": task.score_of(evaluation), "wall_seconds": time.time() - tick,
+        "score": task.score_of(evaluation), "official": task.official_of(evaluation),
+        "wall_seconds": time.time() - tick,
         "recipe": {
             "commands": [["gatortron-jax", *finetune], ["gatortron-jax", *evaluate]],
             "gin_file": task.gin_file, "seed": seed, "quick": cfg.quick,

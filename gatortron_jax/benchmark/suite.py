@@ -69,6 +69,12 @@ class BenchmarkTask:
             return float(result["scores"]["strict"]["micro"]["f1"])
         return float(result["value"])
 
+    def official_of(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The challenge script's headline figure from ``evaluate``'s JSON (``official``), if any."""
+        from gatortron_jax.scoring.tasks import official_headline
+
+        return official_headline(result.get("official") or result.get("scores", {}).get("official"))
+
 
 _BENCHMARK_TASKS: dict[str, BenchmarkTask] = {}
 _MIXTURES: dict[str, tuple[str, ...]] = {}

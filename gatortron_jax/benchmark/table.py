@@ -47,6 +47,8 @@ def rows_by_task(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                                           "metric": r["metric"], "seeds": [], "scores": [], "wall_seconds": 0.0})
         row["seeds"].append(r["seed"])
         row["scores"].append(r["score"])
+        if r.get("official"):  # the challenge script's figure (scoring.tasks), beside ours
+            row.setdefault("official", []).append(r["official"]["f1"])
         row["wall_seconds"] += r["wall_seconds"]
     for row in rows.values():
         row["mean"], row["sd"] = mean_sd(row["scores"])
@@ -60,13 +62,19 @@ def format_markdown(summary: Mapping[str, Any]) -> str:
              f"{summary['seeds']} seed(s){', quick budget' if summary.get('quick') else ''}; test split. "
              "Each score's recipe (commands, fingerprints, versions, hardware) is in "
              "`runs/<task>/seed<N>/result.json` and `results.json`.", "",
-             "| task | metric | mean ± sd | per seed | wall (s) |", "|---|---|---|---|---|"]
+             "The last column is the challenge's own scorer as `score` reproduces it (i2b2 2014 de-id Strict, "
+             "n2c2 2018 strict concepts or relations, conlleval), where one exists.", "",
+             "| task | metric | mean ± sd | per seed | wall (s) | official scorer, mean ± sd |",
+             "|---|---|---|---|---|---|"]
     for row in rows.values():
         per_seed = ", ".join(f"{s}: {v:.4f}" for s, v in zip(row["seeds"], row["scores"]))
+        official = "—"
+        if row.get("official"):
+            official = "{:.4f} ± {:.4f}".format(*mean_sd(row["official"]))
         lines.append(f"| {row['paper_name']} | {row['metric']} | {row['mean']:.4f} ± {row['sd']:.4f} | {per_seed} "
-                     f"| {row['wall_seconds']:.0f} |")
+                     f"| {row['wall_seconds']:.0f} | {official} |")
     for s in summary.get("skipped", []):
-        lines.append(f"| {s['task']} | — | skipped: data not found | looked for {', '.join(s['missing'])} | |")
+        lines.append(f"| {s['task']} | — | skipped: data not found | looked for {', '.join(s['missing'])} | | |")
     return "\n".join(lines) + "\n"
 
 

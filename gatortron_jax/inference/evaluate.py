@@ -1,8 +1,9 @@
 """``evaluate``: score a fine-tuned model dir on a split of its task, with the recipe.
 
-NER/de-id: strict + lenient entity F1 (``NERPredictor``). Sentence/pair/QA tasks: the task's
-metric over every example, with each (id, gold, pred) listed (``TaskPredictor``). Every result
-carries ``recipe``: seed, the run's configs, the init checkpoint's fingerprint (recorded at
+NER/de-id: strict + lenient entity F1 (``NERPredictor``), and under ``official`` the
+challenge script's figures where ``score`` reproduces one (:mod:`gatortron_jax.scoring.tasks`).
+Sentence/pair/QA tasks: the task's metric over every example, with each (id, gold, pred) listed
+(``TaskPredictor``). Every result carries ``recipe``: seed, the run's configs, the init checkpoint's fingerprint (recorded at
 fine-tuning), the evaluated model's fingerprint, a sha256 of each split file the model was
 trained, selected and scored on, and package versions.
 """
@@ -25,6 +26,7 @@ from gatortron_jax.finetuning.recipe import model_dir_fingerprint, package_versi
 from gatortron_jax.finetuning.relations import predictions_from_examples, relations_to_brat
 from gatortron_jax.inference.ner_predict import NERPredictor
 from gatortron_jax.inference.tasks import TaskPredictor
+from gatortron_jax.scoring.tasks import official_scores
 
 
 def recipe(model_dir: str, info: Mapping[str, Any], split_paths: Mapping[str, str]) -> dict[str, Any]:
@@ -58,6 +60,7 @@ def evaluate_ner(model_dir: str, data: NERDataConfig, split: str = "test", batch
         "task": task.name, "split": split, "data_dir": task.data_dir, "model_dir": os.path.abspath(model_dir),
         "documents": len(gold), "fingerprint": ner_tasks.documents_fingerprint(gold),
         "predict_seconds": seconds, "scores": scores, "recipe": recipe(model_dir, predictor.config, splits),
+        "official": official_scores(task.name, gold, pred),  # what `score` gives predict's files (None: no script)
         **{name: scorer(gold, pred) for name, scorer in (extra_scores or {}).items()},
     }
 
@@ -87,6 +90,9 @@ def evaluate_task(model_dir: str, data: TaskDataConfig | None = None, split: str
         by_doc = predictions_from_examples([e.ref for e in examples], preds, task.negative_label or "none")
         pred_docs = [relations_to_brat(d, by_doc.get(d.id, [])) for d in ex_set.documents]
         scores["document_level"] = document_relation_prf(ex_set.documents, pred_docs)
+        official = official_scores(task.name, ex_set.documents, pred_docs)
+        if official is not None:  # the challenge script's relation figures (what `score` prints)
+            scores["official"] = official
     names = data.splits()
     splits = {s: task.split_path(s, data.data_dir, names[s]) for s in dict.fromkeys(("train", "dev", split))}
     return {"task": task.name, "split": split, "data_dir": data.data_dir or task.data_dir,

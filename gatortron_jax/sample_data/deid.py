@@ -2,7 +2,7 @@
 
 The 2014 i2b2/UTHealth and 2006 i2b2 de-id corpora are under data-use agreements, so
 ``data/deid_samples`` holds small stand-ins made here. Nothing is real: names come from the
-invented lists of :mod:`gatortron_jax.sample_data.corpus`, MRNs start with ``99``, phone
+invented lists of :mod:`gatortron_jax.sample_data.corpus_lexicon`, MRNs start with ``99``, phone
 numbers are ``555-01xx``, dates fall in 2091-2096.
 
 What the notes exercise (because de-identification fails on exactly these): the patient's
@@ -30,7 +30,7 @@ import shutil
 
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.annotations.formats.i2b2_deid import write_i2b2_2006_xml, write_i2b2_2014_xml
-from gatortron_jax.sample_data import corpus as syn
+from gatortron_jax.sample_data import corpus_lexicon as syn
 from gatortron_jax.sample_data.ner import CITIES, MONTHS, ORGS, PROFESSIONS, STATES, STREETS, _Note, render
 
 SPLITS_2014 = (("train", 8), ("dev", 2), ("test", 2))  # patients per split; 3 notes each

@@ -3,7 +3,7 @@
 The clinical NER benchmarks (i2b2 2010, i2b2 2012, n2c2 2018, i2b2 2014 de-id) are under
 data-use agreements, so ``data/ner_samples`` ships small stand-ins generated here, in the
 same file formats, so every reader, writer, task and command runs out of the box. Nothing is
-real: names come from the invented lists of :mod:`gatortron_jax.sample_data.corpus`, MRNs start
+real: names come from the invented lists of :mod:`gatortron_jax.sample_data.corpus_lexicon`, MRNs start
 with ``99``, phone numbers are ``555-01xx``, dates fall in 2091-2096.
 
 A note is built once as sentences of segments, where an entity segment carries its label in
@@ -30,7 +30,7 @@ import re
 import shutil
 from typing import Sequence
 
-from gatortron_jax.sample_data import corpus as syn
+from gatortron_jax.sample_data import corpus_lexicon as syn
 from gatortron_jax.annotations.documents import Document, Entity, Relation
 
 FORMATS = ("i2b2_2010", "i2b2_2012", "brat_n2c2_2018", "brat_deid", "conll")

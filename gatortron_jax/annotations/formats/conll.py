@@ -98,12 +98,14 @@ def _flush(path: str, prefix: str, tokens: list[str], tags: list[str], docs: lis
     summary.entities += len(entities)
 
 
-def read_conll(path: str, *, doc_id_prefix: str | None = None,
-               summary: ReadSummary | None = None) -> list[Document]:
-    """Read a CoNLL/BIO file: one :class:`Document` per blank-line-separated sentence."""
+def read_conll_rows(path: str, *, summary: ReadSummary | None = None) -> list[tuple[int, str, str] | None]:
+    """The lines of a CoNLL/BIO file as ``(line number, token, tag)``; ``None`` for a sentence
+    break (a blank line or a ``-DOCSTART-`` line, which is counted in ``summary.skipped``).
+
+    For readers that need the tags as written (``score --format conll`` counts tokens as
+    conlleval does); a bad line is an :class:`InputError` naming the file and line.
+    """
     summary = summary if summary is not None else ReadSummary()
-    summary.format = "conll"
-    prefix = doc_id_prefix if doc_id_prefix is not None else os.path.splitext(os.path.basename(path))[0]
     try:
         with open(path, encoding="utf-8", newline="") as f:
             lines = f.read().split("\n")
@@ -111,16 +113,13 @@ def read_conll(path: str, *, doc_id_prefix: str | None = None,
         raise InputError(f"{path}: file not found") from None
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not valid UTF-8 (byte {e.start})") from None
-    docs: list[Document] = []
-    tokens: list[str] = []
-    tags: list[str] = []
+    rows: list[tuple[int, str, str] | None] = []
     for lineno, raw in enumerate(lines, 1):
         line = raw.rstrip("\r")
         if not line.strip() or line.startswith("-DOCSTART-"):
             if line.startswith("-DOCSTART-"):
                 summary.skipped["-DOCSTART- line"] += 1
-            _flush(path, prefix, tokens, tags, docs, summary)
-            tokens, tags = [], []
+            rows.append(None)
             continue
         cols = line.split("\t") if "\t" in line else line.split()
         cols = [c.strip() for c in cols]
@@ -131,8 +130,26 @@ def read_conll(path: str, *, doc_id_prefix: str | None = None,
         if not _TAG_RE.match(tag):
             raise InputError(f"{path}:{lineno}: invalid tag {redact(tag)!r} "
                              f"(expected O or B-/I-/E-/S-/L-/U-<type>)")
-        tokens.append(cols[0])
-        tags.append(tag)
+        rows.append((lineno, cols[0], tag))
+    return rows
+
+
+def read_conll(path: str, *, doc_id_prefix: str | None = None,
+               summary: ReadSummary | None = None) -> list[Document]:
+    """Read a CoNLL/BIO file: one :class:`Document` per blank-line-separated sentence."""
+    summary = summary if summary is not None else ReadSummary()
+    summary.format = "conll"
+    prefix = doc_id_prefix if doc_id_prefix is not None else os.path.splitext(os.path.basename(path))[0]
+    docs: list[Document] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    for row in read_conll_rows(path, summary=summary):
+        if row is None:
+            _flush(path, prefix, tokens, tags, docs, summary)
+            tokens, tags = [], []
+            continue
+        tokens.append(row[1])
+        tags.append(row[2])
     _flush(path, prefix, tokens, tags, docs, summary)
     summary.documents += len(docs)
     summary.log()

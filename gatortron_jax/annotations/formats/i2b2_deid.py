@@ -93,7 +93,7 @@ _I2B2_2006_CATEGORY = {"ID": "ID", "LOCATION": "LOCATION", "PHONE": "CONTACT"}
 TYPE_TO_CATEGORY: dict[str, str] = {t: c for c, ts in CATEGORY_TYPES.items() for t in ts}
 _MEDDOCAN_TYPE_TO_CATEGORY: dict[str, str] = {t: c for c, ts in MEDDOCAN_CATEGORY_TYPES.items() for t in ts}
 I2B2_2006_TYPES = ("PATIENT", "DOCTOR", "HOSPITAL", "ID", "DATE", "LOCATION", "PHONE", "AGE")
-LABELS = ("type", "category")
+LABELS = ("type", "category", "tag/type")
 #: How far (characters, either side) a 2014 span may have drifted and still be repaired.
 REPAIR_WINDOW = 64
 
@@ -154,10 +154,11 @@ def locate_span(text: str, start: int, end: int, want: str, window: int = REPAIR
 def read_i2b2_2014(xml_path: str, *, strict: bool = True, summary: ReadSummary | None = None,
                    doc_id: str | None = None, label: str = "type") -> Document:
     """One i2b2-2014-layout de-id XML file (any root element: ``<deIdi2b2>``, ``<MEDDOCAN>``).
-    ``label``: ``type`` (Entity.type = TYPE, e.g. PATIENT) or ``category`` (Entity.type = the
-    tag, e.g. NAME). Every tag under ``<TAGS>`` with offsets or a TYPE is a PHI mention whose
-    tag is its category (one missing ``id``/``start``/``end``/``TYPE`` is bad: dropped and
-    counted, or an error when strict); a tag with none of them is skipped and counted."""
+    ``label``: ``type`` (Entity.type = TYPE, e.g. PATIENT), ``category`` (Entity.type = the tag,
+    e.g. NAME) or ``tag/type`` (``NAME/PATIENT``: both as written, for the official scorer, which
+    keys on the tag and the TYPE). Every tag under ``<TAGS>`` with offsets or a TYPE is a PHI
+    mention whose tag is its category (one missing ``id``/``start``/``end``/``TYPE`` is bad:
+    dropped and counted, or an error when strict); a tag with none of them is skipped and counted."""
     if label not in LABELS:
         raise InputError(f"i2b2 2014 reader: label={label!r}; use one of {LABELS}")
     own_summary = summary is None
@@ -223,8 +224,8 @@ def read_i2b2_2014(xml_path: str, *, strict: bool = True, summary: ReadSummary |
             if TYPE_TO_CATEGORY.get(phi_type, tag) != tag:  # a corpus's own TYPEs: labels from the data
                 summary.problem(f"TYPE not a {tag} type (kept)", where)
             ids.add(eid)
-            doc.entities.append(Entity(id=eid, type=phi_type if label == "type" else tag, spans=((start, end),),
-                                       text=text[start:end]))
+            etype = {"type": phi_type, "category": tag}.get(label, f"{tag}/{phi_type}")
+            doc.entities.append(Entity(id=eid, type=etype, spans=((start, end),), text=text[start:end]))
     summary.documents += 1
     summary.entities += len(doc.entities)
     if own_summary:

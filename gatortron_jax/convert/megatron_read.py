@@ -1,30 +1,14 @@
-"""Megatron-LM ``.pt`` and NeMo ``.nemo`` BERT checkpoints in and out of our model dir.
+"""Reading Megatron-LM ``.pt`` and NeMo ``.nemo`` BERT checkpoints into our model dir (``import-megatron``).
 
 GatorTron was trained with Megatron-LM; NGC's ``clara/gatortron_og`` ships ``MegatronBERT.pt``
 and ``MegatronBERT.nemo``, and sites that pretrain with Megatron-LM or NeMo hold
-tensor-parallel (TP) shards. Rather than a second parameter mapping, a Megatron state dict is
-turned into the HF ``MegatronBertForPreTraining`` state dict (the names transformers uses) and
-handed to :func:`gatortron_jax.convert.hf.params_from_hf`; export runs the reverse through
-:func:`~gatortron_jax.convert.hf.params_to_hf`.
-
-Names are first brought to one canonical (legacy Megatron-LM) form, whatever the source:
-
-    Megatron-LM .pt   ckpt["model"]["language_model"]["embedding"|"encoder"|"transformer"|"pooler"],
-                      ckpt["model"]["lm_head"|"binary_head"]  (nested dicts, flattened here)
-    NeMo legacy       model.language_model.{embedding,encoder}.* , model.lm_head.*, model.binary_head.*
-    NeMo mcore        model.embedding.*, model.encoder.layers.N.self_attention.linear_qkv (+ TE
-                      layer_norm_weight), linear_proj, mlp.linear_fc1/fc2, pre_mlp_layernorm,
-                      model.lm_head.layer_norm, model.output_layer.bias; TE ``_extra_state`` skipped
-
-Tensor-parallel merge (Megatron's ``ColumnParallelLinear`` / ``RowParallelLinear`` /
-``VocabParallelEmbedding``): QKV, ``dense_h_to_4h``, word embeddings and ``lm_head.bias`` are
-concatenated on dim 0; attention ``dense`` and ``dense_4h_to_h`` weights on dim 1; the rest is
-replicated (checked equal across ranks).
-
-QKV row order per TP partition, as Megatron's own ``checkpointing.fix_query_key_value_ordering``
-defines it (np = heads per partition, hn = head dim): checkpoint_version 0 ``[3, np, hn]``,
-1.0 ``[np, hn, 3]``, >= 2.0 (and every mcore / NeMo checkpoint) ``[np, 3, hn]``. A ``.pt``
-without ``checkpoint_version`` is version 0, as Megatron reads it.
+tensor-parallel (TP) shards. This module holds what reading takes: weights-only loading,
+finding the shards (a ``.pt``, a Megatron-LM checkpoint directory, a ``.nemo`` tar), the
+hyper-parameters (the checkpoint's ``args``, ``model_config.yaml``, NGC sidecar files) and
+:func:`import_megatron`. Rather than a second parameter mapping, the state dict is brought to
+canonical names, merged over TP ranks and renamed to the HF ``MegatronBertForPreTraining`` state
+dict (:mod:`gatortron_jax.convert.megatron_keys`), then handed to
+:func:`gatortron_jax.convert.hf.params_from_hf`. Writing is :mod:`gatortron_jax.convert.megatron_write`.
 
 Safety: ``torch.load(weights_only=True)`` only. Megatron pickles ``args`` as an
 ``argparse.Namespace`` and its RNG state as numpy arrays (and sometimes Megatron enums, TE
@@ -36,7 +20,7 @@ parameters, 254 MB on disk; 2 shared CPU cores) ``import-megatron`` took 45 s wa
 2.7 GB RSS (0.5 GB of it libraries), i.e. ~4.4x the float32 size: shards are merged tensor by
 tensor and freed, but the HF-named dict, our param tree and the orbax write each hold a copy.
 For GatorTron-large (8.9B parameters, 36 GB as float32) plan on ~160 GB of host memory and on the
-order of an hour; ``export-megatron`` is similar (measured 43 s / 2.6 GB for the same model).
+order of an hour.
 """
 
 from __future__ import annotations
@@ -44,16 +28,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import logging
 import os
 import pickle
 import re
 import shutil
 import tarfile
-import tempfile
 from typing import Any, Iterable, Mapping
 
-import jax
 import numpy as np
 import yaml
 
@@ -64,10 +45,9 @@ except ImportError:  # pragma: no cover
 
 from gatortron_jax.convert import hf
 from gatortron_jax.convert.hf_dir import fresh_mlm_head
+from gatortron_jax.convert.megatron_keys import canonicalise, merge_partitions, to_hf_state
 from gatortron_jax.core.errors import InputError
-from gatortron_jax.models.model_dir import has_checkpoint, kind_of, load_model_dir, read_model_info, save_model_dir
-
-log = logging.getLogger(__name__)
+from gatortron_jax.models.model_dir import has_checkpoint, save_model_dir
 
 # --------------------------------------------------------------------------------------------
 # Weights-only loading with the few globals Megatron checkpoints need.
@@ -101,7 +81,8 @@ def _safe_globals() -> dict[str, Any]:
 SAFE_GLOBALS = tuple(_safe_globals())  # names, for docs and error messages
 
 
-def _require_torch(what: str) -> Any:
+def require_torch(what: str) -> Any:
+    """The ``torch`` module, or one InputError saying how to install the CPU build (both directions need it)."""
     try:
         import torch  # local: torch is an optional dependency, needed only for these formats
     except ImportError:  # pragma: no cover  (torch is a test extra; conversion needs the CPU build only)
@@ -112,7 +93,7 @@ def _require_torch(what: str) -> Any:
 
 def load_weights_only(path: str) -> Any:
     """``torch.load(weights_only=True)`` allowing only :data:`SAFE_GLOBALS` (+ Megatron enums as strings)."""
-    torch = _require_torch(path)
+    torch = require_torch(path)
     import torch.serialization as ts
 
     allowed = _safe_globals()
@@ -152,210 +133,6 @@ def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Canonical names, TP merge rules.
-# --------------------------------------------------------------------------------------------
-
-_RENAMES = [  # (pattern, replacement) applied in order to a key with any leading "model." removed
-    (r"^language_model\.embedding\.", "embedding."),
-    (r"^language_model\.(encoder|transformer)\.", ""),
-    (r"^encoder\.", ""),  # mcore
-    (r"^language_model\.pooler\.", "pooler."),
-    (r"^lm_head\.layer_norm\.", "lm_head.layernorm."),  # mcore
-    (r"^output_layer\.bias$", "lm_head.bias"),  # mcore
-    (r"^(layers\.\d+)\.attention\.", r"\1.self_attention."),  # Megatron < 2.x
-    (r"^(layers\.\d+)\.self_attention\.linear_qkv\.layer_norm_(weight|bias)$", r"\1.input_layernorm.\2"),  # TE
-    (r"^(layers\.\d+)\.self_attention\.linear_qkv\.", r"\1.self_attention.query_key_value."),
-    (r"^(layers\.\d+)\.self_attention\.linear_proj\.", r"\1.self_attention.dense."),
-    (r"^(layers\.\d+)\.mlp\.linear_fc1\.layer_norm_(weight|bias)$", r"\1.post_attention_layernorm.\2"),  # TE
-    (r"^(layers\.\d+)\.pre_mlp_layernorm\.", r"\1.post_attention_layernorm."),
-    (r"^(layers\.\d+)\.mlp\.linear_fc1\.", r"\1.mlp.dense_h_to_4h."),
-    (r"^(layers\.\d+)\.mlp\.linear_fc2\.", r"\1.mlp.dense_4h_to_h."),
-]
-_WB = r"\.(weight|bias)"
-CANONICAL = re.compile(
-    r"^(embedding\.(word_embeddings|position_embeddings|tokentype_embeddings)\.weight"
-    r"|layers\.\d+\.(input_layernorm|post_attention_layernorm|self_attention\.query_key_value"
-    r"|self_attention\.dense|mlp\.dense_h_to_4h|mlp\.dense_4h_to_h)" + _WB +
-    r"|(final_layernorm|pooler\.dense|lm_head\.dense|lm_head\.layernorm|binary_head)" + _WB +
-    r"|lm_head\.bias|output_layer\.weight)$")
-
-COLUMN_PARALLEL = re.compile(r"(query_key_value|dense_h_to_4h)\.(weight|bias)$|^embedding\.word_embeddings\.weight$"
-                             r"|^lm_head\.bias$|^output_layer\.weight$")
-ROW_PARALLEL = re.compile(r"(self_attention\.dense|dense_4h_to_h)\.weight$")
-
-
-def canonical_name(key: str) -> str | None:
-    """The legacy Megatron-LM name of ``key`` (any format), or None when it is not a BERT tensor."""
-    name = key[len("model."):] if key.startswith("model.") else key
-    for pattern, repl in _RENAMES:
-        name = re.sub(pattern, repl, name)
-    return name if CANONICAL.match(name) else None
-
-
-def canonicalise(state: Mapping[str, Any], source: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """(canonical name → array, skipped TE ``_extra_state`` keys). Unknown keys: one error listing all."""
-    out: dict[str, np.ndarray] = {}
-    skipped, unknown = [], []
-    for key, value in state.items():
-        if key.endswith("_extra_state"):
-            skipped.append(key)
-            continue
-        name = canonical_name(key)
-        if name is None:
-            unknown.append(key)
-            continue
-        if not hasattr(value, "detach") and not isinstance(value, np.ndarray):
-            raise InputError(f"{source}: entry {key} is a {type(value).__name__}, not a tensor")
-        if name in out:
-            raise InputError(f"{source}: tensor {key} appears twice (as {name})")
-        out[name] = hf.to_numpy(value)
-    if unknown:
-        raise InputError(f"{source}: {len(unknown)} unexpected tensor(s), not part of a Megatron BERT "
-                         f"(embedding, encoder layers, pooler, lm_head, binary_head): {', '.join(sorted(unknown))}")
-    return out, skipped
-
-
-def _qkv_to_heads_first(x: np.ndarray, version: float, heads: int, head_dim: int, key: str, source: str) -> np.ndarray:
-    """One partition's QKV rows → [heads, 3, head_dim, ...] (see the module docstring for versions)."""
-    rest = x.shape[1:]
-    if x.shape[0] != 3 * heads * head_dim:
-        raise InputError(f"{source}: {key} has {x.shape[0]} rows, expected 3 x {heads} heads x {head_dim} per partition")
-    if version == 0:
-        return x.reshape(3, heads, head_dim, *rest).swapaxes(0, 1)
-    if version == 1:
-        return x.reshape(heads, head_dim, 3, *rest).swapaxes(1, 2)
-    return x.reshape(heads, 3, head_dim, *rest)
-
-
-def _concat(parts: list[np.ndarray], axis: int) -> np.ndarray:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
-
-
-def merge_partitions(shards: list[dict[str, np.ndarray]], *, version: float, heads: int, head_dim: int,
-                     sources: list[str]) -> dict[str, np.ndarray]:
-    """TP shards (canonical names) → full tensors; QKV comes out as [heads, 3, head_dim, ...].
-
-    Consumes ``shards`` (each tensor is popped once merged), so the per-rank copies are freed
-    as the full ones appear instead of both living until the end.
-    """
-    tp = len(shards)
-    if heads % tp:
-        raise InputError(f"{sources[0]}: {heads} attention heads do not divide over {tp} tensor-parallel ranks")
-    names = set(shards[0])
-    for shard, src in zip(shards[1:], sources[1:]):
-        if set(shard) != names:
-            diff = sorted(names.symmetric_difference(shard))
-            raise InputError(f"{src}: holds different tensors than {sources[0]} (e.g. {diff[0]})")
-    merged: dict[str, np.ndarray] = {}
-    for name in sorted(names):
-        parts = [s.pop(name) for s in shards]
-        if "query_key_value" in name:
-            parts = [_qkv_to_heads_first(p, version, heads // tp, head_dim, name, src) for p, src in zip(parts, sources)]
-            merged[name] = _concat(parts, 0)
-        elif COLUMN_PARALLEL.search(name):
-            merged[name] = _concat(parts, 0)
-        elif ROW_PARALLEL.search(name):
-            merged[name] = _concat(parts, 1)
-        else:
-            for p, src in zip(parts[1:], sources[1:]):
-                if p.shape != parts[0].shape or not np.array_equal(p, parts[0]):
-                    raise InputError(f"{src}: replicated tensor {name} differs from {sources[0]}")
-            merged[name] = parts[0]
-    return merged
-
-
-_NAME_PAIRS = [  # (canonical Megatron name, HF MegatronBertForPreTraining name); {i} layer, {wb} weight|bias
-    ("embedding.word_embeddings.weight", "bert.embeddings.word_embeddings.weight"),
-    ("embedding.position_embeddings.weight", "bert.embeddings.position_embeddings.weight"),
-    ("embedding.tokentype_embeddings.weight", "bert.embeddings.token_type_embeddings.weight"),
-    ("layers.{i}.input_layernorm.{wb}", "bert.encoder.layer.{i}.attention.ln.{wb}"),
-    ("layers.{i}.self_attention.dense.{wb}", "bert.encoder.layer.{i}.attention.output.dense.{wb}"),
-    ("layers.{i}.post_attention_layernorm.{wb}", "bert.encoder.layer.{i}.ln.{wb}"),
-    ("layers.{i}.mlp.dense_h_to_4h.{wb}", "bert.encoder.layer.{i}.intermediate.dense.{wb}"),
-    ("layers.{i}.mlp.dense_4h_to_h.{wb}", "bert.encoder.layer.{i}.output.dense.{wb}"),
-    ("final_layernorm.{wb}", "bert.encoder.ln.{wb}"),
-    ("pooler.dense.{wb}", "bert.pooler.dense.{wb}"),
-    ("lm_head.dense.{wb}", "cls.predictions.transform.dense.{wb}"),
-    ("lm_head.layernorm.{wb}", "cls.predictions.transform.LayerNorm.{wb}"),
-    ("lm_head.bias", "cls.predictions.bias"),
-    ("output_layer.weight", "cls.predictions.decoder.weight"),
-    ("binary_head.{wb}", "cls.seq_relationship.{wb}"),
-]
-
-
-def _template_regex(template: str) -> re.Pattern:
-    pattern = re.escape(template).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\{wb\}", r"(?P<wb>weight|bias)")
-    return re.compile(f"^{pattern}$")
-
-
-_FORWARD = [(_template_regex(a), b) for a, b in _NAME_PAIRS]
-_BACKWARD = [(_template_regex(b), a) for a, b in _NAME_PAIRS]
-_QKV = re.compile(r"^layers\.(?P<i>\d+)\.self_attention\.query_key_value\.(?P<wb>weight|bias)$")
-_HF_QKV = re.compile(r"^bert\.encoder\.layer\.(?P<i>\d+)\.attention\.self\.(?P<part>query|key|value)\."
-                     r"(?P<wb>weight|bias)$")
-
-
-def _rename(name: str, table: list[tuple[re.Pattern, str]]) -> str:
-    for regex, target in table:
-        m = regex.match(name)
-        if m:
-            return target.format(**m.groupdict())
-    raise InputError(f"tensor {name} has no counterpart in the other naming")
-
-
-def to_hf_state(merged: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Merged canonical tensors → an HF megatron-bert state dict (QKV split into query/key/value).
-
-    Consumes ``merged`` (popped tensor by tensor, for memory).
-    """
-    out: dict[str, np.ndarray] = {}
-    for name in sorted(merged):
-        value = merged.pop(name)
-        m = _QKV.match(name)
-        if m:
-            heads, _, head_dim = value.shape[:3]
-            for j, part in enumerate(("query", "key", "value")):
-                out[f"bert.encoder.layer.{m['i']}.attention.self.{part}.{m['wb']}"] = np.ascontiguousarray(
-                    value[:, j].reshape(heads * head_dim, *value.shape[3:]))
-        else:
-            out[_rename(name, _FORWARD)] = value
-    return out
-
-
-def from_hf_state(state: Mapping[str, np.ndarray], *, heads: int) -> dict[str, np.ndarray]:
-    """Inverse of :func:`to_hf_state`: query/key/value stacked to [heads, 3, head_dim, ...]."""
-    out: dict[str, np.ndarray] = {}
-    for key, value in state.items():
-        m = _HF_QKV.match(key)
-        if not m:
-            out[_rename(key, _BACKWARD)] = value
-        elif m["part"] == "query":
-            parts = [state[f"bert.encoder.layer.{m['i']}.attention.self.{p}.{m['wb']}"] for p in ("query", "key", "value")]
-            out[f"layers.{m['i']}.self_attention.query_key_value.{m['wb']}"] = np.stack(
-                [p.reshape(heads, -1, *p.shape[1:]) for p in parts], axis=1)
-    return out
-
-
-def split_partitions(full: Mapping[str, np.ndarray], tp: int) -> list[dict[str, np.ndarray]]:
-    """Full canonical tensors (QKV [heads, 3, hd, ...]) → ``tp`` shards in checkpoint_version 3 layout."""
-    shards: list[dict[str, np.ndarray]] = [{} for _ in range(tp)]
-    for name, value in full.items():
-        if "query_key_value" in name:
-            for r, part in enumerate(np.split(value, tp, axis=0)):
-                shards[r][name] = np.ascontiguousarray(part.reshape(-1, *part.shape[3:]))
-        elif COLUMN_PARALLEL.search(name) or ROW_PARALLEL.search(name):
-            axis = 1 if ROW_PARALLEL.search(name) else 0
-            if value.shape[axis] % tp:
-                raise InputError(f"{name}: dimension {value.shape[axis]} does not split over {tp} tensor-parallel ranks")
-            for r, part in enumerate(np.split(value, tp, axis=axis)):
-                shards[r][name] = np.ascontiguousarray(part)
-        else:
-            for r in range(tp):
-                shards[r][name] = value
-    return shards
 
 
 # --------------------------------------------------------------------------------------------
@@ -771,158 +548,3 @@ def import_megatron(path: str, out_dir: str, *, lowercase: bool | None = None, v
         "has_mlm_head": has_mlm, "has_pooler": has_pooler, "ignored": notes, "notes": notes_extra,
         "files": files if not is_nemo else [path], "tensors": len(used),
     }
-
-
-# --------------------------------------------------------------------------------------------
-# export-megatron
-# --------------------------------------------------------------------------------------------
-
-
-def _nested_megatron(shard: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """Canonical names → the nested ``ckpt["model"]`` dict Megatron-LM's BertModel saves."""
-    lm: dict[str, Any] = {"embedding": {}, "encoder": {}, "pooler": {}}
-    model: dict[str, Any] = {"language_model": lm, "lm_head": {}, "binary_head": {}}
-    for name in _ordered(shard):
-        t = _tensor(shard[name])
-        head, _, rest = name.partition(".")
-        if head == "embedding":
-            table, _, leaf = rest.partition(".")
-            lm["embedding"].setdefault(table, {})[leaf] = t
-        elif head in ("layers", "final_layernorm"):
-            lm["encoder"][name] = t
-        elif head == "pooler":
-            lm["pooler"][rest] = t
-        else:
-            model[head][rest] = t
-    return model
-
-
-def _tensor(value: np.ndarray) -> Any:
-    import torch  # local: torch is optional (export_megatron checked it is installed)
-
-    return torch.from_numpy(np.require(value, requirements=["C", "W"]))  # copies only read-only / strided arrays
-
-
-def _nemo_legacy_name(name: str) -> str:
-    head = name.partition(".")[0]
-    if head == "embedding":
-        return "model.language_model." + name
-    if head in ("layers", "final_layernorm"):
-        return "model.language_model.encoder." + name
-    if head == "pooler":
-        return "model.language_model." + name
-    return "model." + name
-
-
-def _ordered(shard: Mapping[str, np.ndarray]) -> list[str]:
-    """Megatron's own order: embeddings, layers by index (weight before bias), final LN, heads."""
-    def key(name: str):
-        m = re.match(r"layers\.(\d+)\.", name)
-        group = 0 if name.startswith("embedding") else 1 if m else 2 if name.startswith("final") else 3
-        return group, int(m.group(1)) if m else 0, name.rsplit(".", 1)[0], name.endswith("bias")
-    return sorted(shard, key=key)
-
-
-def export_megatron(model_dir: str, out: str, *, tensor_parallel: int = 1, nemo: bool = False) -> dict[str, Any]:
-    """Model dir → Megatron-LM checkpoint (``release/mp_rank_XX/model_optim_rng.pt``) or a legacy ``.nemo``."""
-    torch = _require_torch("export-megatron")
-    if tensor_parallel < 1:
-        raise InputError(f"--tensor_parallel {tensor_parallel}: must be >= 1")
-    info = read_model_info(model_dir)
-    if kind_of(info) != "encoder":
-        raise InputError(f"{model_dir}: a fine-tuned {kind_of(info)} model dir; export-megatron writes pretrained "
-                         "encoders (export the dir you fine-tuned from)")
-    interop = info.get("interop") or {}
-    config, params, vocab = load_model_dir(model_dir, device=jax.devices("cpu")[0])
-    if config.post_ln:
-        raise InputError(f"{model_dir}: a post-LN (bert) model has no Megatron BERT form; use export-hf")
-    if config.num_heads % tensor_parallel:
-        raise InputError(f"--tensor_parallel {tensor_parallel}: does not divide num_heads={config.num_heads}")
-    if config.mlp_dim % tensor_parallel:
-        raise InputError(f"--tensor_parallel {tensor_parallel}: does not divide mlp_dim={config.mlp_dim}")
-    vinfo = info.get("vocab") or {}
-    vocab_src = os.path.join(model_dir, vinfo.get("path", ""))
-    if not vocab_src.endswith(".txt") or not os.path.isfile(vocab_src):
-        raise InputError(f"{model_dir}: export-megatron needs a WordPiece vocab.txt (Megatron's BERT tokenizers)")
-    host = jax.tree.map(np.asarray, params)
-    state = hf.params_to_hf(host, config, include_mlm_head=True)
-    notes = []
-    rng = np.random.default_rng(0)
-    H = config.hidden_size
-    if "bert.pooler.dense.weight" not in state:
-        state["bert.pooler.dense.weight"] = (rng.standard_normal((H, H)) * config.initializer_range).astype(np.float32)
-        state["bert.pooler.dense.bias"] = np.zeros((H,), np.float32)
-        notes.append("no pooler in the model dir: a freshly initialised pooler is written")
-    state["cls.seq_relationship.weight"] = (rng.standard_normal((2, H)) * config.initializer_range).astype(np.float32)
-    state["cls.seq_relationship.bias"] = np.zeros((2,), np.float32)
-    notes.append("binary_head (NSP) is freshly initialised (not kept by import)")
-    full = from_hf_state(state, heads=config.num_heads)
-    rows = full["embedding.word_embeddings.weight"].shape[0]
-    padded = -(-rows // tensor_parallel) * tensor_parallel
-    if padded != rows:
-        pad = padded - rows
-        full["embedding.word_embeddings.weight"] = np.concatenate(
-            [full["embedding.word_embeddings.weight"], np.zeros((pad, H), np.float32)])
-        full["lm_head.bias"] = np.concatenate([full["lm_head.bias"], np.zeros((pad,), np.float32)])
-        notes.append(f"{pad} zero vocabulary row(s) added so {padded} rows split over {tensor_parallel} ranks")
-    shards = split_partitions(full, tensor_parallel)
-    lower = getattr(vocab, "lowercase", vinfo.get("lowercase"))
-    tokenizer_type = "BertWordPieceLowerCase" if lower else "BertWordPieceCase"
-    hparams = {
-        "num_layers": config.num_layers, "hidden_size": H, "ffn_hidden_size": config.mlp_dim,
-        "num_attention_heads": config.num_heads, "kv_channels": config.kv_dim,
-        "max_position_embeddings": config.max_position_embeddings, "seq_length": config.max_position_embeddings,
-        "padded_vocab_size": padded, "make_vocab_size_divisible_by": padded // tensor_parallel,
-        "tokenizer_type": tokenizer_type, "vocab_file": "vocab.txt", "layernorm_epsilon": config.layer_norm_eps,
-        "hidden_dropout": config.dropout_rate, "attention_dropout": config.attention_dropout_rate,
-        "init_method_std": config.initializer_range, "tensor_model_parallel_size": tensor_parallel,
-        "pipeline_model_parallel_size": 1, "bert_binary_head": True, "num_tokentypes": config.type_vocab_size,
-        "apply_residual_connection_post_layernorm": False,
-    }
-    written = []
-    if nemo:
-        if not out.endswith(".nemo"):
-            raise InputError(f"{out}: a .nemo output path must end in .nemo")
-        cfg = {k: v for k, v in hparams.items() if k not in ("tokenizer_type", "vocab_file", "seq_length",
-                                                               "padded_vocab_size", "num_tokentypes")}
-        cfg.update(mcore_bert=False, encoder_seq_length=config.max_position_embeddings, precision=32,
-                   pre_process=True, post_process=True, add_pooler=True, megatron_amp_O2=False,
-                   tokenizer={"library": "megatron", "type": tokenizer_type, "model": None,
-                              "vocab_file": "nemo:vocab.txt", "merge_file": None})
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(out))) as tmp:
-            with open(os.path.join(tmp, "model_config.yaml"), "w") as f:
-                yaml.safe_dump(cfg, f, sort_keys=False)
-            members = ["model_config.yaml", "vocab.txt"]
-            shutil.copyfile(vocab_src, os.path.join(tmp, "vocab.txt"))
-            for r, shard in enumerate(shards):
-                rel = "model_weights.ckpt" if tensor_parallel == 1 else f"mp_rank_{r:02d}/model_weights.ckpt"
-                os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
-                torch.save({_nemo_legacy_name(n): _tensor(shard[n])
-                            for n in _ordered(shard)}, os.path.join(tmp, rel))
-                members.append(rel)
-            with tarfile.open(out + ".tmp", "w") as tar:  # NeMo writes uncompressed tars
-                for rel in members:
-                    tar.add(os.path.join(tmp, rel), arcname="./" + rel)
-            os.replace(out + ".tmp", out)
-        written = [out]
-    else:
-        single = out.endswith(".pt")
-        if single and tensor_parallel != 1:
-            raise InputError(f"{out}: a single .pt holds one rank; give a directory for --tensor_parallel {tensor_parallel}")
-        for r, shard in enumerate(shards):
-            path = out if single else os.path.join(out, "release", f"mp_rank_{r:02d}", "model_optim_rng.pt")
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            torch.save({"model": _nested_megatron(shard), "args": argparse.Namespace(**hparams),
-                        "checkpoint_version": 3.0, "iteration": 0}, path)
-            written.append(path)
-        folder = os.path.dirname(os.path.abspath(out)) if single else out
-        if not single:
-            with open(os.path.join(out, "latest_checkpointed_iteration.txt"), "w") as f:
-                f.write("release")
-        if not os.path.exists(os.path.join(folder, "vocab.txt")):
-            shutil.copyfile(vocab_src, os.path.join(folder, "vocab.txt"))
-            written.append(os.path.join(folder, "vocab.txt"))
-    return {"out": out, "format": "nemo-legacy" if nemo else "megatron-lm", "tensor_parallel": tensor_parallel,
-            "padded_vocab_size": padded, "tokenizer_type": tokenizer_type, "files": written, "notes": notes,
-            "source_format": interop.get("format")}
