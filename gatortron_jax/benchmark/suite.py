@@ -7,8 +7,9 @@ user's to place, and absent data is reported, not guessed), and which number of 
 JSON is its score. Mixtures are seqio Mixtures over those task names, so a user adds a task
 the way they add any seqio task, then :func:`register_benchmark_task` and a Mixture.
 
-Two Mixtures ship: ``public_biomedical`` (NCBI-disease NER, ChemProt RE, BIOSSES STS: the
-shape of BLURB's subset, over ``../shared/data``'s layout, runs anywhere) and
+Three Mixtures ship: ``public_biomedical`` (NCBI-disease NER, ChemProt RE, BIOSSES STS: the
+shape of BLURB's subset, over ``../shared/data``'s layout, runs anywhere), ``public_deid``
+(MEDDOCAN, the public de-id corpus, scored on dev because its test split is held back) and
 ``gatortron_clinical`` (the paper's clinical tasks, behind data-use agreements).
 """
 
@@ -33,7 +34,7 @@ class BenchmarkTask:
     kind: str  # NER (NERDataConfig/NERTrainConfig) or SEQUENCE (TaskDataConfig/TaskTrainConfig)
     gin_file: str  # the fine-tuning recipe
     data_subdir: str  # under --data_root
-    required_files: tuple[str, ...]  # relative to the data dir; all must exist or the task is skipped
+    required_files: tuple[str, ...]  # files or split dirs, relative to the data dir; all must exist or it is skipped
     metric: str  # label in the table
     bindings: tuple[str, ...] = ()  # extra gin bindings (e.g. split names of this layout)
     paper_name: str = ""
@@ -54,7 +55,7 @@ class BenchmarkTask:
 
     def missing_files(self, data_root: str) -> list[str]:
         base = self.data_dir(data_root)
-        return [os.path.join(base, f) for f in self.required_files if not os.path.isfile(os.path.join(base, f))]
+        return [os.path.join(base, f) for f in self.required_files if not os.path.exists(os.path.join(base, f))]
 
     def quick_bindings(self, max_steps: int, epochs: int) -> tuple[str, ...]:
         """A small budget for small machines: few epochs, capped steps per epoch, no early stop."""
@@ -171,9 +172,15 @@ def _register_builtins() -> None:
                       ("train.json", "dev.json", "test.json"), "F1", (), "emrQA relation"),
         BenchmarkTask("i2b2_2014_deid", NER, "gin/finetune/i2b2_2014_deid.gin", "i2b2_2014_deid",
                       ("train", "dev", "test"), "strict entity F1", (), "2014 i2b2 de-id"),
+        # --- public de-id (../shared/data/MEDDOCAN): its test split is held back, so the table's number is
+        # dev (model selection on dev too: read it as an upper estimate, like the published dev figures).
+        BenchmarkTask("meddocan_deid", NER, "gin/finetune/meddocan.gin", "MEDDOCAN",
+                      ("README.md", "train/xml", "dev/xml"), "strict entity F1 (dev; MEDDOCAN subtrack 1)",
+                      ("NERDataConfig.test_split='dev/xml'",), "MEDDOCAN"),
     ):
         register_benchmark_task(t)
     register_mixture("public_biomedical", ["conll_ner", "chemprot_re", "biosses_sts"])
+    register_mixture("public_deid", ["meddocan_deid"])
     register_mixture("gatortron_clinical", ["i2b2_2010_ner", "i2b2_2012_ner", "n2c2_2018_ner", "n2c2_2018_re",
                                             "mednli", "n2c2_2019_sts", "emrqa_medication", "emrqa_relation",
                                             "i2b2_2014_deid"])

@@ -21,6 +21,8 @@ bind ``NERDataConfig.data_dir`` in gin to point at the real, DUA-protected data)
     i2b2_2014_deid_category  the same XML, the 7 PHI categories as labels
     i2b2_2014_deid_brat      i2b2 2014 PHI converted to brat (<split>/ of .txt + .ann)
     i2b2_2006_deid  i2b2 2006 PHI (<split>.xml, inline <PHI TYPE=...> tags)
+    meddocan_deid   MEDDOCAN (IberLEF 2019, Spanish): <split>/xml/ of i2b2-2014-layout XML under
+                    <MEDDOCAN>, 22 PHI TYPE labels; no default data (bind NERDataConfig.data_dir)
     conll_ner       CoNLL/BIO TSV (<split>/ directory or <split>.tsv/.conll/... file)
 
 A new dataset is one call: ``register_ner_task("my_ner", reader=read_brat_dir,
@@ -215,6 +217,8 @@ _DEID_BUILTINS = {
                                 "i2b2_2014"),
     "i2b2_2014_deid_brat": (read_brat_path, os.path.join(SAMPLES_DIR, "brat_deid"), "brat"),
     "i2b2_2006_deid": (read_i2b2_2006, os.path.join(DEID_SAMPLES_DIR, "i2b2_2006"), "brat"),
+    # Public but not shipped: gin/finetune/meddocan.gin binds the <split>/xml layout; data_dir is the user's.
+    "meddocan_deid": (read_i2b2_2014_types, None, "i2b2_2014"),
 }
 
 _BUILTINS = {

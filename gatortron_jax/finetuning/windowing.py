@@ -278,19 +278,23 @@ def decode_tags(tags: Sequence[str]) -> list[tuple[int, int, str]]:
 
 def tags_to_entities(
     tags: Sequence[str], starts: np.ndarray, ends: np.ndarray, text: str = "", prefix: str = "T",
-    word_start: np.ndarray | None = None, scheme: str = "BIO",
+    word_start: np.ndarray | None = None, scheme: str = "BIO", repair: bool = False,
 ) -> list[Entity]:
     """Decoded token runs → character-offset entities (ids ``T1``, ``T2``, ...).
 
     With ``word_start`` (first-subword models) the tags of word-initial tokens are decoded
-    strictly (:func:`decode_tags_strict`) and each run covers its words' characters in full.
+    strictly (:func:`decode_tags_strict`) and each run covers its words' characters in full;
+    ``repair`` decodes them with :func:`decode_tags` instead (an orphan ``I-`` starts an entity:
+    the recall operating point, ``inference/operating_point.py``, adds tokens as ``I-``).
     """
     if word_start is None:
         runs = decode_tags(tags)
     else:
         first = np.nonzero(word_start)[0]
         last = np.append(first[1:] - 1, len(tags) - 1)
-        runs = [(int(first[a]), int(last[b]), typ) for a, b, typ in decode_tags_strict([tags[i] for i in first], scheme)]
+        word_tags = [tags[i] for i in first]
+        decoded = decode_tags(word_tags) if repair else decode_tags_strict(word_tags, scheme)
+        runs = [(int(first[a]), int(last[b]), typ) for a, b, typ in decoded]
     ents = []
     for k, (a, b, typ) in enumerate(runs, start=1):
         s, e = int(starts[a]), int(ends[b])
@@ -372,8 +376,10 @@ def predictions_to_documents(
     rows: Sequence[tuple[int, int]],
     row_predictions: np.ndarray,
     id_to_label: Sequence[str],
+    repair: bool = False,
 ) -> list[Document]:
-    """Row-wise label ids ([rows, max_length], position 0 = [CLS]) → documents with entities."""
+    """Row-wise label ids ([rows, max_length], position 0 = [CLS]) → documents with entities
+    (``repair``: see :func:`tags_to_entities`)."""
     scheme = "BIOES" if any(l[:2] in ("E-", "S-") for l in id_to_label) else "BIO"
     per_doc: dict[int, list] = {}
     for r, (d, w) in enumerate(rows):
@@ -385,6 +391,6 @@ def predictions_to_documents(
         merged = merge_window_predictions(enc.windows, per_doc.get(d, []), n) if n else np.zeros(0, np.int64)
         tags = [id_to_label[int(t)] for t in merged]
         ents = tags_to_entities(tags, enc.starts, enc.ends, enc.doc.text, word_start=enc.word_start,
-                                scheme=scheme)
+                                scheme=scheme, repair=repair)
         out.append(Document(enc.doc.id, enc.doc.text, ents, [], enc.doc.source))
     return out

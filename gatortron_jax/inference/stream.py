@@ -16,7 +16,8 @@ Outputs under ``output_dir`` (writes are atomic: tmp + ``os.replace``):
 * per-note files through a :class:`ChunkWriter` (default: brat ``.txt``/``.ann`` or i2b2, as
   ``ner_predict.write_predictions`` writes them);
 * ``entities.jsonl`` (and ``entities.parquet``): one row per entity — note id, note index,
-  entity id, type, start, end, score (and text only with ``show_text``: it is PHI);
+  entity id, type, start, end, score, source (``model`` or the pattern / list that found it;
+  a pattern-only span has no score) (and text only with ``show_text``: it is PHI);
 * ``summary.json``: notes read / predicted / failed (with id and reason; the first 1000, all of
   them in ``failed.jsonl``), entities by type, tokens, windows, seconds; with ``num_shards > 1`` these are ``*.shard-IIIII-of-NNNNN.*``.
 
@@ -75,17 +76,42 @@ _MIN_BUCKET = 16
 
 
 class ScoringTagger(NERModelDir):
-    """A fine-tuned NER model dir loaded once: windows in, (label ids, label probabilities) out."""
+    """A fine-tuned NER model dir loaded once: windows in, (label ids, label probabilities) out.
 
-    def __init__(self, model_dir: str, batch_size: int = 32, dtype: Optional[str] = None):
+    ``operating_point`` (``inference/operating_point.py``): per-type thresholds that add PHI
+    where argmax said ``O`` (decoded with the repairing decoder); ``candidates``: also compute
+    what choosing one needs (:meth:`predict_channels`' channels 2-3). ``patterns``: recognizer
+    spans merged with the model's (``annotations/patterns.py``); each entity then has a source.
+    Both default to what the model dir stores (``config.json`` sections ``operating_point`` and
+    ``patterns``; none stored: argmax, model alone); None turns them off.
+    """
+
+    def __init__(self, model_dir: str, batch_size: int = 32, dtype: Optional[str] = None, *,
+                 operating_point: Any = "stored", patterns: Any = "stored", candidates: bool = False):
+        from gatortron_jax.annotations.patterns import PatternMatcher
         from gatortron_jax.finetuning.supervised import load_for_inference
-        from gatortron_jax.models.token_classification import predict_labels_and_scores
+        from gatortron_jax.inference import operating_point as op_lib
+        from gatortron_jax.models.token_classification import predict_labels_scores_marginals
 
         super().__init__(model_dir, dtype)
+        if isinstance(operating_point, str) and operating_point == "stored":
+            operating_point = op_lib.load_operating_point(model_dir, self.config)
+        if isinstance(patterns, str) and patterns == "stored":
+            patterns = op_lib.load_patterns(model_dir, self.config)
+        self.operating_point = operating_point
+        self.patterns = PatternMatcher(patterns) if patterns is not None else None
+        tables = op_lib.LabelTables.of(self.labels) if operating_point is not None or candidates else None
+        self._channels = 2 if tables is None else 4
+        if operating_point is not None:
+            self._thresholds = (tables.label_thresholds(operating_point.thresholds, len(self.labels)), tables.o_id)
 
-        def stacked(model, params, batch):  # one array for core.batching.predict_rows: [..., (label, prob)]
-            labels, scores = predict_labels_and_scores(model, params, batch)
-            return jnp.stack([labels.astype(jnp.float32), scores], axis=-1)
+        def stacked(model, params, batch):  # one array for predict_rows: [..., (label, prob[, best I-, mass])]
+            labels, scores, marginals = predict_labels_scores_marginals(model, params, batch)
+            out = [labels.astype(jnp.float32), scores]
+            if tables is not None:
+                best, mass = op_lib.phi_candidates(jnp, marginals, tables)
+                out += [best.astype(jnp.float32), mass]
+            return jnp.stack(out, axis=-1)
 
         self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
             self.model, model_dir, batch_size, stacked)
@@ -123,16 +149,27 @@ class ScoringTagger(NERModelDir):
         return sizes
 
     def predict_windows(self, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(label ids ``[R, L]``, probabilities ``[R, L]``) for stacked window features.
+        """(label ids ``[R, L]``, probabilities ``[R, L]``) for stacked window features, at the
+        operating point when the tagger has one."""
+        out = self.predict_channels(features)
+        labels, probs = out[..., 0].astype(np.int64), out[..., 1]
+        if self.operating_point is None:
+            return labels, probs
+        from gatortron_jax.inference.operating_point import apply_thresholds
+
+        return apply_thresholds(np, labels, probs, out[..., 2].astype(np.int64), out[..., 3], *self._thresholds)
+
+    def predict_channels(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """``[R, L, C]``: label id, its probability (and with candidates: the best PHI type's
+        ``I-`` label and mass) per token.
 
         Windows (from all notes of a chunk) are sorted by length and batched with others of
         the same padded length, so padding stays small however note lengths are mixed.
         """
         n, length = features["input_ids"].shape
-        labels = np.zeros((n, length), np.int64)
-        probs = np.zeros((n, length), np.float32)
+        chans = np.zeros((n, length, self._channels), np.float32)
         if n == 0:
-            return labels, probs
+            return chans
         lengths = real_lengths(features)  # [CLS] ... [SEP]: every real token, not the label mask
         padded = np.array([self.length_of(int(x)) for x in lengths])
         inputs = {k: features[k] for k in ("input_ids", "segment_ids", "label_mask")}
@@ -144,10 +181,9 @@ class ScoringTagger(NERModelDir):
                     rows = idx[start:start + size]
                     sub = {k: v[rows, :b] for k, v in inputs.items()}
                     out = predict_rows(self._predict, self.params, sub, size, self.partitioner.data_sharding)
-                    labels[rows, :b] = out[..., 0].astype(np.int64)
-                    probs[rows, :b] = out[..., 1]
+                    chans[rows, :b] = out
                     start += size
-        return labels, probs
+        return chans
 
 
 # ----------------------------------------------------------------------------- encoding (workers)
@@ -238,7 +274,8 @@ def scored_documents(tagger: ScoringTagger, encoded: Sequence[windowing.EncodedD
     """
     features, rows = windowing.window_features(encoded, tagger.tokenizer, tagger.max_length)
     labels, probs = tagger.predict_windows(features)
-    docs = windowing.predictions_to_documents(encoded, rows, labels, tagger.labels)
+    docs = windowing.predictions_to_documents(encoded, rows, labels, tagger.labels,
+                                              repair=getattr(tagger, "operating_point", None) is not None)
     out, first_row = [], 0
     for enc, doc in zip(encoded, docs):
         n = len(enc.ids)
@@ -257,8 +294,20 @@ def scored_documents(tagger: ScoringTagger, encoded: Sequence[windowing.EncodedD
             if score >= min_score:
                 kept.append(e)
                 scores.append(score)
-        out.append((Document(doc.id, doc.text, kept, [], doc.source), scores))
+        result = (Document(doc.id, doc.text, kept, [], doc.source), scores)
+        matcher = getattr(tagger, "patterns", None)
+        out.append(ScoredDocument(*matcher.merge_entities(*result)) if matcher is not None else result)
     return out
+
+
+class ScoredDocument(tuple):
+    """``(document, scores)`` as before (it unpacks the same) plus ``sources``: who found each
+    entity (``annotations.patterns.merge_spans``); a pattern-only entity's score is None."""
+
+    def __new__(cls, doc: Document, scores: list, sources: list[str]):
+        self = super().__new__(cls, (doc, scores))
+        self.sources = sources
+        return self
 
 
 # ----------------------------------------------------------------------------- writers
@@ -293,11 +342,12 @@ class NERFileWriter:
         return None
 
 
-def _entity_rows(note: SourceNote, doc: Document, scores: Sequence[float], show_text: bool) -> list[dict]:
+def _entity_rows(note: SourceNote, doc: Document, scores: Sequence[float], show_text: bool,
+                 sources: Optional[Sequence[str]] = None) -> list[dict]:
     rows = []
-    for e, score in zip(doc.entities, scores):
+    for k, (e, score) in enumerate(zip(doc.entities, scores)):
         row = {"note_id": note.id, "note_index": note.index, "entity_id": e.id, "type": e.type,
-               "start": e.start, "end": e.end, "score": score}
+               "start": e.start, "end": e.end, "score": score, "source": sources[k] if sources else "model"}
         if show_text:
             row["text"] = doc.text[e.start:e.end]
         rows.append(row)
@@ -503,7 +553,8 @@ def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote
     """Have ``writer`` stage the chunk's per-note files, then commit them, its tables and its ledger."""
     staging = stream_ledger.fresh_staging(state, chunk_no)
     extra_tables = writer.write(results, staging) or {}
-    rows = [r for n, (doc, scores) in zip(usable, results) for r in _entity_rows(n, doc, scores, options.show_text)]
+    rows = [r for n, res in zip(usable, results)
+            for r in _entity_rows(n, res[0], res[1], options.show_text, getattr(res, "sources", None))]
     files = stream_ledger.commit_files(state, out, chunk_no, staging, (doc.id for doc, _ in results),
                                        {"entities": rows, **extra_tables}, type(writer).__name__)
     by_type = collections.Counter(e.type for doc, _ in results for e in doc.entities)
@@ -526,7 +577,8 @@ def _combine_tables(state: str, n_chunks: int, options: StreamOptions) -> list[s
         import pyarrow.parquet as pq
 
         fields = [("note_id", pa.string()), ("note_index", pa.int64()), ("entity_id", pa.string()),
-                  ("type", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())]
+                  ("type", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64()),
+                  ("source", pa.string())]
         if options.show_text:
             fields.append(("text", pa.string()))
         schema = pa.schema(fields)

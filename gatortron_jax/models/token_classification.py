@@ -123,8 +123,10 @@ def token_marginals(model: EncoderForTokenClassification, logits: Array, mask: A
     return jax.grad(lambda e: jnp.sum(crf_lib.log_partition(e, mask, transitions, start, end)))(logits)
 
 
-def predict_labels_and_scores(model: EncoderForTokenClassification, params, batch: dict) -> tuple[Array, Array]:
-    """(label ids ``[B, L]``, probability of each predicted label ``[B, L]`` float32).
+def predict_labels_scores_marginals(model: EncoderForTokenClassification, params,
+                                    batch: dict) -> tuple[Array, Array, Array]:
+    """(label ids ``[B, L]``, probability of each predicted label ``[B, L]`` float32, every
+    label's marginal ``[B, L, K]`` float32: what the recall operating point thresholds).
 
     Softmax heads: the argmax label and its softmax probability (the max token probability).
     CRF heads: the Viterbi path and, per token, the marginal probability of the label the path
@@ -137,6 +139,13 @@ def predict_labels_and_scores(model: EncoderForTokenClassification, params, batc
         labels = module.decode(logits, batch["label_mask"])
         marginals = token_marginals(module, logits.astype(jnp.float32), batch["label_mask"])
         scores = jnp.take_along_axis(marginals, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
-        return labels, scores.astype(jnp.float32)
+        return labels, scores.astype(jnp.float32), marginals.astype(jnp.float32)
 
     return nn.apply(fn, model)({"params": params}, batch)
+
+
+def predict_labels_and_scores(model: EncoderForTokenClassification, params, batch: dict) -> tuple[Array, Array]:
+    """(label ids ``[B, L]``, probability of each predicted label ``[B, L]``): see
+    :func:`predict_labels_scores_marginals` (XLA drops the unused marginals)."""
+    labels, scores, _ = predict_labels_scores_marginals(model, params, batch)
+    return labels, scores

@@ -16,6 +16,12 @@ Offsets are 0-based, end-exclusive characters into the CDATA content *including*
 leading newline, so ``Document.text`` is the CDATA content exactly. Categories and types are
 :data:`CATEGORY_TYPES` (NAME, PROFESSION, LOCATION, AGE, DATE, CONTACT, ID).
 
+Corpora built on the same layout keep it but not its vocabulary: MEDDOCAN (Spanish, IberLEF
+2019) has the root ``<MEDDOCAN>``, an OTHER category and 22 Spanish TYPEs
+(:data:`MEDDOCAN_CATEGORY_TYPES`). So the reader takes any root element, any tag under
+``<TAGS>`` as the category and any TYPE as the label: labels come from the data. Only a
+*known* i2b2 2014 TYPE under a tag that is not its category is reported (kept, counted).
+
 **2006** (many records per file; PHI marked inline)::
 
     <ROOT>
@@ -67,9 +73,25 @@ CATEGORY_TYPES: dict[str, tuple[str, ...]] = {
     "CONTACT": ("PHONE", "FAX", "EMAIL", "URL", "IPADDR"),
     "ID": ("SSN", "MEDICALRECORD", "HEALTHPLAN", "ACCOUNT", "LICENSE", "VEHICLE", "DEVICE", "BIOID", "IDNUM"),
 }
+#: MEDDOCAN's categories and TYPEs (the guidelines' 29 types; 22 occur in train+dev). Not an
+#: allow-list: the reader keeps any TYPE; this only gives :func:`category_of` (masks, writers,
+#: per-category scores) the category of a type it meets without its XML tag (brat, predictions).
+MEDDOCAN_CATEGORY_TYPES: dict[str, tuple[str, ...]] = {
+    "NAME": ("NOMBRE_SUJETO_ASISTENCIA", "NOMBRE_PERSONAL_SANITARIO"),
+    "PROFESSION": ("PROFESION",),
+    "LOCATION": ("CALLE", "TERRITORIO", "PAIS", "CENTRO_SALUD", "HOSPITAL", "INSTITUCION"),
+    "AGE": ("EDAD_SUJETO_ASISTENCIA",),
+    "DATE": ("FECHAS",),
+    "CONTACT": ("NUMERO_TELEFONO", "NUMERO_FAX", "CORREO_ELECTRONICO", "URL_WEB", "DIRECCION_IP"),
+    "ID": ("ID_SUJETO_ASISTENCIA", "ID_CONTACTO_ASISTENCIAL", "ID_ASEGURAMIENTO", "ID_TITULACION_PERSONAL_SANITARIO",
+           "ID_EMPLEO_PERSONAL_SANITARIO", "NUMERO_BENEF_PLAN_SALUD", "IDENTIF_VEHICULOS_NRSERIE",
+           "IDENTIF_DISPOSITIVOS_NRSERIE", "IDENTIF_BIOMETRICOS", "OTRO_NUMERO_IDENTIF"),
+    "OTHER": ("SEXO_SUJETO_ASISTENCIA", "FAMILIARES_SUJETO_ASISTENCIA", "OTROS_SUJETO_ASISTENCIA"),
+}
 #: 2006 types that are not 2014 types, mapped to a 2014 category.
 _I2B2_2006_CATEGORY = {"ID": "ID", "LOCATION": "LOCATION", "PHONE": "CONTACT"}
 TYPE_TO_CATEGORY: dict[str, str] = {t: c for c, ts in CATEGORY_TYPES.items() for t in ts}
+_MEDDOCAN_TYPE_TO_CATEGORY: dict[str, str] = {t: c for c, ts in MEDDOCAN_CATEGORY_TYPES.items() for t in ts}
 I2B2_2006_TYPES = ("PATIENT", "DOCTOR", "HOSPITAL", "ID", "DATE", "LOCATION", "PHONE", "AGE")
 LABELS = ("type", "category", "tag/type")
 #: How far (characters, either side) a 2014 span may have drifted and still be repaired.
@@ -85,11 +107,13 @@ _XML_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 
 
 def category_of(phi_type: str) -> str:
-    """The 2014 category of a TYPE (a category name maps to itself; unknown types to OTHER)."""
+    """The category of a TYPE: i2b2 2014, 2006 or MEDDOCAN (a category name maps to itself;
+    unknown types to OTHER)."""
     t = phi_type.upper()
     if t in CATEGORY_TYPES:
         return t
-    return TYPE_TO_CATEGORY.get(t) or _I2B2_2006_CATEGORY.get(t, "OTHER")
+    return (TYPE_TO_CATEGORY.get(t) or _I2B2_2006_CATEGORY.get(t) or _MEDDOCAN_TYPE_TO_CATEGORY.get(t)
+            or "OTHER")
 
 
 def _norm(s: str) -> str:
@@ -129,9 +153,12 @@ def locate_span(text: str, start: int, end: int, want: str, window: int = REPAIR
 
 def read_i2b2_2014(xml_path: str, *, strict: bool = True, summary: ReadSummary | None = None,
                    doc_id: str | None = None, label: str = "type") -> Document:
-    """One i2b2 2014 de-id XML file. ``label``: ``type`` (Entity.type = TYPE, e.g. PATIENT),
-    ``category`` (Entity.type = the tag, e.g. NAME) or ``tag/type`` (``NAME/PATIENT``: both as
-    written, for the official scorer, which keys on the tag and the TYPE)."""
+    """One i2b2-2014-layout de-id XML file (any root element: ``<deIdi2b2>``, ``<MEDDOCAN>``).
+    ``label``: ``type`` (Entity.type = TYPE, e.g. PATIENT), ``category`` (Entity.type = the tag,
+    e.g. NAME) or ``tag/type`` (``NAME/PATIENT``: both as written, for the official scorer, which
+    keys on the tag and the TYPE). Every tag under ``<TAGS>`` with offsets or a TYPE is a PHI
+    mention whose tag is its category (one missing ``id``/``start``/``end``/``TYPE`` is bad:
+    dropped and counted, or an error when strict); a tag with none of them is skipped and counted."""
     if label not in LABELS:
         raise InputError(f"i2b2 2014 reader: label={label!r}; use one of {LABELS}")
     own_summary = summary is None
@@ -162,7 +189,7 @@ def read_i2b2_2014(xml_path: str, *, strict: bool = True, summary: ReadSummary |
         for tm in _TAG_RE.finditer(line):
             tag = tm.group(1)
             attrs = {k: html.unescape(v) for k, v in _ATTR_RE.findall(tm.group(2).strip())}
-            if tag not in CATEGORY_TYPES:
+            if not {"start", "end", "TYPE"} & attrs.keys():  # not a PHI mention at all
                 summary.skipped[f"<{redact(tag, 20)}> tag"] += 1
                 continue
             missing = [k for k in ("id", "start", "end", "TYPE") if k not in attrs]
@@ -194,7 +221,7 @@ def read_i2b2_2014(xml_path: str, *, strict: bool = True, summary: ReadSummary |
                 continue
             else:
                 summary.problem("no text attribute (offsets used unchecked)", where, warn=False)
-            if TYPE_TO_CATEGORY.get(phi_type) != tag:
+            if TYPE_TO_CATEGORY.get(phi_type, tag) != tag:  # a corpus's own TYPEs: labels from the data
                 summary.problem(f"TYPE not a {tag} type (kept)", where)
             ids.add(eid)
             etype = {"type": phi_type, "category": tag}.get(label, f"{tag}/{phi_type}")
@@ -217,22 +244,25 @@ def read_i2b2_2014_dir(directory: str, *, strict: bool = True, summary: ReadSumm
     return docs
 
 
-def format_i2b2_2014_xml(doc: Document) -> str:
-    """The 2014 XML for ``doc``. An entity typed by TYPE is written under its category; one
-    typed by a category (a category-labelled model) is written with ``TYPE`` = the category."""
+def format_i2b2_2014_xml(doc: Document, *, root: str = "deIdi2b2") -> str:
+    """The 2014 XML for ``doc``. An entity typed by TYPE is written under its category
+    (:func:`category_of`); one typed by a category (a category-labelled model) is written with
+    ``TYPE`` = the category. ``root``: the root element (``MEDDOCAN`` for that corpus's layout)."""
+    if not re.fullmatch(r"[A-Za-z_][\w.-]*", root):
+        raise InputError(f"i2b2 2014 writer: {root!r} is not an XML element name")
     if "]]>" in doc.text:
         raise InputError(f"document {doc.id}: text contains ']]>' and cannot be put in CDATA")
     idmap = _renumber([e.id for e in doc.entities], re.compile(r"^P\d+$"), "P")
     if len(idmap) != len(doc.entities):
         raise InputError(f"document {doc.id}: duplicate entity ids")
-    out = [_HEADER_2014, f"<TEXT><![CDATA[{doc.text}]]></TEXT>\n<TAGS>\n"]
+    out = [_HEADER_2014.replace("deIdi2b2", root), f"<TEXT><![CDATA[{doc.text}]]></TEXT>\n<TAGS>\n"]
     for e in doc.entities:
         s, t = e.start, e.end
         if not 0 <= s <= t <= len(doc.text):
             raise InputError(f"document {doc.id}: entity {e.id} has offsets outside the text")
         out.append(f'<{category_of(e.type)} id="{idmap[e.id]}" start="{s}" end="{t}" '
                    f'text="{_attr(doc.text[s:t])}" TYPE="{_attr(e.type)}" comment="" />\n')
-    out.append("</TAGS>\n</deIdi2b2>\n")
+    out.append(f"</TAGS>\n</{root}>\n")
     return "".join(out)
 
 
