@@ -10,7 +10,6 @@ import argparse
 import os
 
 
-
 def cmd_plan(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.planning import planner as planning  # sets up simulated CPU devices before JAX starts
     from gatortron_jax.cli import gin_config
