@@ -237,3 +237,14 @@ ENTRY %main (a: (s32[], f32[4,8])) -> (s32[], f32[4,8]) {
 def test_tpu_loops_without_known_trip_count_use_the_condition_bound():
     c = collectives.collective_bytes(_TPU_LOOP_HLO, 8)
     assert c["all-gather"]["count"] == 7 and c["all-gather"]["result_bytes"] == 7 * 16 * 8 * 4
+
+
+def test_finetune_and_predict_steps_plan_on_the_cpu_proxy():
+    ft = planner.plan(TINY, _request("finetune", mesh="data=2"))
+    pr = planner.plan(TINY, _request("predict", mesh="data=2"))
+    assert ft["step"] == "finetune" and pr["step"] == "predict"
+    mf, mp = ft["memory_per_device"], pr["memory_per_device"]
+    assert mf["opt_state"] == pytest.approx(2 * mf["params"], rel=0.01)  # Adam's two moments
+    assert mp["opt_state"] == 0 and mp["params"] == mf["params"] and mp["total"] < mf["total"]
+    assert ft["flops_per_step"]["model"] == pytest.approx(3 * pr["flops_per_step"]["model"])  # fwd + bwd
+    assert "tagger head (forward only" in planner.format_report(pr)
