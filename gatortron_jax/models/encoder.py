@@ -180,9 +180,10 @@ class SelfAttention(nn.Module):
     def _spelled_out(self, x: Array, mask: Array | None, use_dropout: bool) -> Array:
         """Attention as matmuls + softmax, in the [batch, heads, seq, kv] layout throughout.
 
-        * q/k/v come from ONE einsum against the three kernels stacked at compute time (the
-          stored params stay separate, so checkpoints and converters are untouched), straight
-          into [3, batch, heads, seq, kv]: no transposing copies between projection and scores.
+        * q/k/v are projected straight into [batch, heads, seq, kv]: no transposing copies
+          between projection and scores. With enough tokens per batch (:func:`_fuse_qkv`) from
+          ONE einsum against the three kernels stacked at compute time (the stored params stay
+          separate, so checkpoints and converters are untouched).
         * 1/sqrt(kv) is folded into the q kernel and bias (a [H, N, D] multiply instead of one
           over every activation).
         * Softmax normalisation is deferred: exp(logits - max) @ v, then divided by the row sums
@@ -194,11 +195,16 @@ class SelfAttention(nn.Module):
         dtype = cfg.compute_dtype
         scale = jnp.asarray(1.0 / cfg.kv_dim**0.5, dtype)
         (wq, bq), (wk, bk), (wv, bv) = self.query.weights(), self.key.weights(), self.value.weights()
-        kernel = jnp.stack([wq * scale, wk, wv])  # [3, H, N, D]
-        bias = jnp.stack([bq * scale, bk, bv])[:, None, :, None, :]  # [3, 1, N, 1, D]
-        qkv = jnp.einsum("bsh,thnd->tbnsd", x.astype(dtype), kernel) + bias
-        q, k, v = (checkpoint_name(nn.with_logical_constraint(qkv[i], BNSD), name)
-                   for i, name in enumerate(("query_proj", "key_proj", "value_proj")))
+        x = x.astype(dtype)
+        if _fuse_qkv(x.shape[0] * x.shape[1], x.shape[2]):
+            kernel = jnp.stack([wq * scale, wk, wv])  # [3, H, N, D]
+            bias = jnp.stack([bq * scale, bk, bv])[:, None, :, None, :]  # [3, 1, N, 1, D]
+            q, k, v = jnp.einsum("bsh,thnd->tbnsd", x, kernel) + bias
+        else:
+            q, k, v = (jnp.einsum("bsh,hnd->bnsd", x, w) + b[:, None, :]
+                       for w, b in ((wq * scale, bq * scale), (wk, bk), (wv, bv)))
+        q, k, v = (checkpoint_name(nn.with_logical_constraint(t, BNSD), name)
+                   for t, name in zip((q, k, v), ("query_proj", "key_proj", "value_proj")))
         logits = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32)
         if mask is not None:
             logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
@@ -212,6 +218,17 @@ class SelfAttention(nn.Module):
         wo, bo = self.out.weights()
         out = nn.with_logical_constraint(out, BNSD)
         return jnp.einsum("bnsd,ndh->bsh", out, wo) + bo
+
+
+# Fuse q/k/v into one contraction when a batch has at least this many tokens per hidden unit:
+# the fusion copies the three [H, N, D] kernels into one each call (3 H^2 values), which pays
+# off only against enough activations (B x S x H) to amortise it. Measured with
+# `bench_forward.py --ablation` (benchmarks/RESULTS.md, issue 26).
+FUSE_QKV_MIN_TOKENS_PER_HIDDEN = 8
+
+
+def _fuse_qkv(tokens: int, hidden: int) -> bool:
+    return tokens >= FUSE_QKV_MIN_TOKENS_PER_HIDDEN * hidden
 
 
 def _use_einsum_attention(cfg: EncoderConfig) -> bool:
