@@ -115,3 +115,46 @@ def test_operating_point_bad_values(tmp_path):
         opl.OperatingPoint({"NAME": 0.0}, 0.99)
     with pytest.raises(InputError, match="config.json: operating_point: not an operating point"):
         opl.OperatingPoint.from_dict({"thresholds": {}}, "m/config.json: operating_point")
+
+
+@pytest.mark.slow
+def test_cli_evaluate_target_recall_then_predict_and_deid_use_it(repo_root, tmp_path, capsys, monkeypatch):
+    """evaluate --target_recall stores thresholds + recipe; predict's entities.jsonl says who found
+    each span; deid at the stored point leaks no more gold PHI than at argmax, model alone."""
+    import json
+
+    from gatortron_jax.annotations.formats import i2b2_deid
+    from gatortron_jax.cli import main as cli
+    from test_finetune_ner import TINY, _save_random_mlm_model
+
+    monkeypatch.chdir(repo_root)
+    init = tmp_path / "pretrained"
+    _save_random_mlm_model(init, repo_root, TINY)
+    model = tmp_path / "deid_model"
+    assert cli.main(["finetune", "--gin_file=gin/finetune/sample_deid.gin", f"--init_checkpoint={init}",
+                     f"--model_dir={model}", "--gin.NERDataConfig.max_length=64", "--gin.NERDataConfig.overlap=16",
+                     "--gin.NERTrainConfig.num_epochs=1", "--gin.NERTrainConfig.max_steps_per_epoch=4"]) == 0
+    out_json = tmp_path / "eval.json"
+    capsys.readouterr()
+    assert cli.main(["evaluate", f"--checkpoint={model}", f"--output={out_json}", "--target_recall", "0.95"]) == 0
+    assert "operating point, model + patterns" in capsys.readouterr().out
+    ev = json.loads(out_json.read_text())["operating_point"]
+    assert ev["table"]["operating point, model + patterns"]["recall"] >= ev["table"]["argmax, model"]["recall"]
+    cfg = json.loads((model / "config.json").read_text())
+    assert cfg["operating_point"]["target_recall"] == 0.95 and cfg["patterns"]["type_map"]["DATE"] == "DATE"
+
+    test_dir = repo_root / "data/deid_samples/i2b2_2014/test"
+    gold = i2b2_deid.read_i2b2_2014_dir(str(test_dir), strict=True)
+    table = tmp_path / "notes.jsonl"
+    table.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in gold), encoding="utf-8")
+    assert cli.main(["predict", f"--checkpoint={model}", f"--input={table}", f"--output={tmp_path / 'p'}",
+                     "--format", "none"]) == 0
+    rows = [json.loads(l) for l in (tmp_path / "p/entities.jsonl").read_text().splitlines()]
+    assert rows and all("source" in r for r in rows) and any(r["source"].startswith("pattern:")
+                                                             or "+pattern:" in r["source"] for r in rows)
+    leaked = {}
+    for name, extra in (("stored", []), ("argmax", ["--operating_point", "argmax", "--patterns", "none"])):
+        assert cli.main(["deid", f"--checkpoint={model}", f"--input={test_dir}", f"--output={tmp_path / name}",
+                         "--mode", "mask", *extra]) == 0
+        leaked[name] = json.loads((tmp_path / name / "leakage_report.json").read_text())["summary"]["leaked"]
+    assert leaked["stored"] <= leaked["argmax"]

@@ -74,6 +74,7 @@ def _write_eval(args: argparse.Namespace, result: dict) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.core.errors import ConfigError
     from gatortron_jax.cli import gin_config
     from gatortron_jax.evaluation.ner_metrics import format_table
     from gatortron_jax.finetuning.config import NERDataConfig
@@ -97,6 +98,10 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
         result = evaluate_deid_model(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
     else:
         result = evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    if args.target_recall is not None:
+        if not _is_deid_task(data.task):
+            raise ConfigError(f"--target_recall: task {data.task} is not a de-id task")
+        result["operating_point"] = _calibrate(args, data)
     out = _write_eval(args, result)
     print(f"{result['task']} / {args.split}: {result['documents']} documents")
     print(format_table(result["scores"]))
@@ -107,6 +112,33 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     _print_official(result.get("official"))
     print(f"wrote {out} (scores with the recipe: seed, configs, checkpoint and data fingerprints, versions)")
     return 0
+
+
+def _calibrate(args: argparse.Namespace, data) -> dict:
+    """``--target_recall``: per-type thresholds chosen on the task's dev split (with the pattern
+    recipe for the model's labels unless ``--no_patterns``), stored in the model dir, and the
+    table of binary span recall/precision at argmax and at the operating point."""
+    from gatortron_jax.annotations.patterns import recipe_for_labels
+    from gatortron_jax.finetuning import ner_tasks
+    from gatortron_jax.inference import operating_point as opl
+    from gatortron_jax.inference.stream import ScoringTagger
+
+    dev = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits()).documents(data.dev_split, strict=data.strict)
+    tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, operating_point=None, patterns=None,
+                           candidates=True)
+    recipe = None if args.no_patterns else recipe_for_labels(tagger.labels, deny_file=args.deny_list,
+                                                               allow_file=args.allow_list)
+    op, table = opl.calibrate(tagger, dev, args.target_recall, recipe)
+    opl.save_operating_point(args.checkpoint, op)
+    opl.save_patterns(args.checkpoint, recipe)
+    print(f"operating point for recall {args.target_recall} chosen on {data.dev_split} ({len(dev)} notes; binary "
+          "span recall: every letter/digit of a gold span covered), stored in the model dir:")
+    print("| decoding | recall | precision | missed | predicted |\n|---|---|---|---|---|")
+    for name, m in table.items():
+        print(f"| {name} | {m['recall']:.4f} | {m['precision']:.4f} | {m['missed']} | {m['predicted']} |")
+    missed = {t: v["missed"] for t, v in op.dev["by_type"].items() if v["missed"]}
+    print(f"missed at the operating point, by type: {missed}; below the target: {op.dev['unreached']}")
+    return {"split": data.dev_split, "table": table, **op.to_dict(), "patterns": recipe.to_dict() if recipe else None}
 
 
 def _print_official(official: dict | None) -> None:
@@ -176,6 +208,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gin_file", action="append", default=None, help="gin file(s) naming the task/data "
                    "(default: the task the model was fine-tuned on)")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    g = p.add_argument_group("de-id: an operating point for recall (stored in the model dir; predict/deid use it)")
+    g.add_argument("--target_recall", type=float, default=None, help="choose per-type thresholds on the dev split "
+                   "for this binary span recall, with the pattern recognizers beside the model")
+    g.add_argument("--no_patterns", action="store_true", help="choose (and store) the model alone, no patterns")
+    g.add_argument("--deny_list", default=None, help="TYPE<TAB>entry per line (re: for a regex): always PHI")
+    g.add_argument("--allow_list", default=None, help="entry per line (re: for a regex): never PHI")
     p.add_argument("--output", default=None, help="JSON file (default CHECKPOINT/eval_<task>_<split>.json)")
     p.add_argument("--batch_size", type=int, default=32)
     flags.add_input_flags(p)

@@ -42,13 +42,23 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     return _predict_ner_stream(args)
 
 
+def _tagger(args: argparse.Namespace):
+    """The streaming tagger with the model dir's stored operating point and pattern recipe,
+    unless ``--operating_point argmax`` / ``--patterns none``."""
+    from gatortron_jax.inference import stream
+
+    return stream.ScoringTagger(args.checkpoint, batch_size=args.batch_size, dtype=getattr(args, "dtype", None),
+                                operating_point=None if args.operating_point == "argmax" else "stored",
+                                patterns=None if args.patterns == "none" else "stored")
+
+
 def _predict_ner_stream(args: argparse.Namespace) -> int:
     """NER ``predict``: streamed in chunks, resumable, sharded (inference/stream.py)."""
     from gatortron_jax.inference import stream
     from gatortron_jax.inference.note_sources import NoteSource
 
     shard, num_shards = flags.shard_flags(args)
-    tagger = stream.ScoringTagger(args.checkpoint, batch_size=args.batch_size, dtype=args.dtype)
+    tagger = _tagger(args)
     flavour = tagger.output_format if tagger.output_format.startswith("i2b2") else "i2b2_2010"
     if args.format == "i2b2_2014":
         flavour = "i2b2_2014"
@@ -96,8 +106,22 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
         from gatortron_jax.annotations.documents import Document
         from gatortron_jax.inference import ner_predict
 
-        predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
-        found = [p.entities for p in predictor.predict([Document(d.id, d.text, [], [], d.source) for d in notes])]
+        plain = [Document(d.id, d.text, [], [], d.source) for d in notes]
+        from gatortron_jax.models.model_dir import read_model_info
+
+        stored = read_model_info(args.checkpoint)
+        if (args.operating_point == "stored" and stored.get("operating_point")) or (
+                args.patterns == "stored" and stored.get("patterns")):  # decode as the streamed path does
+            from gatortron_jax.finetuning import windowing
+            from gatortron_jax.inference.stream import scored_documents
+
+            tagger = _tagger(args)
+            encoded, _ = windowing.encode_documents(plain, tagger.tokenizer, tagger.max_length, tagger.overlap,
+                                                    first_subword=tagger.first_subword)
+            found = [r[0].entities for r in scored_documents(tagger, encoded)]
+        else:
+            predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
+            found = [p.entities for p in predictor.predict(plain)]
     if args.phi_source in ("gold", "both"):
         found = [list(f) + list(d.entities) for f, d in zip(found, notes)]
     # Surrogate date shifts derive from (seed, patient): without --seed the seed is secret and unrecorded.
@@ -157,7 +181,7 @@ def _deid_stream(args: argparse.Namespace) -> int:
                         id_field=args.id_field, text_field=args.text_field, strict=args.strict,
                         show_text=args.show_text)
     fmt = args.format or ("jsonl" if source.kind != "txt" else "brat")
-    tagger = stream.ScoringTagger(args.checkpoint, batch_size=args.batch_size, dtype=args.dtype)
+    tagger = _tagger(args)
     options = stream.StreamOptions(output_dir=args.output, chunk_notes=args.chunk_notes, show_text=args.show_text,
                                    shard=shard, num_shards=num_shards, tokenize=args.tokenize, workers=args.workers)
     seed = args.seed if args.seed is not None else secrets.randbits(63)
@@ -172,6 +196,13 @@ def _deid_stream(args: argparse.Namespace) -> int:
              "" if num_shards == 1 else "." + options.shard_tag, summary["removed_by_type"],
              summary["kept_by_policy"], summary["surrogate_fallbacks_masked"], args.output)
     return 0
+
+
+def _decoding_flags(p) -> None:
+    p.add_argument("--operating_point", default="stored", choices=["stored", "argmax"],
+                   help="stored: the model dir's recall thresholds (evaluate --target_recall), if any; argmax: none")
+    p.add_argument("--patterns", default="stored", choices=["stored", "none"],
+                   help="stored: the model dir's pattern recognizers/lists beside the model, if any; none: model alone")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -205,6 +236,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--text_field", default=None, help="note text field/column (default text / note_text)")
     g.add_argument("--table", action="append", default=[], choices=["jsonl", "parquet"],
                    help="entity table formats; entities.jsonl is always written (entity text only with --show_text)")
+    _decoding_flags(g)
     g.add_argument("--min_score", type=float, default=0.0, help="drop entities whose score (mean token "
                    "probability of the predicted labels) is below this")
     flags.add_stream_flags(g)
@@ -233,6 +265,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="brat: <id>.txt + <id>.ann; i2b2_2014: <id>.xml (the official scripts read it); jsonl: "
                         "one deidentified.jsonl of {id, text} (default for a .jsonl table, else brat)")
     p.add_argument("--mode", default="mask", choices=["mask", "surrogate"])
+    _decoding_flags(p)
     p.add_argument("--phi_source", default="model", choices=["model", "gold", "both"],
                    help="which PHI to replace: the model's predictions, the input's gold annotations (to "
                         "release an annotated corpus), or both")

@@ -151,8 +151,9 @@ def load_operating_point(model_dir: str, info: Mapping[str, Any] | None = None) 
     return None if d is None else OperatingPoint.from_dict(d, f"{model_dir}/config.json: {SECTION}")
 
 
-def save_patterns(model_dir: str, recipe: PatternRecipe) -> None:
-    _update_section(model_dir, PATTERNS_SECTION, recipe.to_dict())
+def save_patterns(model_dir: str, recipe: PatternRecipe | None) -> None:
+    """Store ``recipe`` (None: remove the stored one: the model alone from then on)."""
+    _update_section(model_dir, PATTERNS_SECTION, None if recipe is None else recipe.to_dict())
 
 
 def load_patterns(model_dir: str, info: Mapping[str, Any] | None = None) -> PatternRecipe | None:
