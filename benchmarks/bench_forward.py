@@ -190,15 +190,17 @@ def _alternatives(cfg):
         probs = jax.nn.softmax(jnp.where(mask, jnp.einsum("bnqd,bnkd->bnqk", q * (1 / d**0.5), k), neg))
         return jnp.einsum("bnsd,ndh->bsh", jnp.einsum("bnqk,bnkd->bnqd", probs, v), p["out"]["kernel"]) + p["out"]["bias"]
 
-    def bnsd_deferred(p, x, mask):  # the kept path without the q/k/v fusion: three projections
-        q, k, v = (proj(p, n, x, "bsh,hnd->bnsd") for n in ("query", "key", "value"))
-        logits = jnp.where(mask, jnp.einsum("bnqd,bnkd->bnqk", q * (1 / d**0.5), k), neg)
+    def fused_deferred(p, x, mask):  # the kept path with q/k/v as ONE einsum against the stacked kernels
+        kernel = jnp.stack([p["query"]["kernel"] / d**0.5, p["key"]["kernel"], p["value"]["kernel"]])
+        bias = jnp.stack([p["query"]["bias"] / d**0.5, p["key"]["bias"], p["value"]["bias"]])[:, None, :, None, :]
+        q, k, v = jnp.einsum("bsh,thnd->tbnsd", x, kernel) + bias
+        logits = jnp.where(mask, jnp.einsum("bnqd,bnkd->bnqk", q, k), neg)
         e = jnp.exp(logits - logits.max(-1, keepdims=True))
         out = jnp.einsum("bnqk,bnkd->bnqd", e, v) / e.sum(-1, keepdims=True)
         return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
 
     return {"old: [B,S,N,D] einsum + softmax": old_bqhd, "[B,N,S,D], 3 projections, softmax": bnsd_separate,
-            "[B,N,S,D], 3 projections, deferred normalisation": bnsd_deferred}
+            "[B,N,S,D], q/k/v fused (stacked kernels), deferred normalisation": fused_deferred}
 
 
 def attention_ablation(shape: tuple[int, ...], runs: int, seed: int) -> dict:

@@ -1,5 +1,5 @@
-"""The CPU attention path ([batch, heads, seq, kv] layout, q/k/v fused at compute time, deferred
-softmax normalisation) against the GPU/TPU path (``jax.nn.dot_product_attention``), under every
+"""The CPU attention path ([batch, heads, seq, kv] layout, scale folded into the q kernel,
+deferred softmax normalisation) against the GPU/TPU path (``jax.nn.dot_product_attention``), under every
 remat policy, with packed segments, in bf16, and with attention-prob dropout.
 
 HF parity (tests/test_hf_parity.py) pins the CPU path to transformers; these pin the other
@@ -13,7 +13,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gatortron_jax.models import encoder
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.heads import EncoderForMLM
 from gatortron_jax.pretraining.losses import mlm_sums
@@ -55,10 +54,8 @@ def test_param_tree_is_the_same_on_every_platform(params):
         assert jax.tree.map(lambda a: a.shape, shapes["params"]) == jax.tree.map(lambda a: a.shape, params)
 
 
-@pytest.mark.parametrize("remat,fuse", [("none", False), ("dots", False), ("dots", True), ("qkv_proj", True)])
-def test_cpu_path_matches_the_gpu_path_forward_and_gradients(params, remat, fuse, monkeypatch):
-    # tiny batches fall below the fusion threshold; 0 forces the fused q/k/v contraction
-    monkeypatch.setattr(encoder, "FUSE_QKV_MIN_TOKENS_PER_HIDDEN", 0 if fuse else 10**9)
+@pytest.mark.parametrize("remat", ["none", "dots", "qkv_proj"])  # none, the default, and the one naming q/k/v
+def test_cpu_path_matches_the_gpu_path_forward_and_gradients(params, remat):
     loss_cpu, grads_cpu = _loss_and_grads(BASE.replace(remat_policy=remat), params)
     # target "gpu" traces the dot_product_attention branch; run here it is XLA's implementation
     loss_gpu, grads_gpu = _loss_and_grads(BASE.replace(remat_policy=remat, target_platform="gpu"), params)
@@ -67,8 +64,7 @@ def test_cpu_path_matches_the_gpu_path_forward_and_gradients(params, remat, fuse
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6)
 
 
-def test_bf16_compute_stays_close_to_fp32(params, monkeypatch):
-    monkeypatch.setattr(encoder, "FUSE_QKV_MIN_TOKENS_PER_HIDDEN", 0)
+def test_bf16_compute_stays_close_to_fp32(params):
     loss32, _ = _loss_and_grads(BASE, params)
     loss16, grads16 = _loss_and_grads(BASE.replace(dtype="bfloat16"), params)
     assert float(loss16) == pytest.approx(float(loss32), rel=2e-2)

@@ -107,8 +107,8 @@ class HeadProjection(nn.Module):
     (flax's DenseGeneral initialises a flattened 2-D kernel and then applies the 3-D logical
     constraint to it when a mesh is active, which fails; an explicit einsum also keeps the
     [embed, heads, kv] layout that checkpoint converters map onto.) :meth:`weights` hands the
-    cast kernel and bias to :class:`SelfAttention`, which fuses q/k/v into one contraction at
-    compute time without changing the stored params.
+    cast kernel and bias to :class:`SelfAttention`'s CPU path, which folds the softmax scale
+    into the q kernel and projects into its own layout without changing the stored params.
     """
 
     config: EncoderConfig
@@ -146,7 +146,8 @@ class SelfAttention(nn.Module):
       fused flash attention on GPU with bf16).
     * CPU, and attention-prob dropout anywhere: :meth:`_spelled_out`, in the [batch, heads, seq,
       kv] layout the batched score matmuls want (XLA:CPU transposes operands whose batch dims
-      are not leading: 2.4x slower per layer at MiniLM's predict shape, benchmarks/RESULTS.md).
+      are not leading: the old [batch, seq, heads, kv] einsums cost 1.7x the CPU time per
+      attention layer at MiniLM's predict shape; benchmarks/RESULTS.md, issue 26).
     """
 
     config: EncoderConfig
@@ -181,9 +182,8 @@ class SelfAttention(nn.Module):
         """Attention as matmuls + softmax, in the [batch, heads, seq, kv] layout throughout.
 
         * q/k/v are projected straight into [batch, heads, seq, kv]: no transposing copies
-          between projection and scores. With enough tokens per batch (:func:`_fuse_qkv`) from
-          ONE einsum against the three kernels stacked at compute time (the stored params stay
-          separate, so checkpoints and converters are untouched).
+          between projection and scores. (One einsum against the three kernels stacked at
+          compute time measured no faster on CPU: the stack copies 3 H^2 weights per call.)
         * 1/sqrt(kv) is folded into the q kernel and bias (a [H, N, D] multiply instead of one
           over every activation).
         * Softmax normalisation is deferred: exp(logits - max) @ v, then divided by the row sums
@@ -196,13 +196,8 @@ class SelfAttention(nn.Module):
         scale = jnp.asarray(1.0 / cfg.kv_dim**0.5, dtype)
         (wq, bq), (wk, bk), (wv, bv) = self.query.weights(), self.key.weights(), self.value.weights()
         x = x.astype(dtype)
-        if _fuse_qkv(x.shape[0] * x.shape[1], x.shape[2]):
-            kernel = jnp.stack([wq * scale, wk, wv])  # [3, H, N, D]
-            bias = jnp.stack([bq * scale, bk, bv])[:, None, :, None, :]  # [3, 1, N, 1, D]
-            q, k, v = jnp.einsum("bsh,thnd->tbnsd", x, kernel) + bias
-        else:
-            q, k, v = (jnp.einsum("bsh,hnd->bnsd", x, w) + b[:, None, :]
-                       for w, b in ((wq * scale, bq * scale), (wk, bk), (wv, bv)))
+        q, k, v = (jnp.einsum("bsh,hnd->bnsd", x, w) + b[:, None, :]
+                   for w, b in ((wq * scale, bq * scale), (wk, bk), (wv, bv)))
         q, k, v = (checkpoint_name(nn.with_logical_constraint(t, BNSD), name)
                    for t, name in zip((q, k, v), ("query_proj", "key_proj", "value_proj")))
         logits = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32)
@@ -218,17 +213,6 @@ class SelfAttention(nn.Module):
         wo, bo = self.out.weights()
         out = nn.with_logical_constraint(out, BNSD)
         return jnp.einsum("bnsd,ndh->bsh", out, wo) + bo
-
-
-# Fuse q/k/v into one contraction when a batch has at least this many tokens per hidden unit:
-# the fusion copies the three [H, N, D] kernels into one each call (3 H^2 values), which pays
-# off only against enough activations (B x S x H) to amortise it. Measured with
-# `bench_forward.py --ablation` (benchmarks/RESULTS.md, issue 26).
-FUSE_QKV_MIN_TOKENS_PER_HIDDEN = 8
-
-
-def _fuse_qkv(tokens: int, hidden: int) -> bool:
-    return tokens >= FUSE_QKV_MIN_TOKENS_PER_HIDDEN * hidden
 
 
 def _use_einsum_attention(cfg: EncoderConfig) -> bool:
