@@ -256,8 +256,8 @@ def main(argv: list[str] | None = None) -> dict:
             if r is None:
                 continue
             flops = train_flops(shape, batch, seq, r["predicted"])
-            rows.append(dict(shape=name, seq=seq, batch=batch, impl=label,
-                             train_tok_s=tokens / r["train_s"], fwd_tok_s=tokens / r["fwd_s"],
+            rows.append(dict(shape=name, seq=seq, batch=batch, impl=label, predicted=r["predicted"],
+                             train_gflop=flops / 1e9, train_tok_s=tokens / r["train_s"], fwd_tok_s=tokens / r["fwd_s"],
                              enc_tok_s=tokens / r["enc_fwd_s"], ratio_enc=vs_hf("enc_fwd_s", r),
                              rss_mb=r["peak_rss_mb"], mfu=flops / r["train_s"] / 1e9 / peak,
                              ratio_train=vs_hf("train_s", r), ratio_fwd=vs_hf("fwd_s", r)))

@@ -1,4 +1,5 @@
-"""Test session set-up: 8 simulated CPU devices (must happen before JAX is imported)."""
+"""Test session set-up: 8 simulated CPU devices (must happen before JAX is imported), and the
+session fixtures tests share (paths, and tiny models built once instead of once per test)."""
 
 import os
 
@@ -23,6 +24,12 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 import pathlib  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Property tests never fail on time: no per-example deadline and no "generation too slow"
+# health check, both of which a busy machine crosses. A test's own @settings inherit these.
+settings.register_profile("no_timing", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("no_timing")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -38,3 +45,16 @@ def shared_data() -> pathlib.Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(repo_root, tmp_path_factory) -> pathlib.Path:
+    """A random 'pretrained' tiny MLM model dir (``tiny_models.TINY``), built once per session.
+
+    Read-only for tests: ``--init_checkpoint`` only reads it (write elsewhere, e.g. ``tmp_path``).
+    """
+    from tiny_models import save_random_mlm_model
+
+    init = tmp_path_factory.mktemp("tiny_pretrained") / "tiny"
+    save_random_mlm_model(init, repo_root)
+    return init

@@ -12,8 +12,11 @@ The test runs the single-process reference in its own process with :func:`run`.
 import json
 import os
 import sys
+import time
 
 import numpy as np
+
+_T0 = time.monotonic()
 
 BATCH, SEQ, VOCAB = 8, 16, 128
 
@@ -76,6 +79,13 @@ def run(devices=None, steps: int = 3) -> dict:
         checksum = jax.jit(lambda p: sum(jax.numpy.sum(jax.numpy.abs(x)) for x in jax.tree.leaves(p)),
                            out_shardings=partitioner.replicated)
         batch = to_global(global_batch(), partitioner.data_sharding)
+        # Compile everything first, then wait for every process: gloo sets up its cross-process
+        # context at the first collective and gives the peer a fixed 30 s to show up there, which
+        # a process still compiling on a busy machine misses.
+        p_train = p_train.lower(state, batch, jax.random.key(7)).compile()
+        p_eval = p_eval.lower(state.params, batch).compile()
+        checksum = checksum.lower(state.params).compile()
+        barrier("compiled")
         losses = []
         for _ in range(steps):
             state, metrics = p_train(state, batch, jax.random.key(7))
@@ -95,6 +105,34 @@ def run(devices=None, steps: int = 3) -> dict:
     return result
 
 
+# Generous JAX coordination-service limits, so that a process slowed by a busy machine (2
+# cores shared with other work) is waited for instead of failing the run: JAX's defaults are
+# 300 s to connect, 100 s without a heartbeat, and 300 s at the shutdown barrier, where a
+# process that finished early waits for the others (jax.distributed.initialize, jax 0.10.2).
+INITIALIZATION_TIMEOUT_S = 900
+HEARTBEAT_TIMEOUT_S = 900
+SHUTDOWN_TIMEOUT_S = 900
+
+
+def barrier(name: str) -> None:
+    """Wait (up to SHUTDOWN_TIMEOUT_S) until every process got here; a no-op in one process.
+
+    JAX's coordination-service barrier (the client ``jax.distributed`` holds): it needs no
+    collective, so unlike ``multihost_utils.sync_global_devices`` it is not bound by gloo's 30 s.
+    """
+    from jax._src import distributed as jax_distributed
+
+    client = jax_distributed.global_state.client
+    if client is not None:
+        phase(f"at barrier {name}")
+        client.wait_at_barrier(f"multiprocess_worker_{name}", timeout_in_ms=SHUTDOWN_TIMEOUT_S * 1000)
+
+
+def phase(name: str) -> None:
+    """One line per stage, so a test that fails can say how far each process got."""
+    print(f"phase {name} t={time.monotonic() - _T0:.1f}s", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     import argparse
 
@@ -110,25 +148,48 @@ def main() -> None:
     os.environ["JAX_PLATFORMS"] = "cpu"
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import functools
     import logging
+
+    import jax
 
     logging.basicConfig(level=logging.INFO)
     from gatortron_jax.core import distributed
 
-    if args.slurm:
-        distributed.initialize()  # JAX's SLURM detection + every local device (local_device_ids_from_env)
+    # The library's initialize passes JAX's defaults for the heartbeat and shutdown limits; the
+    # real jax.distributed.initialize is called, with the generous limits above added.
+    jax.distributed.initialize = functools.partial(jax.distributed.initialize,
+                                                   heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
+                                                   shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S)
+    phase("start")
+    if args.slurm:  # JAX's SLURM detection + every local device (local_device_ids_from_env)
+        distributed.initialize(initialization_timeout=INITIALIZATION_TIMEOUT_S)
     elif args.coordinator:
-        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                               initialization_timeout=INITIALIZATION_TIMEOUT_S)
+    phase("joined")
     result = run(steps=args.steps)
-    import jax
-
+    phase("trained")
     result.update(local_devices=[d.id for d in jax.local_devices()], global_devices=jax.device_count(),
                   env_local_device_ids=distributed.local_device_ids_from_env(),
                   mesh_device_ids=sorted(int(i) for i in result.pop("mesh_ids")))
     with open(args.out, "w") as f:
         json.dump(result, f)
     print("ok", result, flush=True)
+    if jax.process_count() > 1:
+        phase("at shutdown barrier")  # waits here for every other process
+        jax.distributed.shutdown()
+    phase("done")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BaseException:  # noqa: BLE001 - report, then leave at once
+        import traceback
+
+        traceback.print_exc()
+        phase("failed")
+        # Skip JAX's exit-time shutdown barrier: it would hold a failed process for up to
+        # SHUTDOWN_TIMEOUT_S waiting for the others, hiding the failure from the test that long.
+        os._exit(1)

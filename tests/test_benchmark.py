@@ -13,11 +13,6 @@ from gatortron_jax.benchmark import suite
 from gatortron_jax.benchmark.runner import rerun_recipe
 from gatortron_jax.benchmark.table import compare, mean_sd, permutation_p_value
 from gatortron_jax.cli import main as cli
-from gatortron_jax.models.config import EncoderConfig
-from test_finetune_ner import _save_random_mlm_model
-
-TINY = EncoderConfig(vocab_size=4096, hidden_size=32, num_layers=2, num_heads=2, mlp_dim=64,
-                     max_position_embeddings=64, dropout_rate=0.0, attention_dropout_rate=0.0)
 
 
 def test_mean_sd_and_exact_permutation_test():
@@ -64,25 +59,23 @@ def _data_root(shared_data, tmp_path, with_ncbi: bool):
     return root
 
 
-def test_benchmark_cli_table_skip_resume_recipe_compare(shared_data, repo_root, tmp_path, monkeypatch):
+def test_benchmark_cli_table_skip_resume_recipe_compare(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch):
     """Default suite: BIOSSES only (3 tiny runs: seed 0, resumed with seed 1, recipe re-run)."""
-    _benchmark_flow(shared_data, repo_root, tmp_path, monkeypatch, with_ncbi=False)
+    _benchmark_flow(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch, with_ncbi=False)
 
 
 @pytest.mark.slow
-def test_benchmark_with_ner_task(shared_data, repo_root, tmp_path, monkeypatch):
+def test_benchmark_with_ner_task(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch):
     """The same flow with the NER task too (NCBI tiny slice): 5 runs."""
-    _benchmark_flow(shared_data, repo_root, tmp_path, monkeypatch, with_ncbi=True)
+    _benchmark_flow(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch, with_ncbi=True)
 
 
-def _benchmark_flow(shared_data, repo_root, tmp_path, monkeypatch, with_ncbi):
+def _benchmark_flow(shared_data, repo_root, init, tmp_path, monkeypatch, with_ncbi):
     import jax
 
     monkeypatch.chdir(repo_root)
     jax.devices()  # this process keeps its 8 simulated devices (initialised before XLA_FLAGS changes) ...
     monkeypatch.setenv("XLA_FLAGS", "")  # ... while the runs, subprocesses, get one CPU device each
-    init = tmp_path / "init"
-    _save_random_mlm_model(init, repo_root, TINY)
     root, out = _data_root(shared_data, tmp_path, with_ncbi), tmp_path / "bench"
     tasks = (["conll_ner"] if with_ncbi else []) + ["biosses_sts"]
     argv = ["benchmark", f"--init_checkpoint={init}", "--mixture=public_biomedical", f"--data_root={root}",

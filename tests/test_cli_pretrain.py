@@ -27,6 +27,10 @@ def _run_cli(repo_root, *args):
     return subprocess.run([str(exe), *args], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
 
 
+# Slow: two console-script start-ups. In the default suite, test_resilience's runs check the same:
+# what a finished run writes (checkpoints, events, config, vocab, operative gin) and a resume that
+# continues (steps k→12, not from scratch).
+@pytest.mark.slow
 def test_pretrain_writes_checkpoints_events_and_resumes(repo_root, tmp_path):
     model_dir = tmp_path / "run"
     first = _run_cli(repo_root, "pretrain", f"--model_dir={model_dir}", *TINY_RUN, "--gin.TrainConfig.num_steps=4")

@@ -4,13 +4,8 @@ head kind reloads in transformers with our logits, and length buckets change no 
 
 import hashlib
 import json
-import os
 import pathlib
 import signal
-import subprocess
-import sys
-import threading
-import time
 
 import jax
 import jax.numpy as jnp
@@ -20,20 +15,13 @@ import pytest
 from gatortron_jax.cli import main as cli
 from gatortron_jax.models.config import EncoderConfig
 
-from test_finetune_ner import TINY, _save_random_mlm_model
+from cli_run import cli_cmd, interrupt_when, kill_when, run_cli
+from tiny_models import TINY
 
 NER_ARGS = ["--gin_file=gin/finetune/sample_ner.gin", "--gin.NERDataConfig.max_length=64",
             "--gin.NERDataConfig.overlap=16", "--gin.NERTrainConfig.num_epochs=4", "--gin.NERTrainConfig.batch_size=8",
             "--gin.NERTrainConfig.max_steps_per_epoch=3", "--gin.NERTrainConfig.patience=None",
             "--gin.NERTrainConfig.checkpoint_every_steps=2"]  # a resume point inside each epoch too
-
-
-def _cmd(*args):
-    return [str(pathlib.Path(sys.executable).with_name("gatortron-jax")), *args]
-
-
-def _env():
-    return dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")  # one CPU device, as a user runs it
 
 
 def _state_tree(step_dir: pathlib.Path):
@@ -53,44 +41,21 @@ def _flat(tree, prefix=""):
     return out
 
 
-def _kill_after_first_resume_point(repo_root, args, model_dir: pathlib.Path) -> str:
-    proc = subprocess.Popen(_cmd(*args), cwd=repo_root, env=_env(), stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
-    resume_dir = model_dir / "train_state" / "checkpoints"
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            if resume_dir.is_dir() and any(p.name.isdigit() for p in resume_dir.iterdir()):
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.002)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    reader.join(timeout=10)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    return "".join(lines)
-
-
 @pytest.mark.slow  # three real CLI runs: ~1.5 min of CPU on 2 idle cores
-def test_cli_finetune_kill_resume_bitwise_then_evaluate_recipe(repo_root, tmp_path, capsys, monkeypatch):
+def test_cli_finetune_kill_resume_bitwise_then_evaluate_recipe(repo_root, tiny_pretrained, tmp_path, capsys,
+                                                               monkeypatch):
     monkeypatch.chdir(repo_root)
-    init = tmp_path / "pretrained"
-    _save_random_mlm_model(init, repo_root, TINY)
+    init = tiny_pretrained
     run = lambda out: [*NER_ARGS, f"--init_checkpoint={init}", f"--model_dir={out}"]  # noqa: E731
 
     reference = tmp_path / "reference"
-    r = subprocess.run(_cmd("finetune", *run(reference)), cwd=repo_root, env=_env(), capture_output=True, text=True,
-                       timeout=600)
+    r = run_cli(repo_root, "finetune", *run(reference))
     assert r.returncode == 0, r.stderr[-3000:]
     killed = tmp_path / "killed"
-    _kill_after_first_resume_point(repo_root, ["finetune", *run(killed)], killed)
-    r = subprocess.run(_cmd("finetune", *run(killed)), cwd=repo_root, env=_env(), capture_output=True, text=True,
-                       timeout=600)
+    resume_dir = killed / "train_state" / "checkpoints"  # killed once the first resume point is written
+    kill_when(cli_cmd("finetune", *run(killed)), repo_root,
+              lambda _err: resume_dir.is_dir() and any(p.name.isdigit() for p in resume_dir.iterdir()))
+    r = run_cli(repo_root, "finetune", *run(killed))
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resumed from" in r.stderr and "after epoch" in r.stderr
     ref_cfg, got_cfg = (json.loads((d / "config.json").read_text()) for d in (reference, killed))
@@ -108,25 +73,18 @@ def test_cli_finetune_kill_resume_bitwise_then_evaluate_recipe(repo_root, tmp_pa
     # SIGTERM (a scheduler's preemption notice): the resume point is saved at the next step,
     # exit status 75; the requeued rerun ends bitwise where the uninterrupted run did
     terminated = tmp_path / "terminated"
-    proc = subprocess.Popen(_cmd("finetune", *run(terminated)), cwd=repo_root, env=_env(), stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
-    lines = []
-    for line in proc.stderr:
-        lines.append(line)
-        if "SIGTERM saves the resume point" in line:
-            proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=300) == 75, "".join(lines)[-3000:]
-    assert any("preemption notice (SIGTERM): resume point saved" in line for line in lines)
-    r = subprocess.run(_cmd("finetune", *run(terminated)), cwd=repo_root, env=_env(), capture_output=True,
-                       text=True, timeout=600)
+    got = interrupt_when(cli_cmd("finetune", *run(terminated)), repo_root,
+                         lambda err: "SIGTERM saves the resume point" in err, signal.SIGTERM)
+    assert got.returncode == 75, got.stderr[-3000:]
+    assert "preemption notice (SIGTERM): resume point saved" in got.stderr
+    r = run_cli(repo_root, "finetune", *run(terminated))
     assert r.returncode == 0 and "resumed from" in r.stderr, r.stderr[-3000:]
     got = _flat(_state_tree(terminated / "checkpoints" / best)["params"])
     for k in ref:
         np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
 
     # the same command again: nothing to do; a different configuration: one error line
-    r = subprocess.run(_cmd("finetune", *run(killed)), cwd=repo_root, env=_env(), capture_output=True, text=True,
-                       timeout=600)
+    r = run_cli(repo_root, "finetune", *run(killed))
     assert r.returncode == 0 and "nothing to do" in r.stderr
     assert cli.main(["finetune", *run(killed), "--gin.NERTrainConfig.seed=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -12,17 +12,62 @@ import pytest
 from gatortron_jax.cli import main as cli
 from gatortron_jax.models.config import EncoderConfig
 
-from test_finetune_ner import TINY, _run_cli, _save_random_mlm_model
+from cli_run import run_cli
+from tiny_models import TINY
 
 TINY_ARGS = ["--gin.TaskDataConfig.max_length=64", "--gin.TaskTrainConfig.num_epochs=2",
              "--gin.TaskTrainConfig.batch_size=8", "--gin.TaskTrainConfig.max_steps_per_epoch=3"]
+BAD_LINE = "123.T1.T2\t@CHEMICAL$ binds @GENE$.\tCPR:99\n"  # a label ChemProt does not have
 
 
-@pytest.fixture(scope="module")
-def pretrained(repo_root, tmp_path_factory):
-    init = tmp_path_factory.mktemp("pretrained") / "tiny"
-    _save_random_mlm_model(init, repo_root, TINY)
-    return init
+@pytest.fixture
+def pretrained(tiny_pretrained):
+    return tiny_pretrained
+
+
+@pytest.fixture
+def vocab(repo_root) -> str:
+    return str(repo_root / "data/sample_vocab/spm.model")
+
+
+@pytest.fixture
+def bad_chemprot_dir(repo_root, tmp_path):
+    """The ChemProt-style sample with one bad example appended to dev.tsv (line 14)."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    src = repo_root / "data/task_samples/chemprot_style"
+    for split in ("train", "dev", "test"):
+        (bad / f"{split}.tsv").write_text((src / f"{split}.tsv").read_text())
+    with open(bad / "dev.tsv", "a") as f:
+        f.write(BAD_LINE)
+    return bad
+
+
+def _cli_finetune(repo_root, gin_file: str, init, out, *extra: str, caplog=None) -> dict:
+    """``finetune`` through the CLI; the model dir's config.json, with what the run logged under ``_log``.
+
+    In this process (``cli.main``, the same parser and code as the console script, without an
+    interpreter and TensorFlow start-up per run) when ``caplog`` is given, else as a subprocess.
+    The console script itself is run by test_finetune_ner's end-to-end test.
+    """
+    argv = ["finetune", f"--gin_file={gin_file}", f"--init_checkpoint={init}", f"--model_dir={out}", *extra]
+    if caplog is None:
+        r = run_cli(repo_root, *argv)
+        assert r.returncode == 0, r.stderr[-3000:]
+        log = r.stderr
+    else:
+        caplog.clear()
+        with caplog.at_level("INFO"):
+            assert cli.main(argv) == 0, caplog.text[-3000:]
+        log = caplog.text
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["_log"] = log
+    return cfg
+
+
+def _evaluate(out, json_path, *extra: str) -> dict:
+    assert cli.main(["evaluate", f"--checkpoint={out}", f"--output={json_path}", *extra]) == 0
+    return json.loads(json_path.read_text())
 
 
 def test_encode_pairs_truncates_longer_side_and_counts(repo_root):
@@ -53,26 +98,21 @@ def test_encode_pairs_truncates_longer_side_and_counts(repo_root):
     assert feats["labels"].tolist() == [0, 1, 0]
 
 
-def test_cli_chemprot_sample_classification(repo_root, pretrained, tmp_path, monkeypatch):
+def test_cli_chemprot_sample_classification(repo_root, pretrained, tmp_path, monkeypatch, caplog):
     """finetune → evaluate → predict on the ChemProt-style sample; micro-F1 (false excluded)
     recomputed with sklearn from the evaluate JSON's predictions."""
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
     monkeypatch.chdir(repo_root)
     out = tmp_path / "re"
-    r = _run_cli(repo_root, "finetune", "--gin_file=gin/finetune/sample_re.gin", f"--init_checkpoint={pretrained}",
-                 f"--model_dir={out}", *TINY_ARGS)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "encoder initialised from" in r.stderr and "dev micro_f1" in r.stderr
-    cfg = json.loads((out / "config.json").read_text())
+    cfg = _cli_finetune(repo_root, "gin/finetune/sample_re.gin", pretrained, out, *TINY_ARGS, caplog=caplog)
+    assert "encoder initialised from" in cfg["_log"] and "dev micro_f1" in cfg["_log"]
     sec = cfg["sequence_task"]
     assert sec["task"] == "chemprot_re" and sec["representation"] == "entity_start" and "false" in sec["labels"]
     assert cfg["result"]["best_epoch"] >= 1 and os.listdir(out / "checkpoints")
     assert cfg["data"]["encoding"]["train"]["examples"] == 36
 
-    ev_json = tmp_path / "eval.json"
-    assert cli.main(["evaluate", f"--checkpoint={out}", f"--output={ev_json}"]) == 0
-    ev = json.loads(ev_json.read_text())
+    ev = _evaluate(out, tmp_path / "eval.json")
     gold = [p["gold"] for p in ev["predictions"]]
     pred = [p["pred"] for p in ev["predictions"]]
     assert ev["examples"] == len(gold) == 12 and set(pred) <= set(sec["labels"])
@@ -90,20 +130,15 @@ def test_cli_chemprot_sample_classification(repo_root, pretrained, tmp_path, mon
     assert [x["prediction"] for x in lines] == pred  # same model, same inputs, same labels
 
 
-def test_cli_sts_sample_regression(repo_root, pretrained, tmp_path, monkeypatch):
+def test_cli_sts_sample_regression(repo_root, pretrained, tmp_path, monkeypatch, caplog):
     """Regression head on the clinical-STS sample; Pearson r checked against scipy."""
     from scipy.stats import pearsonr
 
     monkeypatch.chdir(repo_root)
     out = tmp_path / "sts"
-    r = _run_cli(repo_root, "finetune", "--gin_file=gin/finetune/sample_sts.gin", f"--init_checkpoint={pretrained}",
-                 f"--model_dir={out}", *TINY_ARGS)
-    assert r.returncode == 0, r.stderr[-3000:]
-    cfg = json.loads((out / "config.json").read_text())
+    cfg = _cli_finetune(repo_root, "gin/finetune/sample_sts.gin", pretrained, out, *TINY_ARGS, caplog=caplog)
     assert cfg["sequence_task"]["kind"] == "regression" and cfg["sequence_task"]["labels"] is None
-    ev_json = tmp_path / "eval.json"
-    assert cli.main(["evaluate", f"--checkpoint={out}", "--split=dev", f"--output={ev_json}"]) == 0
-    ev = json.loads(ev_json.read_text())
+    ev = _evaluate(out, tmp_path / "eval.json", "--split=dev")
     gold = np.array([p["gold"] for p in ev["predictions"]])
     pred = np.array([p["pred"] for p in ev["predictions"]])
     assert ev["metric"] == "pearson" and len(gold) == 12 and np.ptp(pred) > 0
@@ -165,41 +200,27 @@ def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
     assert sum(len(d.relations) for d in docs) == n_pred
 
 
-def test_cli_strict_reaches_the_task_reader(repo_root, pretrained, tmp_path, capsys, monkeypatch):
+def test_cli_strict_reaches_the_task_reader(repo_root, pretrained, bad_chemprot_dir, tmp_path, capsys, monkeypatch):
     """--strict is passed down as an argument (no process-wide policy): a bad example is one error line."""
     monkeypatch.chdir(repo_root)
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    src = repo_root / "data/task_samples/chemprot_style"
-    for split in ("train", "dev", "test"):
-        (bad / f"{split}.tsv").write_text((src / f"{split}.tsv").read_text())
-    with open(bad / "dev.tsv", "a") as f:
-        f.write("123.T1.T2\t@CHEMICAL$ binds @GENE$.\tCPR:99\n")
     argv = ["finetune", "--gin_file=gin/finetune/sample_re.gin", f"--init_checkpoint={pretrained}",
-            f"--gin.TaskDataConfig.data_dir='{bad}'", *TINY_ARGS]
+            f"--gin.TaskDataConfig.data_dir='{bad_chemprot_dir}'", *TINY_ARGS]
     assert cli.main([*argv, f"--model_dir={tmp_path / 'strict'}", "--strict"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "dev.tsv" in err[0] and "CPR:99" in err[0], err
 
 
-def test_mednli_in_process_and_bad_label_reported(repo_root, tmp_path):
+def test_mednli_in_process_and_bad_label_reported(vocab, bad_chemprot_dir, tmp_path):
     from gatortron_jax.core.errors import InputError
     from gatortron_jax.finetuning.loop import finetune
     from gatortron_jax.finetuning.config import TaskDataConfig, TaskTrainConfig
 
-    vocab = str(repo_root / "data/sample_vocab/spm.model")
+    bad = bad_chemprot_dir
     train = TaskTrainConfig(num_epochs=1, batch_size=8, eval_batch_size=8, max_steps_per_epoch=2)
     result = finetune(str(tmp_path / "nli"), TaskDataConfig(task="mednli", vocab_path=vocab,
                                           max_length=64), train, model_config=TINY)
     assert result["metric"] == "accuracy" and 0.0 <= result["best_dev_metric"] <= 1.0
 
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    src = repo_root / "data/task_samples/chemprot_style"
-    for split in ("train", "dev", "test"):
-        (bad / f"{split}.tsv").write_text((src / f"{split}.tsv").read_text())
-    with open(bad / "dev.tsv", "a") as f:
-        f.write("123.T1.T2\t@CHEMICAL$ binds @GENE$.\tCPR:99\n")
     data = TaskDataConfig(task="chemprot_re", data_dir=str(bad), vocab_path=vocab, max_length=64)
     assert not data.strict and not data.strict_reading()  # default: skip, count and list
     explicit = TaskDataConfig(task="chemprot_re", data_dir=str(bad), vocab_path=vocab, max_length=64, strict=True)
@@ -295,17 +316,12 @@ def test_cli_emrqa_sample_span_qa(repo_root, pretrained, tmp_path, monkeypatch):
 
     monkeypatch.chdir(repo_root)
     out = tmp_path / "qa"
-    r = _run_cli(repo_root, "finetune", "--gin_file=gin/finetune/sample_qa.gin", f"--init_checkpoint={pretrained}",
-                 f"--model_dir={out}", "--gin.TaskDataConfig.max_length=64", "--gin.TaskDataConfig.doc_stride=24",
-                 "--gin.TaskDataConfig.max_query_length=16", "--gin.TaskTrainConfig.num_epochs=1",
-                 "--gin.TaskTrainConfig.max_steps_per_epoch=3")
-    assert r.returncode == 0, r.stderr[-3000:]
-    cfg = json.loads((out / "config.json").read_text())
+    cfg = _cli_finetune(repo_root, "gin/finetune/sample_qa.gin", pretrained, out, "--gin.TaskDataConfig.max_length=64",
+                        "--gin.TaskDataConfig.doc_stride=24", "--gin.TaskDataConfig.max_query_length=16",
+                        "--gin.TaskTrainConfig.num_epochs=1", "--gin.TaskTrainConfig.max_steps_per_epoch=3")
     assert cfg["sequence_task"]["kind"] == "qa" and cfg["data"]["encoding"]["train"]["windows"] > \
         cfg["data"]["encoding"]["train"]["questions"]  # long contexts were strided
-    ev_json = tmp_path / "eval.json"
-    assert cli.main(["evaluate", f"--checkpoint={out}", "--split=dev", f"--output={ev_json}"]) == 0
-    ev = json.loads(ev_json.read_text())
+    ev = _evaluate(out, tmp_path / "eval.json", "--split=dev")
 
     def norm(s):
         s = "".join(ch for ch in s.lower() if ch not in set(string.punctuation))

@@ -11,14 +11,12 @@ import json
 import os
 import pathlib
 import random
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
+from cli_run import kill_when
 from gatortron_jax.cli import main as cli
 
 TINY = dict(vocab_size=4096, hidden_size=32, num_layers=2, num_heads=2, mlp_dim=64, max_position_embeddings=64,
@@ -228,14 +226,8 @@ def test_kill_and_rerun_is_byte_identical_to_an_uninterrupted_run(model_dir, tmp
     # shapes and numbers), SIGKILLed once a few chunks are done.
     cmd = [sys.executable, "-m", "gatortron_jax.cli.main", "predict", "--checkpoint", str(model_dir), "--input",
            str(inp), "--output", str(out), *flags]
-    proc = subprocess.Popen(cmd, env=dict(os.environ), cwd=repo_root, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     ledger = out / "_stream/shard-00000-of-00001/chunk-000003.json"
-    deadline = time.time() + 240
-    while not ledger.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(cmd, repo_root, lambda _err: ledger.exists(), env=dict(os.environ))
     assert not (out / "summary.json").exists(), "the run finished before it could be killed"
     done_before = len(list(ledger.parent.glob("chunk-*.json")))
     assert 4 <= done_before < 20
@@ -298,7 +290,8 @@ def test_crf_model_scores_through_the_cli(tmp_path, repo_root):
     assert rows and all(0.0 < r["score"] <= 1.0 for r in rows)
 
 
-@pytest.mark.slow  # ~8 s; the benchmark smoke test also compares against the pipeline (agreement F1)
+# ~8 s. In the default suite: exact equality with the pipeline (bench_predict's smoke test, now
+# slow, checks only an agreement F1 on the same question).
 def test_entities_and_scores_equal_the_transformers_pipeline(tmp_path):
     """Same weights (an HF token classifier imported with inference.hf_ner): on notes that fit one
     window, our entities and scores equal transformers' pipeline with aggregation_strategy="simple"."""

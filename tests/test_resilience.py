@@ -1,19 +1,18 @@
 """Preemption-safe training through the real CLI: SIGKILL at a random step and during a save,
 SIGTERM, non-finite losses — and no note text in logs or event files."""
 
-import os
+import json
 import pathlib
 import random
 import re
 import signal
-import subprocess
-import sys
-import threading
-import time
 
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+
+from cli_run import cli_cmd, interrupt_when, kill_when, run_cli
+from gatortron_jax.cli import main as cli
 
 SENTINEL = "Quokkaberg Zyxwvutsky"  # a fake patient name: must never reach logs or event files
 
@@ -43,45 +42,14 @@ def corpus(tmp_path_factory):
 
 
 def _cmd(model_dir, corpus, *extra):
-    exe = pathlib.Path(sys.executable).with_name("gatortron-jax")
-    return [str(exe), "pretrain", f"--model_dir={model_dir}", *RUN,
-            f"--gin.MLMDataConfig.corpus_dir='{corpus}'", *extra]
-
-
-def _env():
-    return dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    return cli_cmd("pretrain", f"--model_dir={model_dir}", *RUN, f"--gin.MLMDataConfig.corpus_dir='{corpus}'", *extra)
 
 
 def _run(repo_root, model_dir, corpus, *extra, log=None):
-    proc = subprocess.run(_cmd(model_dir, corpus, *extra), cwd=repo_root, env=_env(), capture_output=True,
-                          text=True, timeout=600)
+    proc = run_cli(repo_root, *_cmd(model_dir, corpus, *extra)[1:])
     if log is not None:
         log.append(proc.stderr)
     return proc
-
-
-def _kill_when(repo_root, model_dir, corpus, ready, log) -> None:
-    """Start a run and SIGKILL it as soon as ``ready(stderr_so_far, model_dir)`` holds."""
-    proc = subprocess.Popen(_cmd(model_dir, corpus), cwd=repo_root, env=_env(), stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            if ready("".join(lines), model_dir):
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.002)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    reader.join(timeout=10)
-    seen = "".join(lines)
-    log.append(seen)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
 
 
 def _final_params(model_dir, step=12):
@@ -103,16 +71,26 @@ def test_sigkill_anywhere_then_resume_is_bitwise_identical(repo_root, corpus, tm
     logs: list[str] = []
     reference = tmp_path / "reference"
     assert _run(repo_root, reference, corpus, log=logs).returncode == 0, logs[-1][-2000:]
+    # What a finished run leaves (test_cli_pretrain's first check, which is slow now): the
+    # checkpoints, TensorBoard events, the config with the gin overrides, the vocab, the operative gin.
+    assert sorted(int(p.name) for p in (reference / "checkpoints").iterdir()) == [3, 6, 9, 12]
+    assert list((reference / "tensorboard").glob("events.out.tfevents.*"))
+    config = json.loads((reference / "config.json").read_text())
+    assert config["train_config"]["seq_len"] == 32 and config["train_config"]["num_steps"] == 12
+    assert config["vocab"] == {"path": "vocab/spm.model", "size": 4000, "lowercase": None}
+    assert (reference / "vocab/spm.model").read_bytes() == (repo_root / "data/sample_vocab/spm.model").read_bytes()
+    assert "TrainConfig.num_steps = 12" in (reference / "operative_config.gin").read_text()
+    assert "steps 0→12" in logs[-1] and "step 12/12 | loss" in logs[-1]
 
     killed = tmp_path / "killed"
     kill_step = random.Random().randint(2, 7)  # an arbitrary step, usually between checkpoints
-    _kill_when(repo_root, killed, corpus, lambda err, _: f"step {kill_step}/12 |" in err, logs)
+    logs.append(kill_when(_cmd(killed, corpus), repo_root, lambda err: f"step {kill_step}/12 |" in err))
 
-    def saving(err, model_dir):  # a save is in flight (uncommitted tmp dir) after a committed one
-        ckpts = pathlib.Path(model_dir) / "checkpoints"
+    def saving(_err):  # a save is in flight (uncommitted tmp dir) after a committed one
+        ckpts = killed / "checkpoints"
         names = [p.name for p in ckpts.iterdir()] if ckpts.is_dir() else []
         return any("tmp" in n for n in names) and any(n.isdigit() for n in names)
-    _kill_when(repo_root, killed, corpus, saving, logs)
+    logs.append(kill_when(_cmd(killed, corpus), repo_root, saving))
     committed = [p for p in (killed / "checkpoints").iterdir() if p.name.isdigit()]
     assert committed, "a committed checkpoint survives a kill during the next save"
 
@@ -134,22 +112,14 @@ def test_sigkill_anywhere_then_resume_is_bitwise_identical(repo_root, corpus, tm
 
 def test_sigterm_checkpoints_and_asks_to_requeue(repo_root, corpus, tmp_path):
     model_dir = tmp_path / "m"
-    proc = subprocess.Popen(_cmd(model_dir, corpus, "--gin.TrainConfig.checkpoint_every=100"), cwd=repo_root,
-                            env=_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    seen = ""
-    for line in proc.stderr:
-        seen += line
-        if "step 4/12 |" in line:
-            proc.send_signal(signal.SIGTERM)
-            break
-    _, rest = proc.communicate(timeout=120)
-    seen += rest or ""
-    assert proc.returncode == 75, seen[-2000:]
+    cmd = _cmd(model_dir, corpus, "--gin.TrainConfig.checkpoint_every=100")
+    got = interrupt_when(cmd, repo_root, lambda err: "step 4/12 |" in err, signal.SIGTERM)
+    assert got.returncode == 75, got.stderr[-2000:]
     steps = [int(p.name) for p in (model_dir / "checkpoints").iterdir() if p.name.isdigit()]
     assert len(steps) == 1 and 4 <= steps[0] < 12
-    again = subprocess.run(_cmd(model_dir, corpus, "--gin.TrainConfig.checkpoint_every=100"), cwd=repo_root,
-                           env=_env(), capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0 and f"steps {steps[0]}→12" in again.stderr
+    again = run_cli(repo_root, *cmd[1:])
+    assert again.returncode == 0 and f"steps {steps[0]}→12" in again.stderr, again.stderr[-2000:]
+    assert "resumed from" in again.stderr and "step 2/12 |" not in again.stderr  # did not restart from scratch
 
 
 @pytest.mark.slow  # three CLI start-ups (~1 min on 2 cores); test_resume_position_names_what_changed is the fast check
@@ -192,10 +162,13 @@ def test_resume_position_names_what_changed():
         _resume_position({}, expected, 10, "m")
 
 
-def test_consecutive_nonfinite_steps_stop_the_run(repo_root, corpus, tmp_path):
-    proc = _run(repo_root, tmp_path / "m", corpus, "--gin.OptimizerConfig.learning_rate=1e38",
-                "--gin.OptimizerConfig.warmup_steps=0", "--gin.OptimizerConfig.clip_grad_norm=None",
-                "--gin.TrainConfig.max_consecutive_nonfinite=2")
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "consecutive steps with a non-finite" in errors[0]
+def test_consecutive_nonfinite_steps_stop_the_run(repo_root, corpus, tmp_path, capsys, monkeypatch):
+    """In this process (cli.main: the CLI's code without a start-up; 8 simulated devices, so a global
+    batch of 8): a learning rate of 1e38 makes every step non-finite; the run stops with one line."""
+    monkeypatch.chdir(repo_root)
+    argv = _cmd(tmp_path / "m", corpus, "--gin.TrainConfig.batch_size=8", "--gin.TrainConfig.eval_every=0",
+                "--gin.OptimizerConfig.learning_rate=1e38", "--gin.OptimizerConfig.warmup_steps=0",
+                "--gin.OptimizerConfig.clip_grad_norm=None", "--gin.TrainConfig.max_consecutive_nonfinite=2")[1:]
+    assert cli.main(argv) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "consecutive steps with a non-finite" in errors[0], errors

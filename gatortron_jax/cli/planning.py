@@ -1,5 +1,6 @@
-"""Planning and benchmark commands: ``plan`` (AOT-compile the train step on simulated devices: memory,
-FLOPs, collectives; never starts TensorFlow) and ``benchmark`` (fine-tune and score a benchmark mixture
+"""Planning and benchmark commands: ``plan`` (AOT-compile the train / fine-tune / predict step on
+simulated CPU devices or, with ``--target``, with a GPU or TPU compiler, deviceless: memory, verdict,
+FLOPs, collectives, roofline; ``--search``; never starts TensorFlow) and ``benchmark`` (fine-tune and score a benchmark mixture
 for N seeds, or ``--compare`` / ``--list``).
 """
 
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-
 
 
 def cmd_plan(args: argparse.Namespace, overrides: list[str]) -> int:
@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_benchmark, accepts_gin=True)
 
     # --- scale (plan) ---
-    p = sub.add_parser("plan", help="AOT-compile the train step on simulated devices: memory, FLOPs, collectives")
+    p = sub.add_parser("plan", help="AOT-compile a step on simulated devices or for a GPU/TPU target (--target): "
+                       "memory, fits, FLOPs, collectives, roofline tokens/s")
     from gatortron_jax.planning.planner import add_arguments as _plan_arguments
 
     _plan_arguments(p)

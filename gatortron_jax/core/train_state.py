@@ -38,8 +38,11 @@ def abstract_train_state(
     model: nn.Module, optimizer: optax.GradientTransformation, partitioner: Partitioner, seq_len: int = 8
 ) -> tuple[TrainState, TrainState]:
     """(abstract unboxed state with shardings, sharding tree) — nothing is allocated."""
+    # The key's shape only, drawn outside the mesh: a concrete jax.random.key inside it would be
+    # placed on the mesh's devices, which fails for compile-only ones (plan --target).
+    rng = jax.eval_shape(lambda: jax.random.key(0))
     with partitioner.activate():
-        boxed = jax.eval_shape(_boxed_init_fn(model, optimizer, seq_len), jax.random.key(0))
+        boxed = jax.eval_shape(_boxed_init_fn(model, optimizer, seq_len), rng)
     shardings = partitioner.shardings_of(boxed)
     abstract = jax.tree.map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), nn.unbox(boxed), shardings

@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from gatortron_jax.annotations.documents import Document
 from gatortron_jax.core.errors import ConfigError
-from gatortron_jax.inference import deid, stream
+from gatortron_jax.inference import deid, stream, stream_ledger
 from gatortron_jax.inference.note_sources import NoteSource
 
 STREAM_FORMATS = ("brat", "i2b2_2014", "jsonl")
@@ -74,9 +74,8 @@ def run_deid_stream(tagger: stream.ScoringTagger, source: NoteSource, options: s
     if mode == "surrogate" and not seed_recorded and options.num_shards > 1:
         raise ConfigError("--mode surrogate over several shards needs --seed: each shard would draw its own "
                           "random seed, and a patient's notes in two shards would get different surrogates")
-    state = os.path.join(options.output_dir, "_stream", options.shard_tag)
-    if mode == "surrogate" and not seed_recorded and os.path.isdir(state) and any(
-            n.startswith("chunk-") for n in os.listdir(state)):
+    if mode == "surrogate" and not seed_recorded and stream_ledger.has_started_run(options.output_dir,
+                                                                                   options.shard_tag):
         raise ConfigError(f"{options.output_dir}: holds a started surrogate run; resuming it needs the same --seed "
                           "(surrogates follow the seed), or use a new --output")
     settings = {"deid_mode": mode, "deid_format": fmt, **(patient_settings or {}),
@@ -88,5 +87,5 @@ def run_deid_stream(tagger: stream.ScoringTagger, source: NoteSource, options: s
     summary = {"mode": mode, "format": fmt, "phi_source": "model", "notes": s["notes_predicted"],
                "notes_read": s["notes_read"], "notes_failed": s["notes_failed"], **counted,
                "stream_summary": os.path.basename(options.output_name("summary", "json"))}
-    stream._atomic_write(options.output_name("deid_summary", "json"), json.dumps(summary, indent=2).encode())
+    stream_ledger.atomic_write(options.output_name("deid_summary", "json"), json.dumps(summary, indent=2).encode())
     return summary

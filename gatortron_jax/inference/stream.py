@@ -23,11 +23,13 @@ Outputs under ``output_dir`` (writes are atomic: tmp + ``os.replace``):
 
 Resuming: the state directory ``_stream/shard-IIIII-of-NNNNN/`` holds a ledger file per
 finished chunk (note indices + ids, the sha256 of every file the chunk wrote, and its
-entity table). A rerun re-reads the input, and skips a chunk only when its ledger exists,
-lists exactly the notes the input now gives for that chunk, and every recorded file still
-has its recorded hash; otherwise the chunk is redone. The combined tables are rebuilt from
-the per-chunk tables, so a killed-and-resumed run ends byte-identical to an uninterrupted one
-(``summary.json`` carries timings and resume counts, so it alone differs).
+entity table); :mod:`gatortron_jax.inference.stream_ledger` owns it. A rerun re-reads the input,
+and skips a chunk only when its ledger exists, lists exactly the notes the input now gives for
+that chunk, and every recorded file still has its recorded hash; otherwise the chunk is redone.
+The combined tables are rebuilt from the per-chunk tables, so a killed-and-resumed run ends
+byte-identical to an uninterrupted one (``summary.json`` carries timings and resume counts, so
+it alone differs). This module is the driver: the tagger, tokenizing, scoring, chunk writers
+and the loop.
 
 Costs at GatorTron scale: a resumed run re-reads the input and re-hashes the outputs of
 every finished chunk (I/O of about the output size, ~2x the note text with brat files; no
@@ -47,8 +49,6 @@ import json
 import logging
 import multiprocessing
 import os
-import re
-import shutil
 import time
 from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence
 
@@ -58,9 +58,8 @@ import numpy as np
 from gatortron_jax.annotations.documents import Document
 from gatortron_jax.core.batching import predict_rows, real_lengths
 from gatortron_jax.core.errors import ConfigError
-from gatortron_jax.core.fingerprints import file_sha256
 from gatortron_jax.finetuning import windowing
-from gatortron_jax.inference import note_sources
+from gatortron_jax.inference import note_sources, stream_ledger
 from gatortron_jax.inference.note_sources import NoteSource, SourceNote
 from gatortron_jax.inference.ner_predict import NERModelDir
 from gatortron_jax.models.model_dir import require_vocab
@@ -343,14 +342,6 @@ class NERFileWriter:
         return None
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _entity_rows(note: SourceNote, doc: Document, scores: Sequence[float], show_text: bool,
                  sources: Optional[Sequence[str]] = None) -> list[dict]:
     rows = []
@@ -450,22 +441,13 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
     options.validate()
     writer = writer or NERFileWriter("brat")
     out = options.output_dir
-    state = os.path.join(out, "_stream", options.shard_tag)
+    state = stream_ledger.state_dir(out, options.shard_tag)
     os.makedirs(state, exist_ok=True)
     settings = {"model": tagger.fingerprint(), "input": os.path.abspath(source.path), "kind": source.kind,
                 "id_field": source.id_field, "text_field": source.text_field, "chunk_notes": options.chunk_notes,
                 "min_score": options.min_score, "show_text": options.show_text, "num_shards": options.num_shards,
                 "shard": options.shard, **(run_settings or {})}
-    settings_path = os.path.join(state, "run.json")
-    if os.path.isfile(settings_path):
-        with open(settings_path, encoding="utf-8") as f:
-            previous = json.load(f)
-        changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
-        if changed:
-            raise ConfigError(f"{out}: holds a run with different settings ({', '.join(changed)}); resume with "
-                              f"the same command or use a new --output")
-    else:
-        _atomic_write(settings_path, json.dumps(settings, indent=1, sort_keys=True).encode())
+    stream_ledger.check_run_settings(state, out, settings)
 
     t_start = time.perf_counter()
     total = shard_size(source.count(), options.shard, options.num_shards)
@@ -525,7 +507,7 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
                     usable.append(n)
                 else:
                     failed.append({"index": n.index, "id": n.id, "where": n.where, "reason": reason})
-            done = _verified_ledger(state, out, chunk_no, notes)
+            done = stream_ledger.verified_ledger(state, out, chunk_no, notes)
             if done is not None:
                 totals["chunks_resumed"] += 1
                 _account(done)
@@ -541,15 +523,12 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
         encoder.close()
     progress.update(progress.done, 0, 0, force=True)
     n_chunks = chunk_no + 1
-    _stale_ledgers(state, n_chunks)
-    tables = _combine_tables(state, n_chunks, options) + _writer_tables(state, n_chunks, options)
+    stream_ledger.remove_stale(state, n_chunks)
+    tables = _combine_tables(state, n_chunks, options) + [
+        stream_ledger.concatenate(state, n_chunks, name, options.output_name(name, "jsonl"))
+        for name in stream_ledger.writer_table_names(state, n_chunks)]  # tables a chunk writer returned rows for
     failed_path = options.output_name("failed", "jsonl")  # every failed note (the summary lists the first 1000)
-    with open(f"{failed_path}.tmp.{os.getpid()}", "w", encoding="utf-8") as f:
-        for k in range(n_chunks):
-            with open(_ledger_path(state, k), encoding="utf-8") as part:
-                for row in json.load(part)["failed"]:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(f"{failed_path}.tmp.{os.getpid()}", failed_path)
+    stream_ledger.combine_failed(state, n_chunks, failed_path)
     seconds = time.perf_counter() - t_start
     summary = {
         "input": source.path, "input_format": source.kind, "shard": options.shard, "num_shards": options.num_shards,
@@ -564,116 +543,35 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
         "notes_per_s": round(totals["notes_read"] / max(seconds, 1e-9), 2), "dtype": tagger.dtype,
         "tokenize": options.tokenize, "workers": options.workers,
     }
-    _atomic_write(options.output_name("summary", "json"), json.dumps(summary, indent=1).encode())
+    stream_ledger.atomic_write(options.output_name("summary", "json"), json.dumps(summary, indent=1).encode())
     return summary
-
-
-def _ledger_path(state: str, chunk_no: int) -> str:
-    return os.path.join(state, f"chunk-{chunk_no:06d}.json")
-
-
-def _table_path(state: str, chunk_no: int, name: str = "entities") -> str:
-    return os.path.join(state, f"{name}-{chunk_no:06d}.jsonl")
-
-
-_STATE_FILE = re.compile(r"^([a-z_]+)-(\d{6})\.jsonl?$")  # chunk ledgers and per-chunk tables
-_STATE_KEY = "state:"  # ledger keys of files in the state dir (the rest are relative to the output dir)
-
-
-def _verified_ledger(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote]) -> Optional[dict]:
-    """The chunk's ledger if it is complete and every output it lists is intact, else None."""
-    path = _ledger_path(state, chunk_no)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            ledger = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if ledger.get("notes") != [[n.index, n.id] for n in notes]:
-        log.info("chunk %d: input changed since it was written; predicting it again", chunk_no)
-        return None
-    for rel, digest in ledger["files"].items():
-        full = os.path.join(state, rel[len(_STATE_KEY):]) if rel.startswith(_STATE_KEY) else os.path.join(out, rel)
-        if not os.path.isfile(full) or file_sha256(full) != digest:
-            log.info("chunk %d: %s missing or changed; predicting the chunk again", chunk_no, rel)
-            return None
-    return ledger
 
 
 def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote], usable: Sequence[SourceNote],
                  failed: list[dict], results: Sequence[tuple[Document, list[float]]], writer: ChunkWriter,
                  options: StreamOptions, sizes: tuple[int, int]) -> dict:
-    staging = os.path.join(state, f"staging-{chunk_no:06d}")
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
+    """Have ``writer`` stage the chunk's per-note files, then commit them, its tables and its ledger."""
+    staging = stream_ledger.fresh_staging(state, chunk_no)
     extra_tables = writer.write(results, staging) or {}
-    files: dict[str, str] = {}
-    ids = {doc.id for doc, _ in results}
-    for root, dirs, names in os.walk(staging):
-        dirs.sort()
-        for name in sorted(names):
-            src = os.path.join(root, name)
-            rel = os.path.relpath(src, staging).replace(os.sep, "/")
-            if rel.rsplit(".", 1)[0] not in ids and rel.rsplit(".", 2)[0] not in ids:  # else overwritten next chunk
-                raise ConfigError(f"{type(writer).__name__} wrote {rel!r}, which is not a per-note file "
-                                  "(<note id>.<ext>); chunk writers may write only per-note files")
-            files[rel] = file_sha256(src)
-            dest = os.path.join(out, rel)
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            os.replace(src, dest)  # atomic per file; the ledger (written last) makes the chunk count
-    shutil.rmtree(staging, ignore_errors=True)
     rows = [r for n, res in zip(usable, results)
             for r in _entity_rows(n, res[0], res[1], options.show_text, getattr(res, "sources", None))]
-    for name, table_rows in {"entities": rows, **extra_tables}.items():
-        if not _STATE_FILE.match(f"{name}-{chunk_no:06d}.jsonl") or name == "chunk":
-            raise ConfigError(f"{type(writer).__name__}: table name {name!r} must be lower-case letters/_")
-        table = _table_path(state, chunk_no, name)
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in table_rows).encode("utf-8")
-        _atomic_write(table, data)
-        files[_STATE_KEY + os.path.basename(table)] = hashlib.sha256(data).hexdigest()
+    files = stream_ledger.commit_files(state, out, chunk_no, staging, (doc.id for doc, _ in results),
+                                       {"entities": rows, **extra_tables}, type(writer).__name__)
     by_type = collections.Counter(e.type for doc, _ in results for e in doc.entities)
     ledger = {
         "chunk": chunk_no, "notes": [[n.index, n.id] for n in notes], "predicted": len(usable), "failed": failed,
         "files": files, "tokens": sizes[0], "windows": sizes[1], "entities_by_type": dict(sorted(by_type.items())),
         "notes_with_replaced_bytes": sum(1 for n in notes if n.replaced),
     }
-    _atomic_write(_ledger_path(state, chunk_no), json.dumps(ledger).encode())
+    stream_ledger.write_ledger(state, chunk_no, ledger)
     return ledger
-
-
-def _stale_ledgers(state: str, n_chunks: int) -> None:
-    """Ledgers past the last chunk (the input shrank) are removed so tables are not mixed."""
-    for name in os.listdir(state):
-        m = _STATE_FILE.match(name)
-        if m and int(m.group(2)) >= n_chunks:
-            os.remove(os.path.join(state, name))
-
-
-def _concatenate(state: str, n_chunks: int, name: str, path: str) -> str:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
-        for k in range(n_chunks):
-            with open(_table_path(state, k, name), "rb") as part:
-                shutil.copyfileobj(part, f)
-    os.replace(tmp, path)
-    return path
-
-
-def _writer_tables(state: str, n_chunks: int, options: StreamOptions) -> list[str]:
-    """Tables a chunk writer returned rows for (every chunk has them) → ``OUT/<name>.jsonl``."""
-    if n_chunks == 0:
-        return []
-    names = sorted(m.group(1) for m in map(_STATE_FILE.match, os.listdir(state))
-                   if m and m.group(2) == "000000" and m.group(1) not in ("chunk", "entities"))
-    return [_concatenate(state, n_chunks, name, options.output_name(name, "jsonl")) for name in names]
 
 
 def _combine_tables(state: str, n_chunks: int, options: StreamOptions) -> list[str]:
     """Per-chunk entity tables → ``entities.jsonl`` (and ``entities.parquet``), atomically."""
     written = []
     if "jsonl" in options.table_formats:
-        written.append(_concatenate(state, n_chunks, "entities", options.output_name("entities", "jsonl")))
+        written.append(stream_ledger.concatenate(state, n_chunks, "entities", options.output_name("entities", "jsonl")))
     if "parquet" in options.table_formats:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -688,8 +586,7 @@ def _combine_tables(state: str, n_chunks: int, options: StreamOptions) -> list[s
         tmp = f"{path}.tmp.{os.getpid()}"
         with pq.ParquetWriter(tmp, schema) as w:
             for k in range(n_chunks):
-                with open(_table_path(state, k), encoding="utf-8") as part:
-                    rows = [json.loads(line) for line in part]
+                rows = list(stream_ledger.table_rows(state, k))
                 if rows:
                     w.write_table(pa.Table.from_pylist(rows, schema=schema))
         os.replace(tmp, path)

@@ -106,7 +106,9 @@ class HeadProjection(nn.Module):
 
     (flax's DenseGeneral initialises a flattened 2-D kernel and then applies the 3-D logical
     constraint to it when a mesh is active, which fails; an explicit einsum also keeps the
-    [embed, heads, kv] layout that checkpoint converters map onto.)
+    [embed, heads, kv] layout that checkpoint converters map onto.) :meth:`weights` hands the
+    cast kernel and bias to :class:`SelfAttention`, which fuses q/k/v into one contraction at
+    compute time without changing the stored params.
     """
 
     config: EncoderConfig
@@ -116,59 +118,117 @@ class HeadProjection(nn.Module):
     bias_shape: tuple[int, ...]
     bias_axes: tuple[str, ...]
 
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def setup(self) -> None:
         cfg = self.config
-        kernel = self.param("kernel", _partitioned(_init(cfg), self.kernel_axes), self.kernel_shape, cfg.weight_dtype)
-        bias = self.param("bias", _partitioned(nn.initializers.zeros, self.bias_axes), self.bias_shape, cfg.weight_dtype)
-        dtype = cfg.compute_dtype
-        return jnp.einsum(self.equation, x.astype(dtype), kernel.astype(dtype)) + bias.astype(dtype)
+        self.kernel = self.param("kernel", _partitioned(_init(cfg), self.kernel_axes), self.kernel_shape,
+                                 cfg.weight_dtype)
+        self.bias = self.param("bias", _partitioned(nn.initializers.zeros, self.bias_axes), self.bias_shape,
+                               cfg.weight_dtype)
+
+    def weights(self) -> tuple[Array, Array]:
+        dtype = self.config.compute_dtype
+        return self.kernel.astype(dtype), self.bias.astype(dtype)
+
+    def __call__(self, x: Array) -> Array:
+        kernel, bias = self.weights()
+        return jnp.einsum(self.equation, x.astype(kernel.dtype), kernel) + bias
+
+
+# Activation names of q/k/v and the attention output in the two layouts.
+BSND = ("activation_batch", "activation_length", "activation_heads", "activation_kv")
+BNSD = ("activation_batch", "activation_heads", "activation_length", "activation_kv")
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention through ``jax.nn.dot_product_attention``.
+    """Multi-head self-attention; the path depends on the target platform (``cfg.platform``).
 
-    On GPU with bf16 that call dispatches to cuDNN fused (flash) attention; on CPU it is XLA.
+    * GPU/TPU: q/k/v as [batch, seq, heads, kv] into ``jax.nn.dot_product_attention`` (cuDNN's
+      fused flash attention on GPU with bf16).
+    * CPU, and attention-prob dropout anywhere: :meth:`_spelled_out`, in the [batch, heads, seq,
+      kv] layout the batched score matmuls want (XLA:CPU transposes operands whose batch dims
+      are not leading: 2.4x slower per layer at MiniLM's predict shape, benchmarks/RESULTS.md).
     """
 
     config: EncoderConfig
 
-    @nn.compact
-    def __call__(self, x: Array, mask: Array | None, deterministic: bool) -> Array:
+    def setup(self) -> None:
         cfg = self.config
         proj = lambda name: HeadProjection(  # noqa: E731
             cfg, "bsh,hnd->bsnd", (cfg.hidden_size, cfg.num_heads, cfg.kv_dim),
             ("embed", "heads", "kv"), (cfg.num_heads, cfg.kv_dim), ("heads", "kv"), name=name,
         )
-        names = ("activation_batch", "activation_length", "activation_heads", "activation_kv")
-        q = checkpoint_name(nn.with_logical_constraint(proj("query")(x), names), "query_proj")
-        k = checkpoint_name(nn.with_logical_constraint(proj("key")(x), names), "key_proj")
-        v = checkpoint_name(nn.with_logical_constraint(proj("value")(x), names), "value_proj")
-        use_dropout = not deterministic and cfg.attention_dropout_rate > 0.0
-        if use_dropout or _use_einsum_attention(cfg):
-            out = self._einsum_attention(q, k, v, mask, use_dropout)
-        else:
-            out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=cfg.attention_impl)
-        out = nn.with_logical_constraint(out, names)
-        out = HeadProjection(
+        self.query, self.key, self.value = proj("query"), proj("key"), proj("value")
+        self.out = HeadProjection(
             cfg, "bsnd,ndh->bsh", (cfg.num_heads, cfg.kv_dim, cfg.hidden_size),
             ("heads", "kv", "embed"), (cfg.hidden_size,), ("embed",), name="out",
-        )(out)
+        )
+        self.dropout = nn.Dropout(cfg.attention_dropout_rate)
+
+    def __call__(self, x: Array, mask: Array | None, deterministic: bool) -> Array:
+        cfg = self.config
+        use_dropout = not deterministic and cfg.attention_dropout_rate > 0.0
+        if use_dropout or _use_einsum_attention(cfg):
+            out = self._spelled_out(x, mask, use_dropout)
+        else:
+            q = checkpoint_name(nn.with_logical_constraint(self.query(x), BSND), "query_proj")
+            k = checkpoint_name(nn.with_logical_constraint(self.key(x), BSND), "key_proj")
+            v = checkpoint_name(nn.with_logical_constraint(self.value(x), BSND), "value_proj")
+            out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=cfg.attention_impl)
+            out = self.out(nn.with_logical_constraint(out, BSND))
         return checkpoint_name(_constrain(out), "attention_out")
 
-    def _einsum_attention(self, q: Array, k: Array, v: Array, mask: Array | None, use_dropout: bool) -> Array:
-        """Attention spelled out: the path for attention-prob dropout (fused kernels have none)
-        and for CPU, where scaling q (not the [q, k] logits) and a plain fp32 softmax measured
-        faster than ``jax.nn.dot_product_attention``'s XLA path (benchmarks/RESULTS.md)."""
+    def _spelled_out(self, x: Array, mask: Array | None, use_dropout: bool) -> Array:
+        """Attention as matmuls + softmax, in the [batch, heads, seq, kv] layout throughout.
+
+        * q/k/v are projected straight into [batch, heads, seq, kv]: no transposing copies
+          between projection and scores. With enough tokens per batch (:func:`_fuse_qkv`) from
+          ONE einsum against the three kernels stacked at compute time (the stored params stay
+          separate, so checkpoints and converters are untouched).
+        * 1/sqrt(kv) is folded into the q kernel and bias (a [H, N, D] multiply instead of one
+          over every activation).
+        * Softmax normalisation is deferred: exp(logits - max) @ v, then divided by the row sums
+          — the divide runs over [.., q, kv] instead of the [.., q, k] probabilities (8x fewer
+          elements at 256 positions and head dim 32). Attention-prob dropout commutes with the
+          per-row divide, so training with dropout keeps the same distribution.
+        """
         cfg = self.config
-        scale = jnp.asarray(1.0 / cfg.kv_dim**0.5, cfg.compute_dtype)
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q * scale, k, preferred_element_type=jnp.float32)
+        dtype = cfg.compute_dtype
+        scale = jnp.asarray(1.0 / cfg.kv_dim**0.5, dtype)
+        (wq, bq), (wk, bk), (wv, bv) = self.query.weights(), self.key.weights(), self.value.weights()
+        x = x.astype(dtype)
+        if _fuse_qkv(x.shape[0] * x.shape[1], x.shape[2]):
+            kernel = jnp.stack([wq * scale, wk, wv])  # [3, H, N, D]
+            bias = jnp.stack([bq * scale, bk, bv])[:, None, :, None, :]  # [3, 1, N, 1, D]
+            q, k, v = jnp.einsum("bsh,thnd->tbnsd", x, kernel) + bias
+        else:
+            q, k, v = (jnp.einsum("bsh,hnd->bnsd", x, w) + b[:, None, :]
+                       for w, b in ((wq * scale, bq * scale), (wk, bk), (wv, bv)))
+        q, k, v = (checkpoint_name(nn.with_logical_constraint(t, BNSD), name)
+                   for t, name in zip((q, k, v), ("query_proj", "key_proj", "value_proj")))
+        logits = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32)
         if mask is not None:
             logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
-        probs = jax.nn.softmax(logits).astype(cfg.compute_dtype)
+        # Shift by the row max for range only; softmax is invariant to it, so no gradient flows.
+        unnormalised = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
+        denominator = unnormalised.sum(-1, keepdims=True)
         if use_dropout:
-            probs = nn.Dropout(cfg.attention_dropout_rate)(probs, deterministic=False)
-        return jnp.einsum("bhqk,bkhd->bqhd", probs, v)
+            unnormalised = self.dropout(unnormalised, deterministic=False)
+        out = jnp.einsum("bnqk,bnkd->bnqd", unnormalised.astype(dtype), v, preferred_element_type=jnp.float32)
+        out = (out / denominator).astype(dtype)
+        wo, bo = self.out.weights()
+        out = nn.with_logical_constraint(out, BNSD)
+        return jnp.einsum("bnsd,ndh->bsh", out, wo) + bo
+
+
+# Fuse q/k/v into one contraction when a batch has at least this many tokens per hidden unit:
+# the fusion copies the three [H, N, D] kernels into one each call (3 H^2 values), which pays
+# off only against enough activations (B x S x H) to amortise it. Measured with
+# `bench_forward.py --ablation` (benchmarks/RESULTS.md, issue 26).
+FUSE_QKV_MIN_TOKENS_PER_HIDDEN = 8
+
+
+def _fuse_qkv(tokens: int, hidden: int) -> bool:
+    return tokens >= FUSE_QKV_MIN_TOKENS_PER_HIDDEN * hidden
 
 
 def _use_einsum_attention(cfg: EncoderConfig) -> bool:
