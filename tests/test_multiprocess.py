@@ -113,6 +113,28 @@ def _worker_cmd(out: pathlib.Path, *extra: str) -> list[str]:
     return [sys.executable, str(WORKER), "--out", str(out), "--devices", "2", *extra]
 
 
+def test_process_group_names_the_late_and_the_failed_process(process_group):
+    """The failure report itself (plain Python processes, no JAX): who was still running, who
+    failed with what status, each one's last phase line and log tail."""
+    py = sys.executable
+    late = [py, "-c", "import time; print('phase waiting for the others', flush=True); time.sleep(600)"]
+    group = process_group([[py, "-c", "print('phase done')"], late], [dict(os.environ)] * 2, "late")
+    while "phase waiting" not in group.logs[1].read_text() and time.monotonic() - group.t0 < 300:
+        time.sleep(0.1)  # however slowly Python starts here, the sleeper has said where it is
+    with pytest.raises(AssertionError) as got:
+        group.wait(timeout=20)  # the sleeper outlives any deadline this short
+    report = str(got.value)
+    assert "process 1: STILL RUNNING" in report and "the late one" in report
+    assert "last phase: phase waiting for the others" in report and "process 1 log tail" in report
+    assert all(p.poll() is not None for p in group.procs)  # nothing left behind
+
+    failing = [py, "-c", "import sys; print('phase trained', flush=True); sys.exit(3)"]
+    group = process_group([failing, late], [dict(os.environ)] * 2, "failed")
+    with pytest.raises(AssertionError) as got:
+        group.wait()  # returns at the first failure, long before the deadline
+    assert "process 0: exit status 3" in str(got.value) and "last phase: phase trained" in str(got.value)
+
+
 def test_two_processes_match_single_process(tmp_path, process_group):
     port = _free_port()
     outs = [tmp_path / f"proc{i}.json" for i in range(2)]
