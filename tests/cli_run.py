@@ -54,8 +54,8 @@ def interrupt_when(cmd: Sequence[str], cwd: os.PathLike | str, ready: Callable[[
                    timeout: float = RUN_TIMEOUT_S) -> Interrupted:
     """Start ``cmd``, send ``sig`` as soon as ``ready(stderr so far)`` holds, wait for the exit.
 
-    ``ready`` is polled every few milliseconds, so it may also look at files the run writes
-    (ignore the text then). Fails the test, with the stderr tail, if the run exits before
+    ``ready`` is polled every 2 ms (some moments are short, such as a checkpoint save in flight),
+    so it may also look at files the run writes (ignore the text then). Fails the test, with the stderr tail, if the run exits before
     ``ready`` held (it could not be interrupted where the test meant to) or if ``ready`` does
     not hold within ``timeout`` seconds. With SIGKILL the exit status is ``-SIGKILL``; with
     SIGTERM it is whatever the run chose (the CLI exits 75 after saving its resume point).
@@ -73,7 +73,7 @@ def interrupt_when(cmd: Sequence[str], cwd: os.PathLike | str, ready: Callable[[
                 proc.send_signal(sig)
                 sent = True
                 break
-            time.sleep(0.005)
+            time.sleep(0.002)
         if sent:
             proc.wait(timeout=timeout)
     finally:

@@ -2,12 +2,10 @@
 
 import json
 import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
+from cli_run import run_cli
 from gatortron_jax.cli import main as cli
 
 TINY_RUN = [
@@ -22,9 +20,7 @@ TINY_RUN = [
 
 
 def _run_cli(repo_root, *args):
-    exe = pathlib.Path(sys.executable).with_name("gatortron-jax")
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")  # one CPU device
-    return subprocess.run([str(exe), *args], cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+    return run_cli(repo_root, *args)  # one CPU device, a deadline only for a hung run
 
 
 # Slow: two console-script start-ups. In the default suite, test_resilience's runs check the same:

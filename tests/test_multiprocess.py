@@ -4,8 +4,9 @@
    global batch, produce the same losses and parameters as one process with 4 devices on the
    same (data=2, fsdp=2) mesh. The single-process run also shows that a batch with rows in
    the wrong place changes the loss by far more than the tolerance, so a process that fed the
-   wrong rows (or drew different dropout) would fail the test.
-2. The real CLI: ``gatortron-jax pretrain --coordinator_address ... --num_processes 2
+   wrong rows (or drew different dropout) would fail the test. Launched as SLURM launches (every
+   local device per node) in the default suite, with an explicit address in the slow one.
+2. (slow) The real CLI: ``gatortron-jax pretrain --coordinator_address ... --num_processes 2
    --process_id I`` on the shipped sample; both exit 0 and write one checkpoint together.
 """
 
@@ -113,32 +114,26 @@ def _worker_cmd(out: pathlib.Path, *extra: str) -> list[str]:
     return [sys.executable, str(WORKER), "--out", str(out), "--devices", "2", *extra]
 
 
-def test_two_processes_match_single_process(tmp_path, process_group):
-    port = _free_port()
-    outs = [tmp_path / f"proc{i}.json" for i in range(2)]
-    group = process_group([_worker_cmd(outs[i], "--coordinator", f"127.0.0.1:{port}", "--num_processes", "2",
-                                       "--process_id", str(i)) for i in range(2)], [_env(2)] * 2, "proc")
-    # Meanwhile, the single-process reference here (4 of this session's 8 devices).
-    import jax
+def test_process_group_names_the_late_and_the_failed_process(process_group):
+    """The failure report itself (plain Python processes, no JAX): who was still running, who
+    failed with what status, each one's last phase line and log tail."""
+    py = sys.executable
+    late = [py, "-c", "import time; print('phase waiting for the others', flush=True); time.sleep(600)"]
+    group = process_group([[py, "-c", "print('phase done')"], late], [dict(os.environ)] * 2, "late")
+    while "phase waiting" not in group.logs[1].read_text() and time.monotonic() - group.t0 < 300:
+        time.sleep(0.1)  # however slowly Python starts here, the sleeper has said where it is
+    with pytest.raises(AssertionError) as got:
+        group.wait(timeout=2)  # the sleeper (600 s) outlives any deadline this short
+    report = str(got.value)
+    assert "process 1: STILL RUNNING" in report and "the late one" in report
+    assert "last phase: phase waiting for the others" in report and "process 1 log tail" in report
+    assert all(p.poll() is not None for p in group.procs)  # nothing left behind
 
-    spec = importlib.util.spec_from_file_location("multiprocess_worker", WORKER)
-    worker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(worker)
-    single = worker.run(devices=jax.devices()[:4])
-    group.wait()
-    multi = [json.loads(o.read_text()) for o in outs]
-
-    assert [m["process_index"] for m in multi] == [0, 1]
-    assert all(m["process_count"] == 2 and m["mesh_devices"] == 4 for m in multi)
-    assert multi[0]["local_rows"] == [0, 1, 2, 3] and multi[1]["local_rows"] == [4, 5, 6, 7]
-    assert single["local_rows"] == list(range(8))
-    # Sensitivity: misplaced rows move the loss by much more than the tolerance below.
-    assert abs(single["perturbed_eval_loss"] - single["eval_loss"]) > 1e-3
-    for m in multi:
-        assert m["losses"] == pytest.approx(single["losses"], rel=1e-5, abs=1e-6)
-        assert m["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-5)
-        assert m["param_checksum"] == pytest.approx(single["param_checksum"], rel=1e-5)
-    assert single["losses"][-1] < single["losses"][0]  # it trained
+    failing = [py, "-c", "import sys; print('phase trained', flush=True); sys.exit(3)"]
+    group = process_group([failing, late], [dict(os.environ)] * 2, "failed")
+    with pytest.raises(AssertionError) as got:
+        group.wait()  # returns at the first failure, long before the deadline
+    assert "process 0: exit status 3" in str(got.value) and "last phase: phase trained" in str(got.value)
 
 
 @pytest.mark.slow  # two full CLI start-ups (TensorFlow + seqio + compile): ~1.5-2.5 min on 2 cores
@@ -188,33 +183,78 @@ def _free_slurm_job_id() -> int:
     raise RuntimeError("no free port in JAX's SLURM range")
 
 
-def test_slurm_env_one_process_per_node_uses_every_local_device(tmp_path, process_group):
-    """SLURM-style launch on loopback: 2 "nodes" (processes) x 2 devices, one task per node.
-
-    JAX alone would set local_device_ids=[SLURM_LOCALID]=[0] (one GPU per node); ours passes
-    every device of the node, and the mesh holds all 4 devices of both processes.
-    """
+def _slurm_envs(n: int = 2) -> list[dict]:
+    """A SLURM launch on loopback: n "nodes" (processes) x 2 devices, one task per node."""
     job = _free_slurm_job_id()
-    outs = [tmp_path / f"slurm{i}.json" for i in range(2)]
     envs = []
-    for i in range(2):
+    for i in range(n):
         env = {k: v for k, v in _env(2).items() if not k.startswith(("SLURM_", "JAX_COORDINATOR", "JAX_LOCAL"))}
-        env.update(SLURM_JOB_ID=str(job), SLURM_STEP_NODELIST="127.0.0.1", SLURM_NTASKS="2",
+        env.update(SLURM_JOB_ID=str(job), SLURM_STEP_NODELIST="127.0.0.1", SLURM_NTASKS=str(n),
                    SLURM_PROCID=str(i), SLURM_LOCALID="0", SLURM_NODEID=str(i), SLURM_NTASKS_PER_NODE="1",
                    SLURM_GPUS_ON_NODE="2")
         envs.append(env)
-    group = process_group([_worker_cmd(outs[i], "--slurm", "--steps", "1") for i in range(2)], envs, "slurm")
+    return envs
+
+
+def _single_process_reference() -> dict:
+    """The same training in this process on 4 of the session's 8 devices."""
+    import jax
+
+    spec = importlib.util.spec_from_file_location("multiprocess_worker", WORKER)
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    return worker.run(devices=jax.devices()[:4])
+
+
+def _assert_equivalent(multi: list[dict], single: dict) -> None:
+    assert [m["process_index"] for m in multi] == [0, 1]
+    assert all(m["process_count"] == 2 and m["mesh_devices"] == 4 for m in multi)
+    assert multi[0]["local_rows"] == [0, 1, 2, 3] and multi[1]["local_rows"] == [4, 5, 6, 7]
+    assert single["local_rows"] == list(range(8))
+    # Sensitivity: misplaced rows move the loss by much more than the tolerance below.
+    assert abs(single["perturbed_eval_loss"] - single["eval_loss"]) > 1e-3
+    for m in multi:
+        assert m["losses"] == pytest.approx(single["losses"], rel=1e-5, abs=1e-6)
+        assert m["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-5)
+        assert m["param_checksum"] == pytest.approx(single["param_checksum"], rel=1e-5)
+    assert single["losses"][-1] < single["losses"][0]  # it trained
+
+
+def test_slurm_launch_uses_every_local_device_and_matches_single_process(tmp_path, process_group):
+    """SLURM-style launch on loopback: 2 "nodes" (processes) x 2 devices, one task per node.
+
+    JAX alone would set local_device_ids=[SLURM_LOCALID]=[0] (one GPU per node); ours passes
+    every device of the node, and the mesh holds all 4 devices of both processes. The two
+    processes, each feeding only its own rows, train exactly as one process with 4 devices.
+    """
+    outs = [tmp_path / f"slurm{i}.json" for i in range(2)]
+    group = process_group([_worker_cmd(outs[i], "--slurm") for i in range(2)], _slurm_envs(2), "slurm")
+    single = _single_process_reference()  # meanwhile, here
     group.wait()
     got = [json.loads(o.read_text()) for o in outs]
-    assert [g["process_index"] for g in got] == [0, 1]
     for g in got:
         assert g["env_local_device_ids"] == [0, 1]  # all of the node's devices, not [SLURM_LOCALID]
         assert len(g["local_devices"]) == 2 and g["global_devices"] == 4 and g["mesh_devices"] == 4
         assert set(g["local_devices"]) <= set(g["mesh_device_ids"])  # every local device is in the mesh
     assert got[0]["mesh_device_ids"] == got[1]["mesh_device_ids"] and len(set(got[0]["mesh_device_ids"])) == 4
-    assert got[0]["losses"] == got[1]["losses"]
     text = group.logs[0].read_text()
     assert "2 local devices" in text and "4 global devices" in text
+    assert got[0]["losses"] == got[1]["losses"]
+    _assert_equivalent(got, single)
+
+
+# Slow: the same two-process training launched with an explicit address instead of SLURM's
+# variables (the default suite's SLURM test checks the training; test_distributed_initialize_reads_env
+# that explicit arguments reach jax.distributed.initialize; the slow CLI test above launches this way).
+@pytest.mark.slow
+def test_address_launch_two_processes_match_single_process(tmp_path, process_group):
+    port = _free_port()
+    outs = [tmp_path / f"proc{i}.json" for i in range(2)]
+    group = process_group([_worker_cmd(outs[i], "--coordinator", f"127.0.0.1:{port}", "--num_processes", "2",
+                                       "--process_id", str(i)) for i in range(2)], [_env(2)] * 2, "proc")
+    single = _single_process_reference()
+    group.wait()
+    _assert_equivalent([json.loads(o.read_text()) for o in outs], single)
 
 
 def test_local_device_ids_from_env():
