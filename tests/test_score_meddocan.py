@@ -68,3 +68,22 @@ def test_release_dev_perturbed_matches_the_script(shared_data, tmp_path):
     for name, prf in expected.items():
         assert tuple(round(report.rows[name][k], 4) for k in ("precision", "recall", "f1")) == prf, name
     assert round(report.rows["Subtrack 1 [NER]"]["leak"], 4) == 0.3614
+
+
+def test_xml_release_scores_as_the_brat_release(shared_data, tmp_path):
+    """The XML release (``<MEDDOCAN>`` root) and the brat release are the same annotations: a
+    perturbed brat system scores the same against either gold, and XML gold against brat gold is
+    perfect (the script reads either format)."""
+    from score_fixtures import perturb_brat
+
+    dev = shared_data / "MEDDOCAN" / "dev"
+    if not (dev / "xml").is_dir():
+        pytest.skip("MEDDOCAN dev split not present")
+    perturb_brat(str(dev / "brat"), str(tmp_path / "sys"))
+    from_brat = score("meddocan", str(dev / "brat"), str(tmp_path / "sys"))
+    from_xml = score("meddocan", str(dev / "xml"), str(tmp_path / "sys"))
+    assert from_xml.documents == from_brat.documents == 250
+    assert from_xml.rows == from_brat.rows
+    assert round(from_xml.rows["Subtrack 1 [NER]"]["f1"], 4) == 0.5209  # the script's figure, as above
+    same = score("meddocan", str(dev / "xml"), str(dev / "brat"))
+    assert all(row["f1"] == 1.0 for row in same.rows.values())

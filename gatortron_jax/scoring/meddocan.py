@@ -1,8 +1,8 @@
 """MEDDOCAN (Spanish clinical de-identification): the figures of its CODALAB evaluation script.
 
 Definitions from ``PlanTL-SANIDAD/SPACCC_MEDDOCAN`` ``scripts/CODALAB-Evaluation-script``
-(``classes.py``), reimplemented here, over the brat release (the script reads brat when both
-brat and XML are given):
+(``classes.py``), reimplemented here, over either release format: brat, or the i2b2-style XML
+under a ``<MEDDOCAN>`` root (the script reads either; both carry the same character offsets):
 
 * **Subtrack 1** (NER): the set of ``(type, start, end)`` per note; TP/FP/FN are set
   differences (a duplicated mention counts once); micro over notes.
@@ -112,12 +112,20 @@ def score_meddocan(gold: Sequence[Document], system: Sequence[Document], *,
     return report
 
 
-def _brat_root(path: str) -> str:
-    """A split folder of the release (with ``brat/``) or a brat folder itself."""
-    return os.path.join(path, "brat") if os.path.isdir(os.path.join(path, "brat")) else path
+def read_release(path: str) -> list[Document]:
+    """A split folder of the release (``brat/`` preferred, else ``xml/``), or a folder of brat
+    (``.ann`` + ``.txt``) or of i2b2-style XML files; labels are the annotations' TYPEs."""
+    from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
+
+    for sub, reader in (("brat", read_brat_dir), ("xml", read_i2b2_2014_dir)):
+        if os.path.isdir(os.path.join(path, sub)):
+            return reader(os.path.join(path, sub))
+    names = os.listdir(path) if os.path.isdir(path) else []
+    if not any(n.endswith(".ann") for n in names) and any(n.endswith(".xml") for n in names):
+        return read_i2b2_2014_dir(path)
+    return read_brat_dir(path)
 
 
 def read_and_score(gold: str, system: str, *, sentences_dir: str | None = None) -> ScoreReport:
-    """Read both brat folders (or split folders holding ``brat/``) and score them."""
-    return score_meddocan(read_brat_dir(_brat_root(gold)), read_brat_dir(_brat_root(system)),
-                          sentences_dir=sentences_dir)
+    """Read both folders (brat or XML, see :func:`read_release`) and score them."""
+    return score_meddocan(read_release(gold), read_release(system), sentences_dir=sentences_dir)
