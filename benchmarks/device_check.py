@@ -30,18 +30,10 @@ import sys
 import tempfile
 import time
 
+import bench_train
 import common
 
 NUM_LABELS = 9
-
-
-def _median_s(fn, steps: int) -> float:
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return common.median(times)
 
 
 def device_facts() -> dict:
@@ -84,7 +76,6 @@ def matmul_peak(n: int, reps: int) -> float:
 def base_train_step(shape: dict, seq: int, batch: int, steps: int) -> dict:
     import jax
 
-    import bench_train
 
     built = bench_train.build_mlm_step(shape, seq, batch, sparse=True,
                                        config={"dtype": "bfloat16", "param_dtype": "float32"})
@@ -102,7 +93,7 @@ def base_train_step(shape: dict, seq: int, batch: int, steps: int) -> dict:
             state, m = step(state, batch_d, rng)
             jax.block_until_ready(m)
 
-        step_s = _median_s(once, steps)
+        step_s = bench_train.median_seconds(once, steps)
     flops = bench_train.train_flops(shape, batch, seq, built["predicted"])
     return {"step_s": step_s, "compile_and_first_s": first, "flops": flops, "tokens_per_s": batch * seq / step_s,
             "loss_finite": bool(math.isfinite(float(m["loss_sum"])))}
@@ -182,12 +173,12 @@ def minilm_finetune_and_predict(cfg, encoder_params, batch: int, seq: int, steps
         state, m = step(state, b, rng)
         jax.block_until_ready(m)
 
-    ft_s = _median_s(once, steps)
+    ft_s = bench_train.median_seconds(once, steps)
     predict = jax.jit(lambda p, x: predict_labels_and_scores(model, p, x))
     pb = {k: v for k, v in b.items() if k != "labels"}
     for _ in range(2):
         jax.block_until_ready(predict(state.params, pb))
-    pr_s = _median_s(lambda: jax.block_until_ready(predict(state.params, pb)), steps)
+    pr_s = bench_train.median_seconds(lambda: jax.block_until_ready(predict(state.params, pb)), steps)
     return {"finetune_step_s": ft_s, "finetune_rows_per_s": batch / ft_s, "predict_batch_s": pr_s,
             "predict_windows_per_s": batch / pr_s}
 
@@ -233,7 +224,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     common.quiet_tensorflow()
     t0 = time.perf_counter()
-    import bench_train
 
     dry = args.dry_run
     phases: dict[str, float] = {}
