@@ -41,7 +41,7 @@ from typing import Callable, Iterable, Sequence
 from gatortron_jax.annotations.documents import Document, Entity
 from gatortron_jax.annotations.formats.i2b2_deid import CATEGORY_TYPES, category_of
 from gatortron_jax.core.errors import InputError
-from gatortron_jax.evaluation.ner_metrics import _index, _prf, entity_scores
+from gatortron_jax.evaluation.ner_metrics import _prf, entity_scores, index_by_id
 
 HIPAA_TYPES = frozenset({
     "PATIENT", "AGE", "DATE", "CITY", "STREET", "ZIP", "ORGANIZATION", "PHONE", "FAX", "EMAIL",
@@ -64,7 +64,7 @@ def phi_tokens(text: str, entities: Iterable[Entity]) -> set[tuple[int, int]]:
 
 
 def _pairs(gold: Sequence[Document], pred: Sequence[Document]) -> list[tuple[Document, Document]]:
-    gold_by_id, pred_by_id = _index(gold, "gold"), _index(pred, "predicted")
+    gold_by_id, pred_by_id = index_by_id(gold, "gold"), index_by_id(pred, "predicted")
     unknown = sorted(set(pred_by_id) - set(gold_by_id))
     if unknown:
         raise InputError(f"{len(unknown)} predicted document id(s) not in the gold set: {unknown[:5]}")

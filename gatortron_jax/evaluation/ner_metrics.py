@@ -84,11 +84,12 @@ def _lenient_matches(gold: list[tuple[str, tuple]], pred: list[tuple[str, tuple]
     return matches
 
 
-def _index(docs: Iterable[Document], what: str) -> dict[str, Document]:
+def index_by_id(docs: Iterable[Document], what: str) -> dict[str, Document]:
+    """``{id: document}``; a repeated id is one :class:`InputError` naming the file (or ``what``)."""
     out: dict[str, Document] = {}
     for d in docs:
         if d.id in out:
-            raise InputError(f"{what} documents: duplicate document id {d.id!r}")
+            raise InputError(f"{d.source or what + ' documents'}: duplicate document id {d.id!r}")
         out[d.id] = d
     return out
 
@@ -102,8 +103,8 @@ def entity_scores(gold: list[Document], pred: list[Document], *,
     ``types``, only entities of those types are scored and ``per_type`` lists exactly them;
     otherwise ``per_type`` lists every type in gold or predictions.
     """
-    gold_by_id = _index(gold, "gold")
-    pred_by_id = _index(pred, "predicted")
+    gold_by_id = index_by_id(gold, "gold")
+    pred_by_id = index_by_id(pred, "predicted")
     unknown = sorted(set(pred_by_id) - set(gold_by_id))
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")

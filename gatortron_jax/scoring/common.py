@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from gatortron_jax.annotations.documents import Document
 from gatortron_jax.core.errors import InputError
+from gatortron_jax.evaluation.ner_metrics import index_by_id
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, Any]:
@@ -36,19 +37,10 @@ class Pairing:
     unknown: list[str]  # system note ids absent from gold
 
 
-def _index(docs: Sequence[Document], what: str) -> dict[str, Document]:
-    out: dict[str, Document] = {}
-    for d in docs:
-        if d.id in out:
-            raise InputError(f"{d.source or what}: duplicate {what} document id {d.id!r}")
-        out[d.id] = d
-    return out
-
-
 def pair_documents(gold: Sequence[Document], system: Sequence[Document], *, check_text: bool = True) -> Pairing:
     """Pair by id; with ``check_text`` a paired system note must carry the gold text (the i2b2
     script asserts it), else one :class:`InputError` naming the system file."""
-    g, s = _index(gold, "gold"), _index(system, "system")
+    g, s = index_by_id(gold, "gold"), index_by_id(system, "system")
     pairs = []
     for doc_id in sorted(set(g) & set(s)):
         if check_text and s[doc_id].text and g[doc_id].text != s[doc_id].text:
