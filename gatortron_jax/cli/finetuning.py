@@ -102,6 +102,10 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
         if not _is_deid_task(data.task):
             raise ConfigError(f"--target_recall: task {data.task} is not a de-id task")
         result["operating_point"] = _calibrate(args, data)
+    table = _decodings(args, data) if _is_deid_task(data.task) else None
+    if table is not None:
+        result["decodings"] = table
+        result["recipe"]["decoding"] = table["recipe"]
     out = _write_eval(args, result)
     print(f"{result['task']} / {args.split}: {result['documents']} documents")
     print(format_table(result["scores"]))
@@ -110,6 +114,10 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
 
         print(format_deid_tables(result["deid"]))
     _print_official(result.get("official"))
+    if table is not None:
+        from gatortron_jax.inference.decodings import format_decodings
+
+        print(format_decodings(table))
     print(f"wrote {out} (scores with the recipe: seed, configs, checkpoint and data fingerprints, versions)")
     return 0
 
@@ -139,6 +147,29 @@ def _calibrate(args: argparse.Namespace, data) -> dict:
     missed = {t: v["missed"] for t, v in op.dev["by_type"].items() if v["missed"]}
     print(f"missed at the operating point, by type: {missed}; below the target: {op.dev['unreached']}")
     return {"split": data.dev_split, "table": table, **op.to_dict(), "patterns": recipe.to_dict() if recipe else None}
+
+
+def _decodings(args: argparse.Namespace, data) -> dict | None:
+    """The split at the four decodings (argmax / stored operating point x model alone / with the
+    stored patterns) when the model dir stores an operating point or patterns; else None."""
+    from gatortron_jax.finetuning import ner_tasks
+    from gatortron_jax.inference import decodings, operating_point as opl
+    from gatortron_jax.inference.stream import ScoringTagger
+    from gatortron_jax.models.model_dir import read_model_info
+
+    info = read_model_info(args.checkpoint)
+    op, recipe = opl.load_operating_point(args.checkpoint, info), opl.load_patterns(args.checkpoint, info)
+    if op is None and recipe is None:
+        return None
+    task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
+    gold = task.documents(args.split, strict=data.strict)
+    if not any(d.entities for d in gold):
+        log.warning("%s has no gold PHI: the decodings table is not computed", args.split)
+        return None
+    tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, operating_point=None, patterns=None,
+                           candidates=True)
+    return decodings.evaluate_decodings(opl.DevRun.of(tagger, gold), task.name, op, recipe,
+                                        sentences_dir=decodings.sentences_dir_of(task.split_path(args.split)))
 
 
 def _print_official(official: dict | None) -> None:

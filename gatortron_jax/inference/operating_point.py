@@ -165,11 +165,18 @@ def load_patterns(model_dir: str, info: Mapping[str, Any] | None = None) -> Patt
 # ----------------------------------------------------------------------------- selection
 
 
-def _covered(text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+def coverage(text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``[len(text) + 1]`` bool: characters under any of ``spans``."""
     mask = np.zeros(len(text) + 1, bool)
     for s, e in spans:
         mask[s:e] = True
     return mask
+
+
+def recalled(text: str, cov: np.ndarray, start: int, end: int) -> bool:
+    """The criterion: every letter and digit of ``text[start:end]`` is covered (``cov``: :func:`coverage`)."""
+    need = [start + m.start() for m in _ALNUM.finditer(text[start:end])]
+    return bool(cov[need].all()) if need else True
 
 
 def span_recall(gold: Sequence[Document], predicted: Sequence[Sequence[tuple[int, int]]]) -> dict[str, Any]:
@@ -179,13 +186,12 @@ def span_recall(gold: Sequence[Document], predicted: Sequence[Sequence[tuple[int
     total: dict[str, int] = {}
     tp_pred = n_pred = 0
     for doc, spans in zip(gold, predicted):
-        cov = _covered(doc.text, spans)
-        gold_mask = _covered(doc.text, [s for e in doc.entities for s in e.spans])
+        cov = coverage(doc.text, spans)
+        gold_mask = coverage(doc.text, [s for e in doc.entities for s in e.spans])
         for e in doc.entities:
             for s, t in e.spans:
-                need = [s + m.start() for m in _ALNUM.finditer(doc.text[s:t])]
                 total[e.type] = total.get(e.type, 0) + 1
-                hit[e.type] = hit.get(e.type, 0) + bool(cov[need].all() if need else True)
+                hit[e.type] = hit.get(e.type, 0) + recalled(doc.text, cov, s, t)
         n_pred += len(spans)
         tp_pred += sum(bool(gold_mask[s:e].any()) for s, e in spans)
     n_gold = sum(total.values())
