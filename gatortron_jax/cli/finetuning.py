@@ -29,6 +29,8 @@ def sequence_task_bound() -> bool:
 
 
 def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gatortron_jax.core.errors import ConfigError
+
     flags.maybe_init_distributed(args)
     from gatortron_jax.cli import gin_config
     from gatortron_jax.core.optimizer import OptimizerConfig
@@ -37,8 +39,13 @@ def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
     from gatortron_jax.finetuning.loop import finetune
     from gatortron_jax.models.config import EncoderConfig
 
+    from gatortron_jax.annotations.patterns import PatternConfig
+
     gin_config.parse(args.gin_file, overrides)
     data = gin_config.build(TaskDataConfig if sequence_task_bound() else NERDataConfig)
+    patterns = gin_config.build(PatternConfig)
+    if patterns.enabled and sequence_task_bound():
+        raise ConfigError("PatternConfig.enabled: pattern recognizers run beside NER/de-id models only")
     if args.strict:  # the input policy travels in the data config (recorded in config.json)
         data = dataclasses.replace(data, strict=True)
     result = finetune(
@@ -55,12 +62,26 @@ def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
     if jax.process_index() == 0:
         with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
             f.write(gin_config.operative_config())
+        if patterns.enabled and not result.get("preempted"):
+            _store_patterns(args.model_dir, patterns)
     if result.get("preempted"):
         log.warning("stopped early (preempted); exit status %d asks the scheduler to requeue", flags.EXIT_PREEMPTED)
         return flags.EXIT_PREEMPTED
     log.info("done: best dev %s %.4f at epoch %d; model in %s", result["metric"], result["best_dev_metric"],
              result["best_epoch"], args.model_dir)
     return 0
+
+
+def _store_patterns(model_dir: str, config) -> None:
+    """The gin recipe's pattern recognizers for the fine-tuned labels, stored in the model dir
+    (``config.json`` ``patterns``): predict/deid/evaluate run them beside the model from now on."""
+    from gatortron_jax.inference.operating_point import save_patterns
+    from gatortron_jax.models.model_dir import read_model_info
+
+    recipe = config.recipe(read_model_info(model_dir)["ner"]["labels"])
+    save_patterns(model_dir, recipe)
+    log.info("pattern recipe stored in %s: recognizers %s, type map %s, %d deny / %d allow entries", model_dir,
+             list(recipe.recognizers), dict(recipe.type_map), len(recipe.deny), len(recipe.allow))
 
 
 def _write_eval(args: argparse.Namespace, result: dict) -> str:
@@ -124,7 +145,8 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def _calibrate(args: argparse.Namespace, data) -> dict:
     """``--target_recall``: per-type thresholds chosen on the task's dev split (with the pattern
-    recipe for the model's labels unless ``--no_patterns``), stored in the model dir, and the
+    recipe the model dir stores from fine-tuning, else the preset for its labels, or one with
+    ``--deny_list``/``--allow_list``; none with ``--no_patterns``), stored in the model dir, and the
     table of binary span recall/precision at argmax and at the operating point."""
     from gatortron_jax.annotations.patterns import recipe_for_labels
     from gatortron_jax.finetuning import ner_tasks
@@ -134,8 +156,13 @@ def _calibrate(args: argparse.Namespace, data) -> dict:
     dev = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits()).documents(data.dev_split, strict=data.strict)
     tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, operating_point=None, patterns=None,
                            candidates=True)
-    recipe = None if args.no_patterns else recipe_for_labels(tagger.labels, deny_file=args.deny_list,
-                                                               allow_file=args.allow_list)
+    stored = opl.load_patterns(args.checkpoint)  # the fine-tuning recipe's (PatternConfig), if any
+    if args.no_patterns:
+        recipe = None
+    elif stored is not None and not (args.deny_list or args.allow_list):
+        recipe = stored
+    else:
+        recipe = recipe_for_labels(tagger.labels, deny_file=args.deny_list, allow_file=args.allow_list)
     op, table = opl.calibrate(tagger, dev, args.target_recall, recipe)
     opl.save_operating_point(args.checkpoint, op)
     opl.save_patterns(args.checkpoint, recipe)
