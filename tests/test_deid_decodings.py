@@ -6,6 +6,7 @@ random model: what is tested is that each row is the decoding it names."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -43,12 +44,16 @@ def test_evaluate_reports_the_four_decodings(corpus, repo_root, tmp_path, capsys
     from gatortron_jax.inference import stream
     from gatortron_jax.scoring.meddocan import score_pairs
 
+    from gatortron_jax.cli.finetuning import _decodings
+    from gatortron_jax.finetuning.config import NERDataConfig
+    from gatortron_jax.inference.evaluate import decoding_recipe
+
     model = meddocan_model_dir(tmp_path / "m", repo_root, corpus)
-    plain_json = tmp_path / "plain.json"
-    assert cli.main(["evaluate", f"--checkpoint={model}", "--split", "dev", f"--output={plain_json}"]) == 0
-    plain = json.loads(plain_json.read_text())
-    assert "decodings" not in plain and plain["recipe"]["decoding"] == {"operating_point": None, "patterns": None}
-    assert "decodings (" not in capsys.readouterr().out  # nothing stored: evaluate unchanged
+    # nothing stored: no table (evaluate unchanged), and the recipe says argmax, model alone
+    info = json.loads((model / "config.json").read_text())
+    data = NERDataConfig(**info["finetune"]["data_config"])
+    assert _decodings(argparse.Namespace(checkpoint=str(model), split="dev", batch_size=4), data) is None
+    assert decoding_recipe(info) == {"operating_point": None, "patterns": None}
 
     out_json = tmp_path / "ev.json"
     assert cli.main(["evaluate", f"--checkpoint={model}", "--split", "dev", f"--output={out_json}",
