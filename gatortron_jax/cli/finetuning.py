@@ -119,11 +119,13 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
         result = evaluate_deid_model(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
     else:
         result = evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    dev_run = None  # the dev notes run through the model once: calibration and the table share it
     if args.target_recall is not None:
         if not _is_deid_task(data.task):
             raise ConfigError(f"--target_recall: task {data.task} is not a de-id task")
-        result["operating_point"] = _calibrate(args, data)
-    table = _decodings(args, data) if _is_deid_task(data.task) else None
+        result["operating_point"], dev_run = _calibrate(args, data)
+    reuse = dev_run if dev_run is not None and data.splits()[args.split] == data.dev_split else None
+    table = _decodings(args, data, reuse) if _is_deid_task(data.task) else None
     if table is not None:
         result["decodings"] = table
         result["recipe"]["decoding"] = table["recipe"]
@@ -143,7 +145,7 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
-def _calibrate(args: argparse.Namespace, data) -> dict:
+def _calibrate(args: argparse.Namespace, data) -> tuple[dict, object]:
     """``--target_recall``: per-type thresholds chosen on the task's dev split (with the pattern
     recipe the model dir stores from fine-tuning, else the preset for its labels, or one with
     ``--deny_list``/``--allow_list``; none with ``--no_patterns``), stored in the model dir, and the
@@ -163,7 +165,8 @@ def _calibrate(args: argparse.Namespace, data) -> dict:
         recipe = stored
     else:
         recipe = recipe_for_labels(tagger.labels, deny_file=args.deny_list, allow_file=args.allow_list)
-    op, table = opl.calibrate(tagger, dev, args.target_recall, recipe)
+    dev_run = opl.DevRun.of(tagger, dev)
+    op, table = opl.calibrate(tagger, dev, args.target_recall, recipe, dev=dev_run)
     opl.save_operating_point(args.checkpoint, op)
     opl.save_patterns(args.checkpoint, recipe)
     print(f"operating point for recall {args.target_recall} chosen on {data.dev_split} ({len(dev)} notes; binary "
@@ -173,12 +176,14 @@ def _calibrate(args: argparse.Namespace, data) -> dict:
         print(f"| {name} | {m['recall']:.4f} | {m['precision']:.4f} | {m['missed']} | {m['predicted']} |")
     missed = {t: v["missed"] for t, v in op.dev["by_type"].items() if v["missed"]}
     print(f"missed at the operating point, by type: {missed}; below the target: {op.dev['unreached']}")
-    return {"split": data.dev_split, "table": table, **op.to_dict(), "patterns": recipe.to_dict() if recipe else None}
+    return {"split": data.dev_split, "table": table, **op.to_dict(),
+            "patterns": recipe.to_dict() if recipe else None}, dev_run
 
 
-def _decodings(args: argparse.Namespace, data) -> dict | None:
+def _decodings(args: argparse.Namespace, data, dev_run=None) -> dict | None:
     """The split at the four decodings (argmax / stored operating point x model alone / with the
-    stored patterns) when the model dir stores an operating point or patterns; else None."""
+    stored patterns) when the model dir stores an operating point or patterns; else None.
+    ``dev_run``: the split's notes already run through the model (by ``--target_recall``)."""
     from gatortron_jax.finetuning import ner_tasks
     from gatortron_jax.inference import decodings, operating_point as opl
     from gatortron_jax.inference.stream import ScoringTagger
@@ -189,13 +194,15 @@ def _decodings(args: argparse.Namespace, data) -> dict | None:
     if op is None and recipe is None:
         return None
     task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
-    gold = task.documents(args.split, strict=data.strict)
-    if not any(d.entities for d in gold):
-        log.warning("%s has no gold PHI: the decodings table is not computed", args.split)
-        return None
-    tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, operating_point=None, patterns=None,
-                           candidates=True)
-    return decodings.evaluate_decodings(opl.DevRun.of(tagger, gold), task.name, op, recipe,
+    if dev_run is None:
+        gold = task.documents(args.split, strict=data.strict)
+        if not any(d.entities for d in gold):
+            log.warning("%s has no gold PHI: the decodings table is not computed", args.split)
+            return None
+        tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, operating_point=None, patterns=None,
+                               candidates=True)
+        dev_run = opl.DevRun.of(tagger, gold)
+    return decodings.evaluate_decodings(dev_run, task.name, op, recipe,
                                         sentences_dir=decodings.sentences_dir_of(task.split_path(args.split)))
 
 

@@ -282,11 +282,12 @@ def _brief(m: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def calibrate(tagger, gold: Sequence[Document], target_recall: float,
-              patterns: PatternRecipe | None = None) -> tuple[OperatingPoint, dict[str, dict[str, Any]]]:
+              patterns: PatternRecipe | None = None, *,
+              dev: DevRun | None = None) -> tuple[OperatingPoint, dict[str, dict[str, Any]]]:
     """The operating point for ``target_recall`` (with ``patterns`` when given) and the table
     ``evaluate`` reports: binary span recall/precision at argmax and at the operating point,
     the model alone and with the patterns (the model-alone point is chosen on its own)."""
-    dev = DevRun.of(tagger, gold)
+    dev = DevRun.of(tagger, gold) if dev is None else dev  # ``dev``: the notes already run (evaluate reuses it)
     alone = choose_operating_point(dev, target_recall)
     op = choose_operating_point(dev, target_recall, patterns=patterns) if patterns is not None else alone
     table = {"argmax, model": alone.dev["argmax_model"], "operating point, model": alone.dev["chosen"]}
