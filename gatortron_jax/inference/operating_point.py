@@ -16,9 +16,9 @@ grid value every type's threshold is set to it and the dev notes decoded (plus t
 spans, when a recipe is given); ``threshold[t]`` is the *highest* grid value at which the gold
 spans of type ``t`` reach ``target_recall`` (argmax when it already does), else the highest grid
 value that gives its best recall. Types interact (a token is added as its most probable type,
-which may be another type than the span it covers), so the combined point is measured again and,
-while a type is below the target, its threshold is lowered a grid step with every other type's
-capped there, kept only if recall rises; every type still below it is listed in ``unreached``. A gold span counts as recalled when every letter
+which may be another type than the span it covers), so the combined point is measured again; a
+type that reached the target in the sweep at ``g`` but falls below it there gets every threshold
+capped at ``g`` (the sweep's condition); every type still below the target is in ``unreached``. A gold span counts as recalled when every letter
 and digit in it is covered by a predicted span of any type: nothing of it would survive a
 mask (the leakage report's criterion). Every type reaching the target makes the micro recall
 reach it too. The result, with the dev numbers it was chosen on, is ``config.json``'s
@@ -270,21 +270,20 @@ def choose_operating_point(dev: DevRun, target_recall: float, *, patterns: Patte
     thresholds = {t: v for t, v in thresholds.items() if v < NEVER}
     chosen = dev.measure(thresholds, matcher)
     # Types interact: a token is added as its *most probable* PHI type, so a span of type A may be
-    # covered in the uniform sweep only by tokens whose best type is B; with B's own (higher)
-    # threshold that cover is gone. While a type is below the target, lower its threshold one
-    # grid step and cap every other type's at that value; keep the step only if recall rises.
-    lower = sorted(grid, reverse=True)
-    for _ in range(len(lower)):
-        below = [t for t, m in chosen["by_type"].items() if t in types and m["recall"] < target_recall
-                 and thresholds.get(t, NEVER) > lower[-1]]
-        if not below:
+    # covered in the uniform sweep by tokens whose best type is B; with B's own (higher) threshold
+    # that cover is gone. A type that reached the target in the sweep at g but not at the combined
+    # point gets the sweep's condition back: every threshold capped at g (types that never
+    # reached the target are not chased: they stay in ``unreached``).
+    for _ in range(len(grid)):
+        fallen = [t for t in thresholds if t not in unreached and chosen["by_type"][t]["recall"] < target_recall]
+        if not fallen:
             break
-        step = {t: next(g for g in lower if g < thresholds.get(t, NEVER)) for t in below}
-        cap = max(step.values())
+        cap = min(thresholds[t] for t in fallen)
         trial = {t: v for t, v in ((t, min(thresholds.get(t, NEVER), cap)) for t in types) if v < NEVER}
-        trial.update(step)
+        if trial == thresholds:
+            break
         measured = dev.measure(trial, matcher)
-        if measured["recall"] <= chosen["recall"]:
+        if measured["recall"] < chosen["recall"]:
             break
         thresholds, chosen = trial, measured
     # every type below the target at the chosen point (a type the model has no label for may be
