@@ -29,17 +29,15 @@ def sequence_task_bound() -> bool:
 
 
 def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
-    from gatortron_jax.core.errors import ConfigError
-
     flags.maybe_init_distributed(args)
+    from gatortron_jax.annotations.patterns import PatternConfig
     from gatortron_jax.cli import gin_config
+    from gatortron_jax.core.errors import ConfigError
     from gatortron_jax.core.optimizer import OptimizerConfig
     from gatortron_jax.core.partitioning import MeshConfig
     from gatortron_jax.finetuning.config import NERDataConfig, TaskDataConfig
     from gatortron_jax.finetuning.loop import finetune
     from gatortron_jax.models.config import EncoderConfig
-
-    from gatortron_jax.annotations.patterns import PatternConfig
 
     gin_config.parse(args.gin_file, overrides)
     data = gin_config.build(TaskDataConfig if sequence_task_bound() else NERDataConfig)

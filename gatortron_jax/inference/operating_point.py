@@ -16,9 +16,10 @@ grid value every type's threshold is set to it and the dev notes decoded (plus t
 spans, when a recipe is given); ``threshold[t]`` is the *highest* grid value at which the gold
 spans of type ``t`` reach ``target_recall`` (argmax when it already does), else the highest grid
 value that gives its best recall. Types interact (a token is added as its most probable type,
-which may be another type than the span it covers), so the combined point is measured again; a
-type that reached the target in the sweep at ``g`` but falls below it there gets every threshold
-capped at ``g`` (the sweep's condition); every type still below the target is in ``unreached``. A gold span counts as recalled when every letter
+which may be another type than the span it covers), so the combined point is measured again; while a
+type that reached the target in the sweep at ``g`` falls below it there, every threshold is capped
+at the next grid value down from the highest (at ``g`` the sweep's condition holds again); every
+type still below the target is in ``unreached``. A gold span counts as recalled when every letter
 and digit in it is covered by a predicted span of any type: nothing of it would survive a
 mask (the leakage report's criterion). Every type reaching the target makes the micro recall
 reach it too. The result, with the dev numbers it was chosen on, is ``config.json``'s
@@ -271,21 +272,20 @@ def choose_operating_point(dev: DevRun, target_recall: float, *, patterns: Patte
     chosen = dev.measure(thresholds, matcher)
     # Types interact: a token is added as its *most probable* PHI type, so a span of type A may be
     # covered in the uniform sweep by tokens whose best type is B; with B's own (higher) threshold
-    # that cover is gone. A type that reached the target in the sweep at g but not at the combined
-    # point gets the sweep's condition back: every threshold capped at g (types that never
-    # reached the target are not chased: they stay in ``unreached``).
-    for _ in range(len(grid)):
+    # that cover is gone. A type that reached the target in the sweep at g but falls below it at
+    # the combined point: every threshold is capped at the next grid value down, from the highest
+    # threshold towards g (where the sweep's condition holds again), stopping as soon as no
+    # such type is left; types that never reached the target are not chased (``unreached``).
+    for cap in sorted(grid, reverse=True):
         fallen = [t for t in thresholds if t not in unreached and chosen["by_type"][t]["recall"] < target_recall]
-        if not fallen:
+        if not fallen or cap < min(thresholds[t] for t in fallen):
             break
-        cap = min(thresholds[t] for t in fallen)
         trial = {t: v for t, v in ((t, min(thresholds.get(t, NEVER), cap)) for t in types) if v < NEVER}
         if trial == thresholds:
-            break
+            continue
         measured = dev.measure(trial, matcher)
-        if measured["recall"] < chosen["recall"]:
-            break
-        thresholds, chosen = trial, measured
+        if measured["recall"] >= chosen["recall"]:
+            thresholds, chosen = trial, measured
     # every type below the target at the chosen point (a type the model has no label for may be
     # covered by others' spans)
     unreached = sorted(t for t, m in chosen["by_type"].items() if m["recall"] < target_recall)
