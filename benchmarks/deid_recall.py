@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     if not has_gold:
         raise SystemExit(f"{args.dev}: no gold PHI")
     tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, candidates=True)
-    recipe = None if args.no_patterns else recipe_for_labels(tagger.labels)
+    # the recipe the model dir stores (fine-tuning's PatternConfig), else the preset for its labels
+    recipe = None if args.no_patterns else (opl.load_patterns(args.checkpoint) or recipe_for_labels(tagger.labels))
     op, table = opl.calibrate(tagger, gold, args.target_recall, recipe)
     print(f"\n{len(gold)} dev notes, {table['argmax, model']['gold']} gold PHI spans; target recall {args.target_recall}")
     print(f"| decoding | recall | precision | missed | predicted |\n|---|---|---|---|---|")
@@ -50,6 +51,8 @@ def main(argv=None) -> int:
     missed = {t: v["missed"] for t, v in op.dev["by_type"].items() if v["missed"]}
     print(f"missed at the chosen point, by type: {dict(sorted(missed.items(), key=lambda kv: -kv[1]))}")
     print(f"thresholds: {dict(sorted(op.thresholds.items()))}; below target: {op.dev['unreached']}")
+    if recipe is not None:
+        print(f"patterns: recognizers {list(recipe.recognizers)}, type map {dict(recipe.type_map)}")
     if args.save:
         opl.save_operating_point(args.checkpoint, op)
         if recipe is not None:

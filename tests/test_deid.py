@@ -278,7 +278,7 @@ def test_streaming_entry_point_for_deid(repo_root, tmp_path, tag_everything_mode
     from gatortron_jax.annotations.formats.brat import write_brat
 
     class DeidWriter:  # per-note files only (a per-chunk deid_summary.json is refused by the driver)
-        def write(self, results, staging_dir):
+        def write(self, results, staging_dir, notes=()):
             for doc, _ in results:
                 r = deid.deidentify(doc, doc.entities, "mask")
                 (pathlib.Path(staging_dir) / f"{r.doc_id}.txt").write_text(r.text, encoding="utf-8")

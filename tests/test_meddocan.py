@@ -123,3 +123,53 @@ def test_bench_finetune_meddocan_to_conll(tmp_path):
     assert sum(t.startswith("B-") for t in tags) == len(MENTIONS)
     assert "B-CORREO_ELECTRONICO" in tags and tags.count("I-CORREO_ELECTRONICO") == 4  # lpardo @ ejemplo . es
     assert (tmp_path / "conll" / "test.tsv").read_text() == (tmp_path / "conll" / "devel.tsv").read_text()
+
+
+# A small MEDDOCAN-shaped corpus of our own (invented names and numbers), for the model paths.
+_FIELDS = [("Nombre: ", "NAME", "NOMBRE_SUJETO_ASISTENCIA", ["Lucía Pardo", "Andrés Villar", "Marta Gil", "José Ruiz"]),
+           (".\nNHC: ", "ID", "ID_SUJETO_ASISTENCIA", ["4471203", "1180922", "3390517", "2205481"]),
+           (".\nEdad: ", "AGE", "EDAD_SUJETO_ASISTENCIA", ["54 años", "71 años", "38 años", "66 años"]),
+           (" Sexo: ", "OTHER", "SEXO_SUJETO_ASISTENCIA", ["M", "H", "M", "H"]),
+           (".\nFecha de ingreso: ", "DATE", "FECHAS", ["03/04/2019", "12/11/2018", "21/06/2017", "09/01/2020"]),
+           (".\nMédico: Dr. ", "NAME", "NOMBRE_PERSONAL_SANITARIO", ["Pedro Saez", "Irene Toledo", "Luis Mora", "Ana Prieto"]),
+           (". Hospital ", "LOCATION", "HOSPITAL", ["Virgen del Mar", "San Telmo", "Santa Ana", "Los Olmos"]),
+           (".\nCorreo: ", "CONTACT", "CORREO_ELECTRONICO", ["lpardo@ejemplo.es", "avillar@correo.es", "mgil@ejemplo.es",
+                                                             "jruiz@correo.es"])]
+_TAIL = ".\nRefiere dolor abdominal de tres días de evolución, sin fiebre.\n"
+
+
+def meddocan_note(k: int) -> tuple[str, list[tuple[str, int, int, str]]]:
+    """Note ``k``: its text and (category, start, end, TYPE) mentions."""
+    text, mentions = "", []
+    for prefix, cat, typ, values in _FIELDS:
+        text += prefix
+        value = values[k % len(values)]
+        mentions.append((cat, len(text), len(text) + len(value), typ))
+        text += value
+    return text + _TAIL, mentions
+
+
+def write_meddocan_corpus(root, notes_per_split: int = 4) -> dict[str, list[str]]:
+    """``root/{train,dev,test}/xml/caso-K.xml`` and ``root/<split>/sentence_splitted/caso-K.ann``
+    (one line per sentence, as the organisers' files count); returns the ids per split."""
+    ids = {}
+    for n, split in enumerate(("train", "dev", "test")):
+        (root / split / "xml").mkdir(parents=True, exist_ok=True)
+        (root / split / "sentence_splitted").mkdir(parents=True, exist_ok=True)
+        ids[split] = []
+        for j in range(notes_per_split):
+            k = n * notes_per_split + j
+            text, mentions = meddocan_note(k)
+            (root / split / "xml" / f"caso-{k}.xml").write_text(_sample_xml(mentions, text), encoding="utf-8")
+            lines = [line for line in text.split("\n") if line]
+            (root / split / "sentence_splitted" / f"caso-{k}.ann").write_text(
+                "".join(f"T{i}\tFp 0 1\t.\n" for i in range(len(lines))), encoding="utf-8")
+            ids[split].append(f"caso-{k}")
+    return ids
+
+
+def test_meddocan_corpus_helper_reads_back(tmp_path):
+    write_meddocan_corpus(tmp_path, 2)
+    docs = x.read_i2b2_2014_dir(str(tmp_path / "dev" / "xml"), strict=True)
+    assert [len(d.entities) for d in docs] == [len(_FIELDS)] * 2
+    assert [docs[0].text[e.start:e.end] for e in docs[0].entities][:2] == ["Marta Gil", "3390517"]

@@ -25,7 +25,9 @@ TYPES = ("problem", "test", "treatment")
 
 
 def make_model_dir(model_dir: pathlib.Path, repo_root: pathlib.Path, *, use_crf: bool = False, o_bias: float = 0.5,
-                   max_length: int = 64, overlap: int = 16, label_all_subwords: bool = True) -> pathlib.Path:
+                   max_length: int = 64, overlap: int = 16, label_all_subwords: bool = True,
+                   types: tuple = TYPES, task: str = "i2b2_2010_ner", output_format: str = "i2b2_2010",
+                   extra: dict | None = None) -> pathlib.Path:
     import jax
     import optax
 
@@ -38,7 +40,7 @@ def make_model_dir(model_dir: pathlib.Path, repo_root: pathlib.Path, *, use_crf:
     from gatortron_jax.models.token_classification import EncoderForTokenClassification
 
     config = EncoderConfig(**TINY)
-    labels = windowing.label_list(TYPES, "BIO")
+    labels = windowing.label_list(list(types), "BIO")
     model = EncoderForTokenClassification(config, len(labels), use_crf=use_crf)
     partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))
     state, _ = create_train_state(model, optax.identity(), partitioner, jax.random.key(0))
@@ -51,8 +53,9 @@ def make_model_dir(model_dir: pathlib.Path, repo_root: pathlib.Path, *, use_crf:
         "model_config": config.to_dict(),
         "vocab": {"path": copy_vocab(str(model_dir), vocab_file), "size": 4000, "lowercase": None},
         "ner": {"labels": labels, "label_scheme": "BIO", "use_crf": use_crf, "max_length": max_length,
-                "overlap": overlap, "task": "i2b2_2010_ner", "output_format": "i2b2_2010",
+                "overlap": overlap, "task": task, "output_format": output_format,
                 "label_all_subwords": label_all_subwords},
+        **(extra or {}),
     }
     (model_dir / "config.json").write_text(json.dumps(info, indent=1))
     ckpt = Checkpointer(str(model_dir), max_to_keep=1, async_save=False)

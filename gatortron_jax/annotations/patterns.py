@@ -269,6 +269,61 @@ def recipe_for_labels(labels: Iterable[str], *, deny_file: str | None = None, al
                          allow=read_list_file(allow_file, deny=False) if allow_file else ())
 
 
+@dataclasses.dataclass(frozen=True)
+class PatternConfig:
+    """The pattern recipe as a fine-tuning recipe names it (gin binds this at the CLI; the
+    library takes the :class:`PatternRecipe` it builds). ``finetune`` stores the recipe for the
+    model's labels in the model dir, so ``evaluate``/``predict``/``deid`` run what the recipe says.
+
+    ``type_map``: a preset of :data:`TYPE_MAPS` (``'meddocan'``, ``'i2b2_2014'``), ``'auto'`` (the
+    preset whose labels the model has), or ``{kind: label}``; kinds the model has no label for
+    are left out, and so are the recognizers of those kinds. ``recognizers``: names from
+    :data:`RECOGNIZERS` (None: all). ``deny_list`` / ``allow_list``: list files (:func:`read_list_file`), stored inline."""
+
+    enabled: bool = False
+    recognizers: tuple[str, ...] | None = None
+    type_map: Any = "auto"
+    authoritative: tuple[str, ...] = ("EMAIL", "URL", "IPADDR")
+    deny_list: str | None = None
+    allow_list: str | None = None
+    context_window: int = 40
+
+    def recipe(self, labels: Iterable[str]) -> PatternRecipe | None:
+        """The recipe for a model with ``labels`` (None when not enabled)."""
+        if not self.enabled:
+            return None
+        names = tuple(self.recognizers) if self.recognizers is not None else tuple(RECOGNIZERS)
+        unknown = [n for n in names if n not in RECOGNIZERS]
+        if unknown:
+            raise ConfigError(f"PatternConfig.recognizers: unknown {unknown}; known: {sorted(RECOGNIZERS)}")
+        if self.type_map == "auto":
+            base = recipe_for_labels(labels, recognizers=self.recognizers)
+            type_map = dict(base.type_map)
+        else:
+            if isinstance(self.type_map, str):
+                if self.type_map not in TYPE_MAPS:
+                    raise ConfigError(f"PatternConfig.type_map={self.type_map!r}: a preset of {sorted(TYPE_MAPS)}, "
+                                      "'auto' or a {kind: label} dict")
+                wanted = TYPE_MAPS[self.type_map]
+            else:
+                wanted = dict(self.type_map)
+            types = {lab[2:] if lab[:2] in ("B-", "I-", "E-", "S-") else lab for lab in labels} - {"O"}
+            unknown = sorted(v for v in wanted.values() if v not in types)
+            if not isinstance(self.type_map, str) and unknown:  # a hand-written map must name real labels
+                raise ConfigError(f"PatternConfig.type_map: {unknown} are not labels of this model")
+            type_map = {k: v for k, v in wanted.items() if v in types}
+            if not type_map:
+                raise ConfigError(f"PatternConfig.type_map={self.type_map!r}: none of its labels is a label of this "
+                                  "model (another preset, or 'auto')")
+        if type_map:  # a recognizer whose kind has no label in this model would add spans of no model type
+            names = tuple(n for n in names if RECOGNIZERS[n].kind in type_map)
+        return PatternRecipe(recognizers=names, type_map=type_map,
+                             authoritative=tuple(self.authoritative),
+                             deny=read_list_file(self.deny_list, deny=True) if self.deny_list else (),
+                             allow=read_list_file(self.allow_list, deny=False) if self.allow_list else (),
+                             context_window=self.context_window)
+
+
 # ----------------------------------------------------------------------------- matching
 
 

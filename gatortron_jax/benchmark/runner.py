@@ -128,6 +128,8 @@ def run_one(task: BenchmarkTask, seed: int, cfg: BenchmarkConfig, shared: dict[s
             "data_dir": os.path.abspath(task.data_dir(cfg.data_root)),
             "data_fingerprints": _split_fingerprints(task, cfg.data_root),
             "metric_implementation": _metric_implementation(task),
+            # de-id: the stored operating point and pattern recipe (which recognizers, their type map)
+            "decoding": evaluation.get("recipe", {}).get("decoding"),
             "packages": shared["packages"], "git_revision": shared["git_revision"], "hardware": shared["hardware"],
         },
     }

@@ -30,7 +30,9 @@ def sequence_task_bound() -> bool:
 
 def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
     flags.maybe_init_distributed(args)
+    from gatortron_jax.annotations.patterns import PatternConfig
     from gatortron_jax.cli import gin_config
+    from gatortron_jax.core.errors import ConfigError
     from gatortron_jax.core.optimizer import OptimizerConfig
     from gatortron_jax.core.partitioning import MeshConfig
     from gatortron_jax.finetuning.config import NERDataConfig, TaskDataConfig
@@ -39,6 +41,9 @@ def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
 
     gin_config.parse(args.gin_file, overrides)
     data = gin_config.build(TaskDataConfig if sequence_task_bound() else NERDataConfig)
+    patterns = gin_config.build(PatternConfig)
+    if patterns.enabled and sequence_task_bound():
+        raise ConfigError("PatternConfig.enabled: pattern recognizers run beside NER/de-id models only")
     if args.strict:  # the input policy travels in the data config (recorded in config.json)
         data = dataclasses.replace(data, strict=True)
     result = finetune(
@@ -55,12 +60,26 @@ def cmd_finetune(args: argparse.Namespace, overrides: list[str]) -> int:
     if jax.process_index() == 0:
         with open(os.path.join(args.model_dir, "operative_config.gin"), "w") as f:
             f.write(gin_config.operative_config())
+        if patterns.enabled and not result.get("preempted"):
+            _store_patterns(args.model_dir, patterns)
     if result.get("preempted"):
         log.warning("stopped early (preempted); exit status %d asks the scheduler to requeue", flags.EXIT_PREEMPTED)
         return flags.EXIT_PREEMPTED
     log.info("done: best dev %s %.4f at epoch %d; model in %s", result["metric"], result["best_dev_metric"],
              result["best_epoch"], args.model_dir)
     return 0
+
+
+def _store_patterns(model_dir: str, config) -> None:
+    """The gin recipe's pattern recognizers for the fine-tuned labels, stored in the model dir
+    (``config.json`` ``patterns``): predict/deid/evaluate run them beside the model from now on."""
+    from gatortron_jax.inference.operating_point import save_patterns
+    from gatortron_jax.models.model_dir import read_model_info
+
+    recipe = config.recipe(read_model_info(model_dir)["ner"]["labels"])
+    save_patterns(model_dir, recipe)
+    log.info("pattern recipe stored in %s: recognizers %s, type map %s, %d deny / %d allow entries", model_dir,
+             list(recipe.recognizers), dict(recipe.type_map), len(recipe.deny), len(recipe.allow))
 
 
 def _write_eval(args: argparse.Namespace, result: dict) -> str:
@@ -98,10 +117,16 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
         result = evaluate_deid_model(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
     else:
         result = evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size)
+    dev_run = None  # the dev notes run through the model once: calibration and the table share it
     if args.target_recall is not None:
         if not _is_deid_task(data.task):
             raise ConfigError(f"--target_recall: task {data.task} is not a de-id task")
-        result["operating_point"] = _calibrate(args, data)
+        result["operating_point"], dev_run = _calibrate(args, data)
+    reuse = dev_run if dev_run is not None and data.splits()[args.split] == data.dev_split else None
+    table = _decodings(args, data, reuse) if _is_deid_task(data.task) else None
+    if table is not None:
+        result["decodings"] = table
+        result["recipe"]["decoding"] = table["recipe"]
     out = _write_eval(args, result)
     print(f"{result['task']} / {args.split}: {result['documents']} documents")
     print(format_table(result["scores"]))
@@ -110,13 +135,18 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
 
         print(format_deid_tables(result["deid"]))
     _print_official(result.get("official"))
+    if table is not None:
+        from gatortron_jax.inference.decodings import format_decodings
+
+        print(format_decodings(table))
     print(f"wrote {out} (scores with the recipe: seed, configs, checkpoint and data fingerprints, versions)")
     return 0
 
 
-def _calibrate(args: argparse.Namespace, data) -> dict:
+def _calibrate(args: argparse.Namespace, data) -> tuple[dict, object]:
     """``--target_recall``: per-type thresholds chosen on the task's dev split (with the pattern
-    recipe for the model's labels unless ``--no_patterns``), stored in the model dir, and the
+    recipe the model dir stores from fine-tuning, else the preset for its labels, or one with
+    ``--deny_list``/``--allow_list``; none with ``--no_patterns``), stored in the model dir, and the
     table of binary span recall/precision at argmax and at the operating point."""
     from gatortron_jax.annotations.patterns import recipe_for_labels
     from gatortron_jax.finetuning import ner_tasks
@@ -126,9 +156,15 @@ def _calibrate(args: argparse.Namespace, data) -> dict:
     dev = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits()).documents(data.dev_split, strict=data.strict)
     tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, operating_point=None, patterns=None,
                            candidates=True)
-    recipe = None if args.no_patterns else recipe_for_labels(tagger.labels, deny_file=args.deny_list,
-                                                               allow_file=args.allow_list)
-    op, table = opl.calibrate(tagger, dev, args.target_recall, recipe)
+    stored = opl.load_patterns(args.checkpoint)  # the fine-tuning recipe's (PatternConfig), if any
+    if args.no_patterns:
+        recipe = None
+    elif stored is not None and not (args.deny_list or args.allow_list):
+        recipe = stored
+    else:
+        recipe = recipe_for_labels(tagger.labels, deny_file=args.deny_list, allow_file=args.allow_list)
+    dev_run = opl.DevRun.of(tagger, dev)
+    op, table = opl.calibrate(tagger, dev, args.target_recall, recipe, dev=dev_run)
     opl.save_operating_point(args.checkpoint, op)
     opl.save_patterns(args.checkpoint, recipe)
     print(f"operating point for recall {args.target_recall} chosen on {data.dev_split} ({len(dev)} notes; binary "
@@ -138,7 +174,34 @@ def _calibrate(args: argparse.Namespace, data) -> dict:
         print(f"| {name} | {m['recall']:.4f} | {m['precision']:.4f} | {m['missed']} | {m['predicted']} |")
     missed = {t: v["missed"] for t, v in op.dev["by_type"].items() if v["missed"]}
     print(f"missed at the operating point, by type: {missed}; below the target: {op.dev['unreached']}")
-    return {"split": data.dev_split, "table": table, **op.to_dict(), "patterns": recipe.to_dict() if recipe else None}
+    return {"split": data.dev_split, "table": table, **op.to_dict(),
+            "patterns": recipe.to_dict() if recipe else None}, dev_run
+
+
+def _decodings(args: argparse.Namespace, data, dev_run=None) -> dict | None:
+    """The split at the four decodings (argmax / stored operating point x model alone / with the
+    stored patterns) when the model dir stores an operating point or patterns; else None.
+    ``dev_run``: the split's notes already run through the model (by ``--target_recall``)."""
+    from gatortron_jax.finetuning import ner_tasks
+    from gatortron_jax.inference import decodings, operating_point as opl
+    from gatortron_jax.inference.stream import ScoringTagger
+    from gatortron_jax.models.model_dir import read_model_info
+
+    info = read_model_info(args.checkpoint)
+    op, recipe = opl.load_operating_point(args.checkpoint, info), opl.load_patterns(args.checkpoint, info)
+    if op is None and recipe is None:
+        return None
+    task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
+    if dev_run is None:
+        gold = task.documents(args.split, strict=data.strict)
+        if not any(d.entities for d in gold):
+            log.warning("%s has no gold PHI: the decodings table is not computed", args.split)
+            return None
+        tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, operating_point=None, patterns=None,
+                               candidates=True)
+        dev_run = opl.DevRun.of(tagger, gold)
+    return decodings.evaluate_decodings(dev_run, task.name, op, recipe,
+                                        sentences_dir=decodings.sentences_dir_of(task.split_path(args.split)))
 
 
 def _print_official(official: dict | None) -> None:

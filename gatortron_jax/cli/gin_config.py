@@ -25,6 +25,7 @@ from gatortron_jax.finetuning.config import (
     FinetuneConfig, NERDataConfig, NERTrainConfig, TaskDataConfig, TaskTrainConfig,
 )
 from gatortron_jax.core.paths import REPO_ROOT
+from gatortron_jax.annotations.patterns import PatternConfig
 
 
 _CONFIGURABLES = {
@@ -33,6 +34,8 @@ _CONFIGURABLES = {
     # fine-tuning (finetuning/config.py): one train config; NERTrainConfig / TaskTrainConfig are
     # the names existing gin files use for the same fields (see build_finetune_config)
     + (FinetuneConfig, NERTrainConfig, TaskTrainConfig, NERDataConfig, TaskDataConfig)
+    # de-id: which pattern recognizers run beside the model (stored in the model dir by finetune)
+    + (PatternConfig,)
 }
 
 T = TypeVar("T")

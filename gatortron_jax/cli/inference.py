@@ -86,6 +86,8 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
 
     if _deid_streams(args):
         return _deid_stream(args)
+    if args.gold_field:
+        raise ConfigError("--gold_field: a .jsonl note table de-identified with --phi_source model (streamed)")
     if args.input_format in ("csv", "parquet") or _is_csv_or_parquet(args.input):
         raise ConfigError(f"{args.input}: CSV/Parquet note tables are de-identified streamed, which takes the "
                           "patient from --patient_map/--patient_id_pattern (not --patient_id_field) and PHI from "
@@ -137,13 +139,7 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
              summary["removed_by_type"], summary["kept_by_policy"], summary["surrogate_fallbacks_masked"],
              args.output)
     if leakage is not None:
-        lk = summary["leakage"]
-        level = logging.WARNING if lk["leaked"] else logging.INFO
-        log.log(level, "leakage: %d of %d gold PHI spans survive in the output (%d whole, in %d notes; by type %s); "
-                "%d kept by policy; details (no text%s) in %s", lk["leaked"], lk["gold_phi"], lk["leaked_whole"],
-                lk["notes_with_leaks"], lk["leaked_by_type"], lk["kept_by_policy"],
-                ", --show_text: with text" if args.show_text else "",
-                os.path.join(args.output, "leakage_report.json"))
+        _log_leakage(summary["leakage"], args.show_text, os.path.join(args.output, "leakage_report.json"))
     return 0
 
 
@@ -179,7 +175,7 @@ def _deid_stream(args: argparse.Namespace) -> int:
     shard, num_shards = flags.shard_flags(args)
     source = NoteSource(args.input, None if args.input_format == "auto" else args.input_format,
                         id_field=args.id_field, text_field=args.text_field, strict=args.strict,
-                        show_text=args.show_text)
+                        show_text=args.show_text, gold_field=args.gold_field)
     fmt = args.format or ("jsonl" if source.kind != "txt" else "brat")
     tagger = _tagger(args)
     options = stream.StreamOptions(output_dir=args.output, chunk_notes=args.chunk_notes, show_text=args.show_text,
@@ -195,6 +191,44 @@ def _deid_stream(args: argparse.Namespace) -> int:
              summary["notes"], summary["notes_read"], args.mode, summary["notes_failed"],
              "" if num_shards == 1 else "." + options.shard_tag, summary["removed_by_type"],
              summary["kept_by_policy"], summary["surrogate_fallbacks_masked"], args.output)
+    if "leakage" in summary:
+        _log_leakage(summary["leakage"], args.show_text, options.output_name("leakage_report", "json"))
+    return 0
+
+
+def _log_leakage(lk: dict, show_text: bool, path: str) -> None:
+    """The leakage audit in one line (counts only)."""
+    log.log(logging.WARNING if lk["leaked"] else logging.INFO,
+            "leakage: %d of %d gold PHI spans survive in the output (%.2f%%; %d whole, %d partly, in %d notes; by "
+            "type %s); %d kept by policy; details (no text%s) in %s", lk["leaked"], lk["gold_phi"],
+            100 * lk["leaked_fraction"], lk["leaked_whole"], lk["leaked_partly"], lk["notes_with_leaks"],
+            lk["leaked_by_type"], lk["kept_by_policy"], ", --show_text: with text" if show_text else "", path)
+
+
+def cmd_convert_notes(args: argparse.Namespace, overrides: list[str]) -> int:
+    """Annotated notes (MEDDOCAN release, brat, i2b2 2014-layout XML) → a .jsonl note table."""
+    from gatortron_jax.annotations.note_table import write_note_table
+
+    if args.format == "meddocan":
+        from gatortron_jax.scoring.meddocan import read_release
+
+        docs = read_release(args.input)
+    elif args.format == "brat":
+        from gatortron_jax.annotations.formats.brat import read_brat_dir
+
+        docs = read_brat_dir(args.input, strict=args.strict)
+    else:
+        from gatortron_jax.annotations.formats.i2b2_deid import read_i2b2_2014_dir
+
+        docs = read_i2b2_2014_dir(args.input, strict=args.strict)
+    if not docs:
+        from gatortron_jax.core.errors import InputError
+
+        raise InputError(f"{args.input}: no {args.format} notes found")
+    n = write_note_table(docs, args.output, with_gold=args.with_gold, gold_field=args.gold_field)
+    log.info("wrote %d note(s)%s to %s", n["notes"],
+             f" with {n['gold_spans']} gold PHI span(s) in column {args.gold_field!r}" if args.with_gold else "",
+             args.output)
     return 0
 
 
@@ -275,8 +309,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "patient, e.g. '^(\\d+)-' for i2b2 2014 names like 110-02")
     p.add_argument("--seed", type=int, default=None, help="surrogate seed (default: random and unrecorded)")
     p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--gold_field", default=None, help="a .jsonl note table's column of gold PHI spans "
+                   "([{\"start\", \"end\", \"type\"}, ...] in character offsets; convert-notes --with_gold "
+                   "writes it): adds leakage_report.json (gold spans surviving the output; no text unless "
+                   "--show_text)")
     g = p.add_argument_group("raw notes with --phi_source model: streamed, resumable, sharded (as predict)")
     flags.add_stream_flags(g)
     flags.add_input_flags(p)
     flags.add_distributed_flags(p)
     p.set_defaults(handler=cmd_deid)
+
+    p = sub.add_parser("convert-notes", help="annotated notes (MEDDOCAN, brat, i2b2 XML) -> a .jsonl note table for "
+                       "predict/deid, with their gold PHI spans (--with_gold) for deid's leakage audit")
+    p.add_argument("--format", required=True, choices=["meddocan", "brat", "i2b2"],
+                   help="meddocan: a release split folder (brat/ or xml/ inside); brat: .txt + .ann; i2b2: 2014-layout "
+                        "XML under any root")
+    p.add_argument("--input", required=True, help="directory of annotated notes")
+    p.add_argument("--output", required=True, help=".jsonl note table: {\"id\", \"text\"[, GOLD_FIELD]} per line")
+    p.add_argument("--with_gold", action="store_true", help="add each note's gold PHI spans")
+    p.add_argument("--gold_field", default="phi", help="the gold column's name (default phi)")
+    flags.add_input_flags(p)
+    p.set_defaults(handler=cmd_convert_notes)

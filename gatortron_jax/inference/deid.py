@@ -210,17 +210,24 @@ def leakage_report(gold: Document, result: DeidResult, *, show_text: bool = Fals
             "kept_by_policy": kept}
 
 
-def summarise_leakage(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarise_leakage(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Totals of per-note :func:`leakage_report` results, in one pass (a streamed table's rows)."""
     by_type: dict[str, int] = {}
+    n = dict.fromkeys(("notes", "gold_phi", "leaked", "leaked_whole", "kept_by_policy", "notes_with_leaks"), 0)
     for r in reports:
         for item in r["leaked"]:
             by_type[item["type"]] = by_type.get(item["type"], 0) + 1
-    leaked = sum(len(r["leaked"]) for r in reports)
-    return {"notes": len(reports), "gold_phi": sum(r["gold_phi"] for r in reports), "leaked": leaked,
-            "leaked_whole": sum(i["whole"] for r in reports for i in r["leaked"]),
+        n["notes"] += 1
+        n["gold_phi"] += r["gold_phi"]
+        n["leaked"] += len(r["leaked"])
+        n["leaked_whole"] += sum(bool(i["whole"]) for i in r["leaked"])
+        n["kept_by_policy"] += len(r["kept_by_policy"])
+        n["notes_with_leaks"] += bool(r["leaked"])
+    return {**{k: n[k] for k in ("notes", "gold_phi", "leaked", "leaked_whole")},
+            "leaked_partly": n["leaked"] - n["leaked_whole"],
+            "leaked_fraction": n["leaked"] / n["gold_phi"] if n["gold_phi"] else 0.0,
             "leaked_by_type": dict(sorted(by_type.items())),
-            "kept_by_policy": sum(len(r["kept_by_policy"]) for r in reports),
-            "notes_with_leaks": sum(bool(r["leaked"]) for r in reports)}
+            **{k: n[k] for k in ("kept_by_policy", "notes_with_leaks")}}
 
 
 # ----------------------------------------------------------------------------- input / patients

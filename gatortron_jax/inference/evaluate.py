@@ -5,7 +5,8 @@ challenge script's figures where ``score`` reproduces one (:mod:`gatortron_jax.s
 Sentence/pair/QA tasks: the task's metric over every example, with each (id, gold, pred) listed
 (``TaskPredictor``). Every result carries ``recipe``: seed, the run's configs, the init checkpoint's fingerprint (recorded at
 fine-tuning), the evaluated model's fingerprint, a sha256 of each split file the model was
-trained, selected and scored on, and package versions.
+trained, selected and scored on, package versions, and the decoding ``predict``/``deid`` use by
+default (stored operating point thresholds and pattern recipe: which recognizers, their type map).
 """
 
 from __future__ import annotations
@@ -41,7 +42,17 @@ def recipe(model_dir: str, info: Mapping[str, Any], split_paths: Mapping[str, st
         "data_files": {split: {"path": os.path.abspath(p), "sha256": tree_sha256(p)}
                        for split, p in split_paths.items()},
         "packages": package_versions(),
+        "decoding": decoding_recipe(info),
     }
+
+
+def decoding_recipe(info: Mapping[str, Any]) -> dict[str, Any]:
+    """How ``predict``/``deid`` decode by default: the stored operating point's thresholds (None:
+    argmax) and the stored pattern recipe (None: the model alone), as ``config.json`` holds them."""
+    op = info.get("operating_point")
+    return {"operating_point": None if op is None else {"thresholds": op.get("thresholds"),
+                                                        "target_recall": op.get("target_recall")},
+            "patterns": info.get("patterns")}
 
 
 def evaluate_ner(model_dir: str, data: NERDataConfig, split: str = "test", batch_size: int = 32, *,

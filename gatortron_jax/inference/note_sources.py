@@ -46,6 +46,7 @@ class SourceNote:
     where: str  # "file:line" / "file row N" for messages (never text)
     reason: Optional[str] = None  # set when the note cannot be processed
     replaced: int = 0  # undecodable byte sequences replaced with U+FFFD
+    gold: Optional[list] = None  # gold PHI entities (``gold_field`` of a .jsonl table), offsets into ``text``
 
 
 def detect_kind(path: str) -> str:
@@ -71,7 +72,8 @@ class NoteSource:
     """One input (file or directory) of one kind; iterate with :meth:`notes`."""
 
     def __init__(self, path: str, kind: Optional[str] = None, *, id_field: Optional[str] = None,
-                 text_field: Optional[str] = None, strict: bool = False, show_text: bool = False):
+                 text_field: Optional[str] = None, strict: bool = False, show_text: bool = False,
+                 gold_field: Optional[str] = None):
         if not os.path.exists(path):
             raise InputError(f"{path}: no such file or directory")
         self.path = path
@@ -81,6 +83,10 @@ class NoteSource:
         table_defaults = ("note_id", "note_text") if self.kind in ("csv", "parquet") else ("id", "text")
         self.id_field = id_field or table_defaults[0]
         self.text_field = text_field or table_defaults[1]
+        self.gold_field = gold_field  # a .jsonl column of gold PHI spans (annotations/note_table.py)
+        if gold_field and self.kind != "jsonl":
+            raise ConfigError(f"--gold_field: only a .jsonl note table carries gold PHI spans, not {self.kind} "
+                              "(convert-notes writes one from annotated notes)")
         self.strict = bool(strict)
         self.show_text = bool(show_text)
         self._txt_files: Optional[list[tuple[str, str]]] = None
@@ -175,7 +181,19 @@ class NoteSource:
             return SourceNote(index, note_id, "", where, NO_TEXT)
         if isinstance(text, bytes):
             text, replaced = self._decode_bytes(text, where)
-        return SourceNote(index, note_id, text.replace("\r\n", "\n"), where, replaced=replaced)
+        gold = self._gold(record, text, where, note_id) if self.gold_field else None
+        return SourceNote(index, note_id, text.replace("\r\n", "\n"), where, replaced=replaced, gold=gold)
+
+    def _gold(self, record: dict, text: str, where: str, note_id: str) -> list:
+        """The record's gold PHI, offsets moved onto the text as read (``\r\n`` becomes ``\n``)."""
+        from gatortron_jax.annotations.note_table import gold_spans
+
+        if self.gold_field not in record:
+            raise InputError(f"{where}: note {note_id!r}: no {self.gold_field!r} field (give [] for a note "
+                             "without PHI)")
+        removed = [i for i in range(len(text) - 1) if text[i] == "\r" and text[i + 1] == "\n"] if "\r\n" in text else []
+        return gold_spans(record[self.gold_field], text.replace("\r\n", "\n"), where=where, note_id=note_id,
+                          field=self.gold_field, removed=removed)
 
     def _decode_bytes(self, raw: bytes, where: str) -> tuple[str, int]:
         try:

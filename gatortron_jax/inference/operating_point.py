@@ -15,7 +15,11 @@ Selection (:func:`choose_operating_point`): dev windows run through the model on
 grid value every type's threshold is set to it and the dev notes decoded (plus the pattern
 spans, when a recipe is given); ``threshold[t]`` is the *highest* grid value at which the gold
 spans of type ``t`` reach ``target_recall`` (argmax when it already does), else the highest grid
-value that gives its best recall (the type is listed in ``unreached``). A gold span counts as recalled when every letter
+value that gives its best recall. Types interact (a token is added as its most probable type,
+which may be another type than the span it covers), so the combined point is measured again; while a
+type that reached the target in the sweep at ``g`` falls below it there, every threshold is capped
+at the next grid value down from the highest (at ``g`` the sweep's condition holds again); every
+type still below the target is in ``unreached``. A gold span counts as recalled when every letter
 and digit in it is covered by a predicted span of any type: nothing of it would survive a
 mask (the leakage report's criterion). Every type reaching the target makes the micro recall
 reach it too. The result, with the dev numbers it was chosen on, is ``config.json``'s
@@ -165,11 +169,18 @@ def load_patterns(model_dir: str, info: Mapping[str, Any] | None = None) -> Patt
 # ----------------------------------------------------------------------------- selection
 
 
-def _covered(text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+def coverage(text: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``[len(text) + 1]`` bool: characters under any of ``spans``."""
     mask = np.zeros(len(text) + 1, bool)
     for s, e in spans:
         mask[s:e] = True
     return mask
+
+
+def recalled(text: str, cov: np.ndarray, start: int, end: int) -> bool:
+    """The criterion: every letter and digit of ``text[start:end]`` is covered (``cov``: :func:`coverage`)."""
+    need = [start + m.start() for m in _ALNUM.finditer(text[start:end])]
+    return bool(cov[need].all()) if need else True
 
 
 def span_recall(gold: Sequence[Document], predicted: Sequence[Sequence[tuple[int, int]]]) -> dict[str, Any]:
@@ -179,13 +190,12 @@ def span_recall(gold: Sequence[Document], predicted: Sequence[Sequence[tuple[int
     total: dict[str, int] = {}
     tp_pred = n_pred = 0
     for doc, spans in zip(gold, predicted):
-        cov = _covered(doc.text, spans)
-        gold_mask = _covered(doc.text, [s for e in doc.entities for s in e.spans])
+        cov = coverage(doc.text, spans)
+        gold_mask = coverage(doc.text, [s for e in doc.entities for s in e.spans])
         for e in doc.entities:
             for s, t in e.spans:
-                need = [s + m.start() for m in _ALNUM.finditer(doc.text[s:t])]
                 total[e.type] = total.get(e.type, 0) + 1
-                hit[e.type] = hit.get(e.type, 0) + bool(cov[need].all() if need else True)
+                hit[e.type] = hit.get(e.type, 0) + recalled(doc.text, cov, s, t)
         n_pred += len(spans)
         tp_pred += sum(bool(gold_mask[s:e].any()) for s, e in spans)
     n_gold = sum(total.values())
@@ -260,8 +270,25 @@ def choose_operating_point(dev: DevRun, target_recall: float, *, patterns: Patte
         thresholds[typ] = max(ok)
     thresholds = {t: v for t, v in thresholds.items() if v < NEVER}
     chosen = dev.measure(thresholds, matcher)
-    # below the target at the chosen point (a type the model has no label for may be covered by others' spans)
-    unreached = [t for t in unreached if chosen["by_type"][t]["recall"] < target_recall]
+    # Types interact: a token is added as its *most probable* PHI type, so a span of type A may be
+    # covered in the uniform sweep by tokens whose best type is B; with B's own (higher) threshold
+    # that cover is gone. A type that reached the target in the sweep at g but falls below it at
+    # the combined point: every threshold is capped at the next grid value down, from the highest
+    # threshold towards g (where the sweep's condition holds again), stopping as soon as no
+    # such type is left; types that never reached the target are not chased (``unreached``).
+    for cap in sorted(grid, reverse=True):
+        fallen = [t for t in thresholds if t not in unreached and chosen["by_type"][t]["recall"] < target_recall]
+        if not fallen or cap < min(thresholds[t] for t in fallen):
+            break
+        trial = {t: v for t, v in ((t, min(thresholds.get(t, NEVER), cap)) for t in types) if v < NEVER}
+        if trial == thresholds:
+            continue
+        measured = dev.measure(trial, matcher)
+        if measured["recall"] >= chosen["recall"]:
+            thresholds, chosen = trial, measured
+    # every type below the target at the chosen point (a type the model has no label for may be
+    # covered by others' spans)
+    unreached = sorted(t for t, m in chosen["by_type"].items() if m["recall"] < target_recall)
     info = {"criterion": "gold span recalled when every letter/digit of it is under a predicted span (any type)",
             "notes": len(dev.gold), "argmax_model": _brief(dev.measure(None, None)), "argmax": _brief(sweep[0][1]),
             "chosen": _brief(chosen), "by_type": chosen["by_type"], "unreached": unreached, "grid": list(grid)}
@@ -276,11 +303,12 @@ def _brief(m: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def calibrate(tagger, gold: Sequence[Document], target_recall: float,
-              patterns: PatternRecipe | None = None) -> tuple[OperatingPoint, dict[str, dict[str, Any]]]:
+              patterns: PatternRecipe | None = None, *,
+              dev: DevRun | None = None) -> tuple[OperatingPoint, dict[str, dict[str, Any]]]:
     """The operating point for ``target_recall`` (with ``patterns`` when given) and the table
     ``evaluate`` reports: binary span recall/precision at argmax and at the operating point,
     the model alone and with the patterns (the model-alone point is chosen on its own)."""
-    dev = DevRun.of(tagger, gold)
+    dev = DevRun.of(tagger, gold) if dev is None else dev  # ``dev``: the notes already run (evaluate reuses it)
     alone = choose_operating_point(dev, target_recall)
     op = choose_operating_point(dev, target_recall, patterns=patterns) if patterns is not None else alone
     table = {"argmax, model": alone.dev["argmax_model"], "operating point, model": alone.dev["chosen"]}

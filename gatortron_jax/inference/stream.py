@@ -319,11 +319,12 @@ class ChunkWriter(Protocol):
     Files are per note only (``<note id>.<ext>``, or ``<note id>.<part>.<ext>``). Rows for a
     run-wide table are *returned* (table name → rows, in note order): the driver stores them
     with the chunk, hashes them into its ledger and combines every chunk's rows into
-    ``OUT/<name>.jsonl`` at the end, as it does for ``entities.jsonl``.
+    ``OUT/<name>.jsonl`` at the end, as it does for ``entities.jsonl``. ``notes``: the input
+    records of ``results``, in the same order (e.g. their gold PHI for a leakage audit).
     """
 
-    def write(self, results: Sequence[tuple[Document, list[float]]],
-              staging_dir: str) -> Optional[dict[str, list[dict]]]: ...
+    def write(self, results: Sequence[tuple[Document, list[float]]], staging_dir: str,
+              notes: Sequence[SourceNote] = ()) -> Optional[dict[str, list[dict]]]: ...
 
 
 class NERFileWriter:
@@ -334,7 +335,8 @@ class NERFileWriter:
             raise ConfigError(f"--format {note_format!r}: choose one of {NOTE_FORMATS + ('jsonl',)}")
         self.note_format, self.i2b2_flavour = note_format, i2b2_flavour
 
-    def write(self, results: Sequence[tuple[Document, list[float]]], staging_dir: str) -> None:
+    def write(self, results: Sequence[tuple[Document, list[float]]], staging_dir: str,
+              notes: Sequence[SourceNote] = ()) -> None:
         from gatortron_jax.inference.ner_predict import write_predictions
 
         if self.note_format != "none":
@@ -552,7 +554,7 @@ def _write_chunk(state: str, out: str, chunk_no: int, notes: Sequence[SourceNote
                  options: StreamOptions, sizes: tuple[int, int]) -> dict:
     """Have ``writer`` stage the chunk's per-note files, then commit them, its tables and its ledger."""
     staging = stream_ledger.fresh_staging(state, chunk_no)
-    extra_tables = writer.write(results, staging) or {}
+    extra_tables = writer.write(results, staging, notes=usable) or {}
     rows = [r for n, res in zip(usable, results)
             for r in _entity_rows(n, res[0], res[1], options.show_text, getattr(res, "sources", None))]
     files = stream_ledger.commit_files(state, out, chunk_no, staging, (doc.id for doc, _ in results),
