@@ -96,3 +96,14 @@ def test_bf16_finetune_reaches_the_fp32_f1(taggers, tmp_path):
     print(f"test F1: fp32 fine-tune {f1_32:.4f}, bf16 fine-tune (bf16 predict) {f1_16:.4f}")
     assert f1_32 > 0.3, f"the fp32 reference learned little (test F1 {f1_32:.3f})"
     assert abs(f1_16 - f1_32) <= 0.05, (f1_32, f1_16)
+
+
+def test_an_unknown_compute_dtype_is_one_config_error(tiny_pretrained, tmp_path):
+    from gatortron_jax.core.errors import ConfigError
+    from gatortron_jax.finetuning.config import NERDataConfig, NERTrainConfig
+    from gatortron_jax.finetuning.loop import finetune
+
+    with pytest.raises(ConfigError, match=r"NERTrainConfig.compute_dtype='float16'"):
+        finetune(str(tmp_path / "ner"), NERDataConfig(task="i2b2_2014_deid", max_length=32),
+                 NERTrainConfig(compute_dtype="float16"), init_checkpoint=str(tiny_pretrained))
+    assert not (tmp_path / "ner").exists()
