@@ -21,8 +21,8 @@ The cells are data (``CELLS``), built from one rule:
 
 Usage (from the repository root; H100 cells first, then TPU)::
 
-    nohup nice -n 10 python tools/plan_grid.py --out /tmp/plan_grid > /tmp/grid.log 2>&1 &
-    python tools/plan_grid.py --out /tmp/plan_grid --print_only      # the markdown table + commands
+    nohup nice -n 10 python tools/plan_grid.py > /tmp/grid.log 2>&1 &   # cells missing in docs/plan_grid
+    python tools/plan_grid.py --print_only                              # the markdown table + commands
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ HEADER = ("| model | target | mesh (d,f,t) | batch (per dev) | remat | CPU proxy
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="/tmp/plan_grid", help="one JSON (and log) per cell; done cells are skipped")
+    p.add_argument("--out", default="docs/plan_grid", help="one JSON (and log) per cell; done cells are skipped")
     p.add_argument("--print_only", action="store_true", help="print the table from the JSON already there")
     p.add_argument("--only", default=None, help="comma-separated cell ids to run (default: all)")
     args = p.parse_args(argv)
