@@ -293,4 +293,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    from gatortron_jax.core.platforms import default_to_cpu_without_accelerator
+
+    default_to_cpu_without_accelerator()  # before JAX starts: no CUDA/TPU plugin start-up noise on a CPU host
     main()

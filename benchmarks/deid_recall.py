@@ -66,4 +66,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from gatortron_jax.core.platforms import default_to_cpu_without_accelerator
+
+    default_to_cpu_without_accelerator()  # before JAX starts: no CUDA/TPU plugin start-up noise on a CPU host
     raise SystemExit(main())

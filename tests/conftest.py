@@ -58,3 +58,30 @@ def tiny_pretrained(repo_root, tmp_path_factory) -> pathlib.Path:
     init = tmp_path_factory.mktemp("tiny_pretrained") / "tiny"
     save_random_mlm_model(init, repo_root)
     return init
+
+
+@pytest.fixture(scope="session")
+def tiny_deid_tagger(repo_root, tiny_pretrained, tmp_path_factory):
+    """``get(all_subwords) -> (model dir, gold test documents)``: a tiny tagger fine-tuned
+    (fp32) from ``tiny_pretrained`` on the synthetic de-id sample, built once per session for each
+    labelling. Read-only for tests."""
+    from tiny_models import finetune_deid_tagger
+
+    from gatortron_jax.finetuning import ner_tasks
+
+    built: dict[bool, tuple] = {}
+
+    def get(all_subwords: bool) -> tuple[pathlib.Path, list]:
+        if all_subwords not in built:
+            cwd = os.getcwd()
+            os.chdir(repo_root)  # the task's default data dir is relative to the checkout
+            try:
+                out = tmp_path_factory.mktemp("deid_tagger") / "ner"
+                model = finetune_deid_tagger(repo_root, tiny_pretrained, out, all_subwords)
+                task = ner_tasks.get_ner_task("i2b2_2014_deid", None, {"train": "train", "dev": "dev", "test": "test"})
+                built[all_subwords] = (model, task.documents("test"))
+            finally:
+                os.chdir(cwd)
+        return built[all_subwords]
+
+    return get

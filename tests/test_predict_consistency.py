@@ -23,39 +23,14 @@ from gatortron_jax.annotations.documents import Document
 from gatortron_jax.cli import main as cli
 from gatortron_jax.core.batching import real_lengths
 
-WINDOW = 32
-OVERLAP = 8
-
-
-def _finetune(repo_root: pathlib.Path, init: pathlib.Path, out: pathlib.Path, all_subwords: bool) -> pathlib.Path:
-    code = cli.main([
-        "finetune", f"--gin_file={repo_root / 'gin/finetune/sample_deid.gin'}", f"--init_checkpoint={init}",
-        f"--model_dir={out}",
-        f"--gin.NERDataConfig.max_length={WINDOW}", f"--gin.NERDataConfig.overlap={OVERLAP}",
-        f"--gin.NERDataConfig.label_all_subwords={all_subwords}",
-        "--gin.NERTrainConfig.num_epochs=3", "--gin.NERTrainConfig.batch_size=16",
-        "--gin.NERTrainConfig.max_steps_per_epoch=25", "--gin.OptimizerConfig.learning_rate=3e-3",
-    ])
-    assert code == 0
-    assert json.loads((out / "config.json").read_text())["ner"]["label_all_subwords"] is all_subwords
-    return out
+from tiny_models import DEID_OVERLAP as OVERLAP, DEID_WINDOW as WINDOW
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["first_subword", "all_subwords"])
-def trained(request, tmp_path_factory, repo_root, monkeypatch_module):
-    """(model dir, gold test documents) for a model fine-tuned with the given labelling."""
-    from test_finetune_ner import TINY, _save_random_mlm_model
-
-    from gatortron_jax.finetuning import ner_tasks
-
+def trained(request, tiny_deid_tagger, repo_root, monkeypatch_module):
+    """(model dir, gold test documents) for a model fine-tuned with the given labelling (shared, conftest.py)."""
     monkeypatch_module.chdir(repo_root)
-    root = tmp_path_factory.mktemp("consistency")
-    init = root / "pretrained"
-    _save_random_mlm_model(init, repo_root, TINY)
-    model = _finetune(repo_root, init, root / "ner", all_subwords=request.param)
-    task = ner_tasks.get_ner_task("i2b2_2014_deid", None, {"train": "train", "dev": "dev", "test": "test"})
-    gold = task.documents("test")
-    return model, gold
+    return tiny_deid_tagger(request.param)
 
 
 @pytest.fixture(scope="module")

@@ -41,20 +41,11 @@ from typing import Callable, Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
 
 
-def _cpu_only_host() -> bool:
-    """No accelerator device node: no NVIDIA (``/dev/nvidia*``), AMD (``/dev/kfd``) or TPU
-    (``/dev/accel*``, ``/dev/vfio/*``) device on this host."""
-    import glob
+# Before JAX starts: a host without accelerators runs on CPU even with the plan extras (libtpu,
+# the CUDA plugin) installed, instead of printing their start-up failures on every command.
+from gatortron_jax.core.platforms import default_to_cpu_without_accelerator  # noqa: E402
 
-    return not any(glob.glob(p) for p in ("/dev/nvidia[0-9]*", "/dev/kfd", "/dev/accel*", "/dev/vfio/[0-9]*"))
-
-
-# The deviceless-compile extras (libtpu, the CUDA PJRT plugin: ``plan --target``) are often
-# installed on CPU hosts, where JAX would try to start both backends and print their failures
-# on every command. Such a host runs on CPU (compiling for a target still works); an explicit
-# JAX_PLATFORMS always wins.
-if "JAX_PLATFORMS" not in os.environ and _cpu_only_host():
-    os.environ["JAX_PLATFORMS"] = "cpu"
+default_to_cpu_without_accelerator()
 
 from gatortron_jax.cli import checkpoints, finetuning, inference, planning, pretraining, scoring  # noqa: E402
 from gatortron_jax.cli.flags import split_gin_overrides  # noqa: E402

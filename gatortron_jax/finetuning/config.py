@@ -27,6 +27,9 @@ class FinetuneConfig:
     representation: str | None = None  # sequence tasks: pooled | cls | entity_start; None: the task's default
     classifier_dropout: float | None = None  # None: EncoderConfig.dropout_rate
     dropout_rate: float | None = None  # override the encoder's (hidden + attention) dropout
+    # override the encoder's compute dtype ('bfloat16' on GPU/TPU); params and optimizer state stay in
+    # EncoderConfig.param_dtype (fp32 master weights). None: the pretrained model's.
+    compute_dtype: str | None = None
     layerwise_lr_decay: float | None = None  # e.g. 0.9: layer i gets lr * decay^(L - i)
     warmup_ratio: float | None = 0.1  # overrides OptimizerConfig.warmup_steps when set
     patience: int | None = 3  # stop after this many epochs without a better dev metric

@@ -167,6 +167,10 @@ def finetune(
     enc_config, vocab_file = encoder_source(init_checkpoint, model_config, data, dname)
     if train.dropout_rate is not None:
         enc_config = enc_config.replace(dropout_rate=train.dropout_rate, attention_dropout_rate=train.dropout_rate)
+    if train.compute_dtype is not None:
+        if train.compute_dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"{tname}.compute_dtype={train.compute_dtype!r}: 'float32' or 'bfloat16'")
+        enc_config = enc_config.replace(dtype=train.compute_dtype)
     if data.max_length > enc_config.max_position_embeddings:
         raise ConfigError(f"{dname}.max_length={data.max_length} exceeds max_position_embeddings="
                           f"{enc_config.max_position_embeddings}")
