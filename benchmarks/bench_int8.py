@@ -169,4 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    from gatortron_jax.core.platforms import default_to_cpu_without_accelerator
+
+    default_to_cpu_without_accelerator()
     main()
