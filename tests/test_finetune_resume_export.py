@@ -192,17 +192,6 @@ def test_export_hf_token_sequence_and_qa_heads_match_transformers(repo_root, tmp
                     "BertForSequenceClassification", "MegatronBertForQuestionAnswering"}
 
 
-def test_export_hf_refuses_entity_start_head(repo_root, tmp_path, capsys):
-    from gatortron_jax.finetuning.config import TaskDataConfig, TaskTrainConfig
-    from gatortron_jax.finetuning.loop import finetune
-
-    data = TaskDataConfig(task="chemprot_re", vocab_path=str(repo_root / "data/sample_vocab/spm.model"), max_length=64)
-    finetune(str(tmp_path / "re"), data, TaskTrainConfig(num_epochs=1, batch_size=8, max_steps_per_epoch=1),
-             model_config=TINY)
-    assert cli.main(["export-hf", str(tmp_path / "re"), str(tmp_path / "out")]) == 2
-    assert "representation 'entity_start' has no transformers architecture" in capsys.readouterr().err
-
-
 # ----------------------------------------------------------------------------- length buckets
 
 

@@ -152,9 +152,10 @@ def test_cli_sts_sample_regression(repo_root, pretrained, tmp_path, monkeypatch,
     assert abs(float(np.mean(pred)) - scale["mean"]) < 3 * scale["std"]
 
 
-def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
+def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path, capsys):
     """brat relations: candidates with markers, fresh encoder from gin, predictions written back
-    as brat R lines; candidate micro-F1 (``none`` excluded) checked against sklearn."""
+    as brat R lines; candidate micro-F1 (``none`` excluded) checked against sklearn; export-hf
+    refuses the entity-start head."""
     from sklearn.metrics import f1_score
 
     from gatortron_jax.annotations.formats.brat import read_brat_dir
@@ -175,6 +176,9 @@ def test_n2c2_2018_re_brat_fresh_encoder_in_process(repo_root, tmp_path):
     assert cfg["sequence_task"]["labels"][0] != "none" or "none" in cfg["sequence_task"]["labels"]
     assert "none" in cfg["sequence_task"]["labels"] and result["metric"] == "micro_f1"
     assert cfg["data"]["read"]["train"]["relation_stats"].startswith("relations:")
+    # an entity-start head has no transformers class: export-hf says so in one line (exit 2)
+    assert cli.main(["export-hf", str(out), str(tmp_path / "hf_out")]) == 2
+    assert "representation 'entity_start' has no transformers architecture" in capsys.readouterr().err
     ev = evaluate_task(str(out), split="dev")
     gold = [p["gold"] for p in ev["predictions"]]
     pred = [p["pred"] for p in ev["predictions"]]
