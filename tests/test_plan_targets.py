@@ -197,6 +197,14 @@ def test_search_prunes_larger_batches_after_the_first_miss_and_ranks_by_tokens_p
     assert not found[-1].fits
     assert "best: --mesh data=1,fsdp=8,tensor=1 --remat full --batch 128" in search.format_search(found, target, 32)
 
+    # a compute-bound estimate is flat in the batch: the tie goes to the largest batch that fits
+    def flat(cfg, request, target):
+        out = plan_fn(cfg, request, target)
+        return {**out, "roofline": {"tokens_per_s": 1000.0 / request.mesh["tensor"], "mfu": 0.4}}
+
+    found = search.search(flat, TINY, target, 8, 32, batches=(4, 8, 16, 32), remats=("dots",))
+    assert (found[0].remat, found[0].per_device_batch, found[0].mesh["tensor"]) == ("dots", 8, 1)
+
 
 def test_cli_names_the_install_command_when_the_extra_is_missing(monkeypatch, capsys):
     from gatortron_jax.cli import main as cli

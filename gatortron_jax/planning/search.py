@@ -84,7 +84,10 @@ def search(plan_fn: Callable[..., dict[str, Any]], model_config: Any, target: An
                     log(cand.row())
                 if not fits:
                     break  # larger batches need more memory
-    return sorted(out, key=lambda c: (not c.fits, -(c.tokens_per_s or 0.0)))
+    # Ties go to the larger per-device batch: the roofline is flat in the batch once a step is
+    # compute-bound, but real matmuls run closer to peak on larger tiles, and fewer, larger steps
+    # pay less fixed per-step cost (launches, the optimizer update, collectives' latency).
+    return sorted(out, key=lambda c: (not c.fits, -(c.tokens_per_s or 0.0), -c.per_device_batch))
 
 
 def format_search(cands: Sequence[Candidate], target: Any, seq_len: int) -> str:
