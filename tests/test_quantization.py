@@ -142,7 +142,7 @@ def test_inference_commands_take_int8_and_the_tagger_uses_it(tmp_path, repo_root
 
 
 @pytest.mark.slow  # two streamed predict runs through the CLI (~30 s on 2 busy cores)
-def test_predict_int8_flag_is_recorded_in_the_summary(tmp_path, repo_root):
+def test_predict_int8_flag_is_recorded_in_the_summary(tmp_path, repo_root, capsys):
     from test_predict_stream import make_model_dir, make_notes, predict, read_rows, write_txt_tree
 
     model_dir = make_model_dir(tmp_path / "ner", repo_root)
@@ -158,3 +158,6 @@ def test_predict_int8_flag_is_recorded_in_the_summary(tmp_path, repo_root):
     assert spans["fp32"]
     overlap = len(spans["fp32"] & spans["int8"]) / len(spans["fp32"] | spans["int8"])
     assert overlap >= 0.8, overlap
+    capsys.readouterr()
+    assert predict(model_dir, inp, tmp_path / "fp32", "--format", "none", "--int8") == 2  # never resumes fp32
+    assert "different settings (matmul_quantization)" in capsys.readouterr().err

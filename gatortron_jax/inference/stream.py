@@ -449,7 +449,8 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
     settings = {"model": tagger.fingerprint(), "input": os.path.abspath(source.path), "kind": source.kind,
                 "id_field": source.id_field, "text_field": source.text_field, "chunk_notes": options.chunk_notes,
                 "min_score": options.min_score, "show_text": options.show_text, "num_shards": options.num_shards,
-                "shard": options.shard, **(run_settings or {})}
+                "shard": options.shard,  # an int8 run does not resume an fp32 one (absent = None: older runs resume)
+                "matmul_quantization": getattr(tagger, "matmul_quantization", None), **(run_settings or {})}
     stream_ledger.check_run_settings(state, out, settings)
 
     t_start = time.perf_counter()
