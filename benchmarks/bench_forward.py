@@ -3,6 +3,7 @@
     python benchmarks/bench_forward.py                 # MiniLM's predict shape + GatorTron-base's (fewer layers)
     python benchmarks/bench_forward.py --quick         # tiny shapes (smoke test)
     python benchmarks/bench_forward.py --xla_flags="--xla_cpu_use_xnnpack=true"   # try an XLA:CPU flag
+    python benchmarks/bench_forward.py --quantize dynamic_int8   # our side with --int8's dense matmuls
 
 Why: ``predict``, ``deid``, ``embed`` and evaluation are the encoder forward, and hospital teams
 run them on CPU servers. This measures that forward alone, without tokenizing or writing.
@@ -25,6 +26,11 @@ Shapes: ``minilm`` = all-MiniLM-L6-v2 at predict's batch (6 layers, H384, 12 hea
 FFN 1536, batch 32 x 256); ``base`` = GatorTron-base's layer (H1024, 16 heads of 64, FFN 4096,
 seq 512) with ``--base_layers`` layers (default 2 of 24) and ``--base_batch`` (default 4), to
 fit the time on 2 cores; the per-layer work, hence the ratio, is that of the full model.
+
+``--quantize dynamic_int8`` runs our side with ``EncoderConfig.matmul_quantization`` (what
+``predict/deid/evaluate --int8`` set: int8 x int8 -> int32 dense matmuls, models/quantization.py);
+HF stays fp32, so the reported max |ours - HF| is then the int8 error, and FLOPs are counted the
+same (the fraction of the fp32 peak can exceed what fp32 could reach).
 
 ``XLA_FLAGS`` / ``--xla_flags`` are set before JAX starts; torch uses ``torch.get_num_threads()``
 (= the CPUs), XLA:CPU its own pool over the same CPUs.
@@ -64,7 +70,7 @@ def padding_mask(batch: int, seq: int):
     return mask
 
 
-def build(shape: tuple[int, ...], seed: int):
+def build(shape: tuple[int, ...], seed: int, quantize: str | None = None):
     """(HF model, our apply fn, our params, inputs) for one shape, same weights."""
     import jax
     import jax.numpy as jnp
@@ -85,6 +91,7 @@ def build(shape: tuple[int, ...], seed: int):
     config = config_from_hf(hf.config.to_dict(), use_pooler=False, dropout_rate=0.0, attention_dropout_rate=0.0)
     state = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
     params = jax.device_put(params_from_hf(state, config)["encoder"])
+    config = config.replace(matmul_quantization=quantize)
     model = Encoder(config)
 
     @jax.jit
@@ -101,13 +108,18 @@ def build(shape: tuple[int, ...], seed: int):
 
 def time_pair(run_a, run_b, runs: int) -> tuple[list[float], list[float]]:
     """Alternate a and b (order flipped each round); seconds of each call."""
-    ta, tb = [], []
+    return tuple(time_round_robin([run_a, run_b], runs))
+
+
+def time_round_robin(calls, runs: int) -> list[list[float]]:
+    """Each call once per round, the order reversed every other round; seconds of each call."""
+    times: list[list[float]] = [[] for _ in calls]
     for r in range(runs):
-        for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+        for i in (range(len(calls)) if r % 2 == 0 else reversed(range(len(calls)))):
             t = time.perf_counter()
-            (run_a if which == 0 else run_b)()
-            (ta if which == 0 else tb).append(time.perf_counter() - t)
-    return ta, tb
+            calls[i]()
+            times[i].append(time.perf_counter() - t)
+    return times
 
 
 def matmul_peaks(runs: int, n: int) -> dict:
@@ -128,13 +140,15 @@ def matmul_peaks(runs: int, n: int) -> dict:
                 jax_s=tj, torch_s=tt)
 
 
-def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int) -> dict:
+def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize: str | None = None) -> dict:
     import jax
     import numpy as np
     import torch
 
+    from gatortron_jax.models.encoder import Encoder
+
     layers, hidden, heads, ffn, batch, seq = shape
-    hf, ours, params, x, config = build(shape, seed)
+    hf, ours, params, x, config = build(shape, seed, quantize)
     t = time.perf_counter()
     out = np.asarray(ours(params, x["j_ids"], x["j_seg"]))
     compile_s = time.perf_counter() - t
@@ -150,17 +164,27 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int) -> dict:
         with torch.inference_mode():
             hf(input_ids=x["t_ids"], attention_mask=x["t_mask"])
 
-    t_ours, t_hf = time_pair(run_ours, run_hf, runs)
+    calls = [run_ours, run_hf]
+    if quantize:  # our fp32 forward too, same params and inputs, in the same rounds: int8's own speed-up
+        fp32 = jax.jit(lambda p, i, s: Encoder(config.replace(matmul_quantization=None)).apply(
+            {"params": p}, i, None, None, s)[0])
+        jax.block_until_ready(fp32(params, x["j_ids"], x["j_seg"]))
+        calls.append(lambda: jax.block_until_ready(fp32(params, x["j_ids"], x["j_seg"])))
+    t_ours, t_hf, *t_fp32 = time_round_robin(calls, runs)
     flops = forward_flops(layers, hidden, ffn, batch, seq)
     tokens = batch * seq
     res = dict(shape=dict(layers=layers, hidden=hidden, heads=heads, head_dim=hidden // heads, ffn=ffn,
                           batch=batch, seq=seq),
                flops=flops, tokens=tokens, max_abs_diff=max_diff, ours_compile_s=compile_s,
-               attention_impl=config.attention_impl, platform=config.platform)
+               attention_impl=config.attention_impl, platform=config.platform, quantize=quantize)
     for side, ts in (("ours", t_ours), ("hf", t_hf)):
         res[side] = dict(runs_s=ts, min_s=min(ts), median_s=common.median(ts), tokens_per_s=tokens / min(ts),
                          gflops=flops / min(ts) / 1e9)
     res["speedup_min"] = res["hf"]["min_s"] / res["ours"]["min_s"]
+    if t_fp32:
+        res["ours_fp32"] = dict(runs_s=t_fp32[0], min_s=min(t_fp32[0]), median_s=common.median(t_fp32[0]))
+        res["quantized_speedup_min"] = res["ours_fp32"]["min_s"] / res["ours"]["min_s"]
+        res["quantized_speedup_median"] = res["ours_fp32"]["median_s"] / res["ours"]["median_s"]
     res["speedup_median"] = res["hf"]["median_s"] / res["ours"]["median_s"]
     return res
 
@@ -251,7 +275,7 @@ def run(args: argparse.Namespace) -> dict:
         l, h, a, f, _, s = shapes["base"]
         shapes["base"] = (args.base_layers, h, a, f, args.base_batch, s)
     peaks_before = matmul_peaks(args.peak_runs, args.peak_n)
-    results = {name: run_shape(name, shapes[name], args.runs, args.seed) for name in args.shapes}
+    results = {name: run_shape(name, shapes[name], args.runs, args.seed, args.quantize) for name in args.shapes}
     ablation = {name: attention_ablation(shapes[name], args.runs, args.seed) for name in args.ablation}
     peaks_after = matmul_peaks(args.peak_runs, args.peak_n)
     peak = dict(jax_gflops=max(peaks_before["jax_gflops"], peaks_after["jax_gflops"]),
@@ -261,7 +285,8 @@ def run(args: argparse.Namespace) -> dict:
         r["ours"]["fraction_of_peak"] = r["ours"]["gflops"] / peak["jax_gflops"]
         r["hf"]["fraction_of_peak"] = r["hf"]["gflops"] / peak["torch_gflops"]
     return dict(config=dict(runs=args.runs, seed=args.seed, cpus=common.cpu_count(), torch_threads=torch.get_num_threads(),
-                            devices=jax.device_count(), xla_flags=os.environ.get("XLA_FLAGS", "")),
+                            devices=jax.device_count(), xla_flags=os.environ.get("XLA_FLAGS", ""),
+                            quantize=args.quantize),
                 peak=peak, shapes=results, ablation=ablation)
 
 
@@ -270,7 +295,8 @@ def report(res: dict) -> str:
     lines = [
         f"Encoder forward, fp32, same weights (HF `BertModel`, SDPA, converted by `convert.hf.params_from_hf`); "
         f"ours and HF alternating, min / median of {c['runs']} runs; {c['cpus']} CPU(s), torch threads "
-        f"{c['torch_threads']}, XLA_FLAGS `{c['xla_flags'] or '(none)'}`. Matmul peak ({peak['n']}² fp32, best of "
+        f"{c['torch_threads']}, XLA_FLAGS `{c['xla_flags'] or '(none)'}`, our matmul_quantization "
+        f"`{c.get('quantize')}`. Matmul peak ({peak['n']}² fp32, best of "
         f"before/after): `jnp.dot` {peak['jax_gflops']:.0f} GFLOP/s, `torch.mm` {peak['torch_gflops']:.0f} GFLOP/s.",
         "",
     ]
@@ -279,7 +305,8 @@ def report(res: dict) -> str:
         s = r["shape"]
         label = (f"{name}: {s['layers']} x H{s['hidden']}, {s['heads']} heads of {s['head_dim']}, "
                  f"batch {s['batch']} x {s['seq']}")
-        for side, who in (("ours", f"ours ({r['platform']}, attention_impl={r['attention_impl']})"),
+        q = f", {r['quantize']}" if r.get("quantize") else ""
+        for side, who in (("ours", f"ours ({r['platform']}, attention_impl={r['attention_impl']}{q})"),
                           ("hf", "HF BertModel (SDPA)")):
             z = r[side]
             rows.append([label, who, common.fmt_num(z["min_s"] * 1e3), common.fmt_num(z["median_s"] * 1e3),
@@ -292,6 +319,10 @@ def report(res: dict) -> str:
         lines.append(f"- {name}: ours / HF speed = {r['speedup_min']:.2f}x (min), {r['speedup_median']:.2f}x (median); "
                      f"max |ours - HF| of last hidden states {r['max_abs_diff']:.1e}; "
                      f"our first call incl. compilation {r['ours_compile_s']:.1f} s.")
+        if "ours_fp32" in r:
+            lines.append(f"- {name}: ours {r['quantize']} / ours fp32 (same rounds) = "
+                         f"{r['quantized_speedup_min']:.2f}x (min), {r['quantized_speedup_median']:.2f}x (median); "
+                         f"ours fp32 {r['ours_fp32']['min_s'] * 1e3:,.0f} ms (min).")
     for name, variants in res.get("ablation", {}).items():
         base = variants["library, CPU path (kept)"]["min_s"]
         cpu_base = variants["library, CPU path (kept)"]["cpu_median_s"]
@@ -319,6 +350,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--xla_flags", default=None, help="XLA_FLAGS for this run (set before JAX starts)")
     parser.add_argument("--ablation", nargs="*", default=[], choices=sorted(SHAPES),
                         help="also time one attention layer's variants at these shapes")
+    parser.add_argument("--quantize", default=None, choices=["dynamic_int8"],
+                        help="our side's EncoderConfig.matmul_quantization (predict --int8); HF stays fp32")
     parser.add_argument("--seed", type=int, default=0)
     common.add_common_flags(parser)
     args = parser.parse_args(argv)

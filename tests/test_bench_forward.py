@@ -63,3 +63,11 @@ def test_bench_forward_quick(repo_root, tmp_path):
         assert f"{r['speedup_min']:.2f}x (min)" in proc.stdout
     variants = res["ablation"]["minilm"]
     assert len(variants) == 5 and all(v["max_abs_diff"] < 1e-5 for v in variants.values())
+
+
+def test_bench_forward_quantize_times_int8_beside_fp32(repo_root):
+    bench = _load_bench(repo_root)
+    r = bench.run_shape("minilm", bench.QUICK_SHAPES["minilm"], 1, 0, "dynamic_int8")
+    assert r["quantize"] == "dynamic_int8" and len(r["ours_fp32"]["runs_s"]) == 1
+    assert 1e-5 < r["max_abs_diff"] < 0.2  # int8 against HF's fp32: close, but not fp32-exact
+    assert math.isclose(r["quantized_speedup_min"], r["ours_fp32"]["min_s"] / r["ours"]["min_s"], rel_tol=1e-9)

@@ -47,6 +47,19 @@ def add_stream_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--workers", type=int, default=1, help="tokenizer processes for --tokenize process")
     g.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="compute dtype (bfloat16 for "
                    "GPU/TPU; default the model's)")
+    add_int8_flag(g)
+
+
+def add_int8_flag(g) -> None:
+    """--int8: the inference commands' dynamic int8 dense matmuls (EncoderConfig.matmul_quantization)."""
+    g.add_argument("--int8", action="store_true", help="dynamic int8 matmuls in the encoder's dense layers "
+                   "(per-token activation and per-channel weight scales, int32 accumulation; faster on CPU, "
+                   "slightly different scores; the model dir is unchanged)")
+
+
+def quantize_of(args: argparse.Namespace) -> str | None:
+    """``EncoderConfig.matmul_quantization`` the inference flags ask for (None: the exact path)."""
+    return "dynamic_int8" if getattr(args, "int8", False) else None
 
 
 def add_casing_flags(p: argparse.ArgumentParser, default: str) -> None:

@@ -19,7 +19,7 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> int:
 
     s = embed_file(args.checkpoint, args.input, args.output, max_length=args.max_length, overlap=args.overlap,
                    batch_size=args.batch_size, chunk_lines=args.chunk_lines, strict=args.strict,
-                   show_text=args.show_text)
+                   show_text=args.show_text, quantize=flags.quantize_of(args))
     print(f"wrote {s['output']}: {s['lines']} arrays (key = line index '0'..'{max(s['lines'] - 1, 0)}'), each "
           f"float32 [tokens incl. [CLS]/[SEP], {s['hidden']}] last hidden states.")
     print("An encoder gives one contextual vector per token, not text: feed these to a downstream model "
@@ -36,7 +36,8 @@ def cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     if kind_of(read_model_info(args.checkpoint)) == "sequence_task":
         from gatortron_jax.inference.tasks import predict_task
 
-        s = predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size, strict=args.strict)
+        s = predict_task(args.checkpoint, args.input, args.output, batch_size=args.batch_size, strict=args.strict,
+                         quantize=flags.quantize_of(args))
         log.info("predicted %d examples; wrote %s to %s", s["examples"], ", ".join(s["written"]), args.output)
         return 0
     return _predict_ner_stream(args)
@@ -49,7 +50,8 @@ def _tagger(args: argparse.Namespace):
 
     return stream.ScoringTagger(args.checkpoint, batch_size=args.batch_size, dtype=getattr(args, "dtype", None),
                                 operating_point=None if args.operating_point == "argmax" else "stored",
-                                patterns=None if args.patterns == "none" else "stored")
+                                patterns=None if args.patterns == "none" else "stored",
+                                quantize=flags.quantize_of(args))
 
 
 def _predict_ner_stream(args: argparse.Namespace) -> int:
@@ -122,7 +124,8 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
                                                     first_subword=tagger.first_subword)
             found = [r[0].entities for r in scored_documents(tagger, encoded)]
         else:
-            predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size)
+            predictor = ner_predict.NERPredictor(args.checkpoint, batch_size=args.batch_size,
+                                                 quantize=flags.quantize_of(args))
             found = [p.entities for p in predictor.predict(plain)]
     if args.phi_source in ("gold", "both"):
         found = [list(f) + list(d.entities) for f, d in zip(found, notes)]
@@ -250,6 +253,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlap", type=int, default=None, help="tokens shared by neighbouring windows (default half)")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--chunk_lines", type=int, default=256, help="lines embedded and written at a time (memory bound)")
+    flags.add_int8_flag(p)
     flags.add_input_flags(p)
     p.set_defaults(handler=cmd_embed)
     p = sub.add_parser("predict", help="tag raw .txt notes (NER), or label a task-format file / brat dir (RE, NLI, STS)")

@@ -164,7 +164,7 @@ class NpzStreamWriter:
 
 def embed_file(model_dir: str, input_path: str, output_path: str, *, max_length: int | None = None,
                overlap: int | None = None, batch_size: int = 8, chunk_lines: int = 256, strict: bool = False,
-               show_text: bool = False) -> dict[str, Any]:
+               show_text: bool = False, quantize: str | None = None) -> dict[str, Any]:
     """Embeds every line of ``input_path`` into ``output_path`` (.npz), ``chunk_lines`` lines at a time.
 
     Memory holds one chunk of lines and their arrays (hidden x tokens x 4 bytes each: a
@@ -182,6 +182,7 @@ def embed_file(model_dir: str, input_path: str, output_path: str, *, max_length:
     def model() -> Embedder:  # loaded at the first full chunk, so bad input lines fail fast
         if not loaded:
             config, params, vocab = load_model_dir(model_dir, encoder_only=True)
+            config = config.replace(matmul_quantization=quantize)  # int8 dense matmuls for this run only
             if vocab is None:
                 raise InputError(f"{os.path.join(model_dir, 'config.json')}: no vocab recorded (key vocab.path)")
             loaded["embedder"] = Embedder(config, params["encoder"], vocab, max_length=max_length, overlap=overlap,

@@ -56,10 +56,12 @@ def decoding_recipe(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_ner(model_dir: str, data: NERDataConfig, split: str = "test", batch_size: int = 32, *,
-                 extra_scores: Mapping[str, Callable[[list, list], Any]] | None = None) -> dict[str, Any]:
+                 extra_scores: Mapping[str, Callable[[list, list], Any]] | None = None,
+                 quantize: str | None = None) -> dict[str, Any]:
     """Scores a fine-tuned NER model dir on a split of the task in ``data`` (strict + lenient);
-    ``extra_scores`` adds ``name: scorer(gold docs, predicted docs)`` (e.g. the de-id scores)."""
-    predictor = NERPredictor(model_dir, batch_size=batch_size)
+    ``extra_scores`` adds ``name: scorer(gold docs, predicted docs)`` (e.g. the de-id scores);
+    ``quantize``: ``EncoderConfig.matmul_quantization`` for this run (recorded in the recipe)."""
+    predictor = NERPredictor(model_dir, batch_size=batch_size, quantize=quantize)
     task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
     gold = task.documents(split, strict=data.strict)
     tick = time.time()
@@ -70,16 +72,17 @@ def evaluate_ner(model_dir: str, data: NERDataConfig, split: str = "test", batch
     return {
         "task": task.name, "split": split, "data_dir": task.data_dir, "model_dir": os.path.abspath(model_dir),
         "documents": len(gold), "fingerprint": ner_tasks.documents_fingerprint(gold),
-        "predict_seconds": seconds, "scores": scores, "recipe": recipe(model_dir, predictor.config, splits),
+        "predict_seconds": seconds, "scores": scores,
+        "recipe": {**recipe(model_dir, predictor.config, splits), "matmul_quantization": quantize},
         "official": official_scores(task.name, gold, pred),  # what `score` gives predict's files (None: no script)
         **{name: scorer(gold, pred) for name, scorer in (extra_scores or {}).items()},
     }
 
 
 def evaluate_task(model_dir: str, data: TaskDataConfig | None = None, split: str = "test",
-                  batch_size: int = 32, *, strict: bool = False) -> dict[str, Any]:
+                  batch_size: int = 32, *, strict: bool = False, quantize: str | None = None) -> dict[str, Any]:
     """Scores a fine-tuned sequence-task / QA model dir on a split; the JSON lists every (id, gold, pred)."""
-    predictor = TaskPredictor(model_dir, batch_size=batch_size)
+    predictor = TaskPredictor(model_dir, batch_size=batch_size, quantize=quantize)
     if data is None:
         data = predictor.data_config()
     task = predictor.task
@@ -109,5 +112,5 @@ def evaluate_task(model_dir: str, data: TaskDataConfig | None = None, split: str
     return {"task": task.name, "split": split, "data_dir": data.data_dir or task.data_dir,
             "model_dir": os.path.abspath(model_dir), "examples": len(examples), "predict_seconds": seconds,
             "metric": scores["metric"], "value": scores["value"], "scores": scores, "read": ex_set.summary,
-            "encoding": enc, "recipe": recipe(model_dir, predictor.config, splits),
+            "encoding": enc, "recipe": {**recipe(model_dir, predictor.config, splits), "matmul_quantization": quantize},
             "predictions": [{"id": e.id, "gold": g, "pred": p} for e, g, p in zip(examples, gold, preds)]}

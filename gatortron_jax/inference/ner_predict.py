@@ -57,7 +57,7 @@ class NERModelDir:
     """A fine-tuned NER model dir's ``ner`` section, model and tokenizer: read once, here, for
     every NER inference path (the in-memory :class:`NERPredictor` and the streaming tagger)."""
 
-    def __init__(self, model_dir: str, dtype: str | None = None):
+    def __init__(self, model_dir: str, dtype: str | None = None, quantize: str | None = None):
         from gatortron_jax.models.config import EncoderConfig
         from gatortron_jax.models.token_classification import EncoderForTokenClassification
 
@@ -76,6 +76,9 @@ class NERModelDir:
         if dtype:  # compute dtype only; weights are restored as stored (bf16 matmuls on GPU/TPU)
             model_config = model_config.replace(dtype=dtype)
         self.dtype = model_config.dtype
+        # "dynamic_int8": int8 dense matmuls for this run only (models/quantization.py); params as stored
+        model_config = model_config.replace(matmul_quantization=quantize)
+        self.matmul_quantization = quantize
         self.model = EncoderForTokenClassification(model_config, len(self.labels), use_crf=bool(ner["use_crf"]))
         self.tokenizer = windowing.OffsetTokenizer(require_vocab(model_dir, self.config))
 
@@ -83,11 +86,11 @@ class NERModelDir:
 class NERPredictor(NERModelDir):
     """Loads a fine-tuned model dir once; ``predict(docs)`` returns docs with entities."""
 
-    def __init__(self, model_dir: str, batch_size: int = 32):
+    def __init__(self, model_dir: str, batch_size: int = 32, quantize: str | None = None):
         from gatortron_jax.models.token_classification import predict_labels
         from gatortron_jax.finetuning.supervised import load_for_inference
 
-        super().__init__(model_dir)
+        super().__init__(model_dir, quantize=quantize)
         self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
             self.model, model_dir, batch_size, predict_labels
         )

@@ -87,13 +87,14 @@ class ScoringTagger(NERModelDir):
     """
 
     def __init__(self, model_dir: str, batch_size: int = 32, dtype: Optional[str] = None, *,
-                 operating_point: Any = "stored", patterns: Any = "stored", candidates: bool = False):
+                 operating_point: Any = "stored", patterns: Any = "stored", candidates: bool = False,
+                 quantize: Optional[str] = None):
         from gatortron_jax.annotations.patterns import PatternMatcher
         from gatortron_jax.finetuning.supervised import load_for_inference
         from gatortron_jax.inference import operating_point as op_lib
         from gatortron_jax.models.token_classification import predict_labels_scores_marginals
 
-        super().__init__(model_dir, dtype)
+        super().__init__(model_dir, dtype, quantize)
         if isinstance(operating_point, str) and operating_point == "stored":
             operating_point = op_lib.load_operating_point(model_dir, self.config)
         if isinstance(patterns, str) and patterns == "stored":
@@ -448,7 +449,8 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
     settings = {"model": tagger.fingerprint(), "input": os.path.abspath(source.path), "kind": source.kind,
                 "id_field": source.id_field, "text_field": source.text_field, "chunk_notes": options.chunk_notes,
                 "min_score": options.min_score, "show_text": options.show_text, "num_shards": options.num_shards,
-                "shard": options.shard, **(run_settings or {})}
+                "shard": options.shard,  # an int8 run does not resume an fp32 one (absent = None: older runs resume)
+                "matmul_quantization": getattr(tagger, "matmul_quantization", None), **(run_settings or {})}
     stream_ledger.check_run_settings(state, out, settings)
 
     t_start = time.perf_counter()
@@ -543,6 +545,7 @@ def run_stream(tagger: ScoringTagger, source: NoteSource, options: StreamOptions
         "entities_by_type": dict(sorted(by_type.items())), "min_score": options.min_score,
         "tables": [os.path.relpath(t, out) for t in tables], "seconds": round(seconds, 3),
         "notes_per_s": round(totals["notes_read"] / max(seconds, 1e-9), 2), "dtype": tagger.dtype,
+        "matmul_quantization": tagger.matmul_quantization,
         "tokenize": options.tokenize, "workers": options.workers,
     }
     stream_ledger.atomic_write(options.output_name("summary", "json"), json.dumps(summary, indent=1).encode())

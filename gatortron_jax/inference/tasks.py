@@ -29,7 +29,7 @@ from gatortron_jax.text.offsets import OffsetTokenizer
 class TaskPredictor:
     """Loads a fine-tuned sequence-task model dir once; ``predict(examples)`` → labels, scores or answers."""
 
-    def __init__(self, model_dir: str, batch_size: int = 32):
+    def __init__(self, model_dir: str, batch_size: int = 32, quantize: str | None = None):
         self.model_dir = model_dir
         self.config = read_model_info(model_dir)
         self.adapter = adapters.for_model_info(self.config, model_dir)
@@ -42,7 +42,8 @@ class TaskPredictor:
         self.max_length = int(sec["max_length"])
         self.qa = sec["kind"] == "qa"
         self.with_null = bool(sec.get("with_null"))
-        self.model = self.adapter.build_model(model_config_of(model_dir, self.config), sec)
+        model_config = model_config_of(model_dir, self.config).replace(matmul_quantization=quantize)
+        self.model = self.adapter.build_model(model_config, sec)
         self.tokenizer = OffsetTokenizer(require_vocab(model_dir, self.config))
         self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
             self.model, model_dir, batch_size, self.adapter.predict_of
@@ -73,11 +74,11 @@ class TaskPredictor:
 
 
 def predict_task(model_dir: str, input_path: str, output_dir: str, batch_size: int = 32, *,
-                 strict: bool = False) -> dict[str, Any]:
+                 strict: bool = False, quantize: str | None = None) -> dict[str, Any]:
     """Predicts every example of ``input_path`` (a file in the task's format, or for n2c2 RE a
     brat directory whose entities are used; gold labels/relations in it are ignored). Writes
     ``predictions.jsonl`` (id, prediction) and, for brat RE, ``.txt``/``.ann`` with ``R`` lines."""
-    predictor = TaskPredictor(model_dir, batch_size=batch_size)
+    predictor = TaskPredictor(model_dir, batch_size=batch_size, quantize=quantize)
     task = predictor.task
     data = predictor.data_config(negative_ratio=None)
     ex_set = task.reader(input_path, strict=strict or data.strict_reading(), split="predict", data=data)
@@ -92,4 +93,5 @@ def predict_task(model_dir: str, input_path: str, output_dir: str, batch_size: i
         docs = [relations_to_brat(d, by_doc.get(d.id, [])) for d in ex_set.documents]
         write_brat_dir(docs, output_dir)
         written.append(f"{len(docs)} brat documents")
-    return {"examples": len(ex_set.examples), "written": written, "encoding": enc, "output": output_dir}
+    return {"examples": len(ex_set.examples), "written": written, "encoding": enc, "output": output_dir,
+            "matmul_quantization": quantize}

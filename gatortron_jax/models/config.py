@@ -57,6 +57,11 @@ class EncoderConfig:
     # backend-dependent choices (attention path, output-bias form) follow the target.
     # None: jax.default_backend() at trace time.
     target_platform: str | None = None
+    # Inference only: "dynamic_int8" runs the blocks' dense matmuls (q/k/v, attention output, MLP)
+    # as int8 x int8 -> int32 with run-time scales (models/quantization.py; 1.44x on those matmuls
+    # on XLA:CPU). Params stay fp32; None is the exact fp32/bf16 path. The encoder refuses to
+    # train with it set. Set by predict/deid/evaluate --int8 on the loaded config, never stored.
+    matmul_quantization: str | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES or self.param_dtype not in _DTYPES:
@@ -79,6 +84,9 @@ class EncoderConfig:
             raise ConfigError(f"EncoderConfig.target_platform={self.target_platform!r}: one of cpu, gpu, tpu")
         if self.attention_impl not in (None, "einsum", "xla", "cudnn"):
             raise ConfigError(f"EncoderConfig.attention_impl={self.attention_impl!r}")
+        if self.matmul_quantization not in (None, "dynamic_int8"):
+            raise ConfigError(f"EncoderConfig.matmul_quantization={self.matmul_quantization!r}: None or "
+                              "'dynamic_int8'")
 
     @property
     def kv_dim(self) -> int:

@@ -22,7 +22,9 @@ import jax
 import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
 
+from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.models.config import EncoderConfig
+from gatortron_jax.models.quantization import int8_dot_general, int8_einsum
 
 Array = jax.Array
 
@@ -50,6 +52,14 @@ def _layer_norm(config: EncoderConfig, name: str) -> nn.LayerNorm:
 
 def _constrain(x: Array, names: tuple[str, ...] = BATCH_LENGTH_EMBED) -> Array:
     return nn.with_logical_constraint(x, names)
+
+
+def _project(cfg: EncoderConfig, equation: str, x: Array, kernel: Array) -> Array:
+    """A dense projection's einsum: today's fp32/bf16 einsum, or with
+    ``cfg.matmul_quantization="dynamic_int8"`` the int8 one (models/quantization.py)."""
+    if cfg.matmul_quantization is None:
+        return jnp.einsum(equation, x, kernel)
+    return int8_einsum(equation, x, kernel)
 
 
 def gelu(x: Array) -> Array:
@@ -131,7 +141,7 @@ class HeadProjection(nn.Module):
 
     def __call__(self, x: Array) -> Array:
         kernel, bias = self.weights()
-        return jnp.einsum(self.equation, x.astype(kernel.dtype), kernel) + bias
+        return _project(self.config, self.equation, x.astype(kernel.dtype), kernel) + bias
 
 
 # Activation names of q/k/v and the attention output in the two layouts.
@@ -196,7 +206,7 @@ class SelfAttention(nn.Module):
         scale = jnp.asarray(1.0 / cfg.kv_dim**0.5, dtype)
         (wq, bq), (wk, bk), (wv, bv) = self.query.weights(), self.key.weights(), self.value.weights()
         x = x.astype(dtype)
-        q, k, v = (jnp.einsum("bsh,hnd->bnsd", x, w) + b[:, None, :]
+        q, k, v = (_project(cfg, "bsh,hnd->bnsd", x, w) + b[:, None, :]
                    for w, b in ((wq * scale, bq * scale), (wk, bk), (wv, bv)))
         q, k, v = (checkpoint_name(nn.with_logical_constraint(t, BNSD), name)
                    for t, name in zip((q, k, v), ("query_proj", "key_proj", "value_proj")))
@@ -212,7 +222,7 @@ class SelfAttention(nn.Module):
         out = (out / denominator).astype(dtype)
         wo, bo = self.out.weights()
         out = nn.with_logical_constraint(out, BNSD)
-        return jnp.einsum("bnsd,ndh->bsh", out, wo) + bo
+        return _project(cfg, "bnsd,ndh->bsh", out, wo) + bo
 
 
 def _use_einsum_attention(cfg: EncoderConfig) -> bool:
@@ -228,12 +238,14 @@ class Mlp(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         cfg = self.config
+        dot_general = int8_dot_general if cfg.matmul_quantization else None  # None: flax's lax.dot_general
         h = nn.Dense(
             cfg.mlp_dim,
             dtype=cfg.compute_dtype,
             param_dtype=cfg.weight_dtype,
             kernel_init=_partitioned(_init(cfg), ("embed", "mlp")),
             bias_init=_partitioned(nn.initializers.zeros, ("mlp",)),
+            dot_general=dot_general,
             name="wi",
         )(x)
         h = gelu(nn.with_logical_constraint(h, ("activation_batch", "activation_length", "activation_mlp")))
@@ -243,6 +255,7 @@ class Mlp(nn.Module):
             param_dtype=cfg.weight_dtype,
             kernel_init=_partitioned(_init(cfg), ("mlp", "embed")),
             bias_init=_partitioned(nn.initializers.zeros, ("embed",)),
+            dot_general=dot_general,
             name="wo",
         )(h)
 
@@ -334,6 +347,9 @@ class Encoder(nn.Module):
         deterministic: bool = True,
     ) -> tuple[Array, Array | None]:
         """Returns (last hidden states [B, L, H], pooled [B, H] or None)."""
+        if self.config.matmul_quantization and not deterministic:
+            raise ConfigError(f"EncoderConfig.matmul_quantization={self.config.matmul_quantization!r} is for "
+                              "inference only (rounding has no gradient): unset it to train")
         if token_type_ids is None:
             token_type_ids = jnp.zeros_like(input_ids)
         if position_ids is None:
