@@ -65,6 +65,7 @@ def test_bench_forward_quick(repo_root, tmp_path):
     assert len(variants) == 5 and all(v["max_abs_diff"] < 1e-5 for v in variants.values())
 
 
+@pytest.mark.slow  # the int8 path's correctness is tests/test_quantization.py's (default run); this is the bench flag
 def test_bench_forward_quantize_times_int8_beside_fp32(repo_root):
     bench = _load_bench(repo_root)
     r = bench.run_shape("minilm", bench.QUICK_SHAPES["minilm"], 1, 0, "dynamic_int8")

@@ -146,6 +146,10 @@ def test_common_helpers(repo_root, tmp_path):
     assert common.rss_mb() > 0 and common.peak_rss_mb() > 0 and common.cpu_count() >= 1
 
 
+# Slow: four child processes (peak, HF, ours dense and sparse), ~25 s. The default run keeps the
+# same kind of check on bench_forward (test_bench_forward.py), profile_step and device_check's dry
+# run, and test_planning checks the FLOPs formula MFU divides by, by hand.
+@pytest.mark.slow
 def test_bench_train_quick(repo_root, tmp_path):
     """HF vs ours on the tiny shape: ratios are HF time / our time, MFU is FLOPs / time / peak.
 
