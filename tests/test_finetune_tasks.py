@@ -130,6 +130,9 @@ def test_cli_chemprot_sample_classification(repo_root, pretrained, tmp_path, mon
     assert [x["prediction"] for x in lines] == pred  # same model, same inputs, same labels
 
 
+# Slow: STS through the CLI is also test_benchmark.py's BIOSSES flow (finetune + evaluate, default
+# run), and the regression head is test_task_heads.py's.
+@pytest.mark.slow
 def test_cli_sts_sample_regression(repo_root, pretrained, tmp_path, monkeypatch, caplog):
     """Regression head on the clinical-STS sample; Pearson r checked against scipy."""
     from scipy.stats import pearsonr
@@ -214,6 +217,10 @@ def test_cli_strict_reaches_the_task_reader(repo_root, pretrained, bad_chemprot_
     assert len(err) == 1 and "dev.tsv" in err[0] and "CPR:99" in err[0], err
 
 
+# Slow: sentence-pair encoding is test_encode_pairs_truncates_longer_side_and_counts's, the
+# classification head is trained through the CLI by test_cli_chemprot_sample_classification,
+# and a bad label under --strict is test_cli_strict_reaches_the_task_reader's (default run).
+@pytest.mark.slow
 def test_mednli_in_process_and_bad_label_reported(vocab, bad_chemprot_dir, tmp_path):
     from gatortron_jax.core.errors import InputError
     from gatortron_jax.finetuning.loop import finetune
