@@ -54,6 +54,15 @@ def test_param_tree_is_the_same_on_every_platform(params):
         assert jax.tree.map(lambda a: a.shape, shapes["params"]) == jax.tree.map(lambda a: a.shape, params)
 
 
+def test_forced_attention_impl_einsum_matches_xla(params):
+    """``EncoderConfig.attention_impl`` overrides the platform's choice either way."""
+    loss_e, grads_e = _loss_and_grads(BASE.replace(attention_impl="einsum"), params)
+    loss_x, grads_x = _loss_and_grads(BASE.replace(attention_impl="xla"), params)
+    assert float(loss_e) == pytest.approx(float(loss_x), rel=1e-6)
+    for a, b in zip(jax.tree.leaves(grads_e), jax.tree.leaves(grads_x)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6)
+
+
 @pytest.mark.parametrize("remat", ["none", "dots", "qkv_proj"])  # none, the default, and the one naming q/k/v
 def test_cpu_path_matches_the_gpu_path_forward_and_gradients(params, remat):
     loss_cpu, grads_cpu = _loss_and_grads(BASE.replace(remat_policy=remat), params)

@@ -2,21 +2,16 @@
 
 * ``mlm_sums`` (one-hot target logit, accuracy from the row max) against PyTorch's
   ``cross_entropy`` and autograd, including Megatron's padded-vocab masking.
-* The spelled-out einsum attention (the CPU default) against ``jax.nn.dot_product_attention``'s
-  XLA path, forward and gradients, with packed-segment masks.
+* (The spelled-out einsum attention against ``jax.nn.dot_product_attention``: tests/test_attention_paths.py.)
 * The MLM output-bias add with a matrix-vector bias gradient against a plain broadcast add,
   and against PyTorch autograd.
 """
-
-import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gatortron_jax.models.config import EncoderConfig
-from gatortron_jax.models.heads import EncoderForMLM
 from gatortron_jax.pretraining.losses import mlm_sums
 
 torch = pytest.importorskip("torch")
@@ -49,35 +44,6 @@ def test_mlm_sums_match_torch_cross_entropy(real_vocab):
     assert float(sums["correct_sum"]) == ref_correct
     assert float(sums["weight_sum"]) == weights.sum()
     np.testing.assert_allclose(np.asarray(grad), t_logits.grad.numpy(), atol=1e-6)
-
-
-def test_einsum_attention_matches_jax_xla_attention():
-    base = EncoderConfig(vocab_size=97, hidden_size=48, num_layers=2, num_heads=3, mlp_dim=96,
-                         max_position_embeddings=32, dropout_rate=0.0, attention_dropout_rate=0.0,
-                         use_pooler=False)
-    rng = np.random.default_rng(1)
-    ids = jnp.asarray(rng.integers(0, 97, size=(2, 16)))
-    segments = np.ones((2, 16), np.int32)
-    segments[0, 9:] = 2  # two packed documents
-    segments[1, 12:] = 0  # padding
-    targets = jnp.asarray(rng.integers(0, 97, size=(2, 16)))
-    weights = jnp.asarray(segments > 0, jnp.float32)
-    params = EncoderForMLM(base).init(jax.random.key(0), ids)["params"]
-
-    def loss_and_grads(impl):
-        model = EncoderForMLM(dataclasses.replace(base, attention_impl=impl))
-
-        def loss(p):
-            logits, _ = model.apply({"params": p}, ids, None, None, jnp.asarray(segments))
-            return mlm_sums(logits, targets, weights)["loss_sum"]
-
-        return jax.value_and_grad(loss)(params)
-
-    loss_e, grads_e = loss_and_grads("einsum")
-    loss_x, grads_x = loss_and_grads("xla")
-    assert float(loss_e) == pytest.approx(float(loss_x), rel=1e-6)
-    for a, b in zip(jax.tree.leaves(grads_e), jax.tree.leaves(grads_x)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6)
 
 
 def test_output_bias_matvec_gradient_matches_plain_add_and_torch():
