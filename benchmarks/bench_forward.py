@@ -108,18 +108,8 @@ def build(shape: tuple[int, ...], seed: int, quantize: str | None = None):
 
 def time_pair(run_a, run_b, runs: int) -> tuple[list[float], list[float]]:
     """Alternate a and b (order flipped each round); seconds of each call."""
-    return tuple(time_round_robin([run_a, run_b], runs))
-
-
-def time_round_robin(calls, runs: int) -> list[list[float]]:
-    """Each call once per round, the order reversed every other round; seconds of each call."""
-    times: list[list[float]] = [[] for _ in calls]
-    for r in range(runs):
-        for i in (range(len(calls)) if r % 2 == 0 else reversed(range(len(calls)))):
-            t = time.perf_counter()
-            calls[i]()
-            times[i].append(time.perf_counter() - t)
-    return times
+    wall, _ = common.round_robin({"a": run_a, "b": run_b}, runs)
+    return wall["a"], wall["b"]
 
 
 def matmul_peaks(runs: int, n: int) -> dict:
@@ -164,13 +154,14 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize:
         with torch.inference_mode():
             hf(input_ids=x["t_ids"], attention_mask=x["t_mask"])
 
-    calls = [run_ours, run_hf]
+    calls = {"ours": run_ours, "hf": run_hf}
     if quantize:  # our fp32 forward too, same params and inputs, in the same rounds: int8's own speed-up
         fp32 = jax.jit(lambda p, i, s: Encoder(config.replace(matmul_quantization=None)).apply(
             {"params": p}, i, None, None, s)[0])
         jax.block_until_ready(fp32(params, x["j_ids"], x["j_seg"]))
-        calls.append(lambda: jax.block_until_ready(fp32(params, x["j_ids"], x["j_seg"])))
-    t_ours, t_hf, *t_fp32 = time_round_robin(calls, runs)
+        calls["ours_fp32"] = lambda: jax.block_until_ready(fp32(params, x["j_ids"], x["j_seg"]))
+    wall, _ = common.round_robin(calls, runs)
+    t_ours, t_hf, t_fp32 = wall["ours"], wall["hf"], [wall["ours_fp32"]] if quantize else []
     flops = forward_flops(layers, hidden, ffn, batch, seq)
     tokens = batch * seq
     res = dict(shape=dict(layers=layers, hidden=hidden, heads=heads, head_dim=hidden // heads, ffn=ffn,
@@ -252,14 +243,8 @@ def attention_ablation(shape: tuple[int, ...], runs: int, seed: int) -> dict:
     keep = x["mask"].astype(bool)
     ref = np.asarray(fns["library, CPU path (kept)"](p, h, mask))
     diffs = {k: float(np.abs(np.asarray(f(p, h, mask))[keep] - ref[keep]).max()) for k, f in fns.items()}
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    cpu: dict[str, list[float]] = {k: [] for k in fns}
-    for r in range(runs):
-        for k in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
-            t, c = time.perf_counter(), common.cpu_seconds()
-            jax.block_until_ready(fns[k](p, h, mask))
-            times[k].append(time.perf_counter() - t)
-            cpu[k].append(common.cpu_seconds() - c)
+    times, cpu = common.round_robin({k: (lambda f=f: jax.block_until_ready(f(p, h, mask))) for k, f in fns.items()},
+                                    runs)
     # CPU seconds (all threads of this process) are the steadier figure on a loaded machine:
     # waiting for a core does not count, only the work (and any spinning) does.
     return {k: dict(min_s=min(v), median_s=common.median(v), cpu_min_s=min(cpu[k]), cpu_median_s=common.median(cpu[k]),

@@ -127,12 +127,7 @@ def run(shape: tuple[int, int, int, int], runs: int, seed: int) -> dict:
         ref = outputs["torch fp32 (nn.Linear)" if name.startswith("torch") else "ours fp32"]
         return max(float(np.abs(o - r).max() / (np.abs(r).max() + 1e-12)) for o, r in zip(outputs[name], ref))
 
-    times: dict[str, list[float]] = {k: [] for k in calls}
-    for r in range(runs):
-        for k in (list(calls) if r % 2 == 0 else list(calls)[::-1]):
-            t = time.perf_counter()
-            calls[k]()
-            times[k].append(time.perf_counter() - t)
+    times, _ = common.round_robin(calls, runs)
     flops = 2.0 * batch * seq * (hidden * 3 * hidden + hidden * hidden + 2 * hidden * ffn)
     return {"shape": dict(hidden=hidden, ffn=ffn, batch=batch, seq=seq), "flops": flops,
             "variants": {k: dict(min_s=min(v), median_s=common.median(v), rel_err=rel_err(k),

@@ -22,6 +22,7 @@ import platform
 import resource
 import statistics
 import sys
+import time
 from typing import Any, Iterable, Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,6 +102,21 @@ def cpu_seconds() -> float:
     """User + system CPU time of this process (all threads) so far."""
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def round_robin(calls: "dict[str, Any]", runs: int) -> "tuple[dict[str, list[float]], dict[str, list[float]]]":
+    """Time each zero-argument call ``runs`` times, all calls in turn (the order reversed every
+    other round, so drift on a shared machine hits each alike): (wall seconds, CPU seconds of this
+    process) per call name. The calls must block until their work is done."""
+    wall: dict[str, list[float]] = {k: [] for k in calls}
+    cpu: dict[str, list[float]] = {k: [] for k in calls}
+    for r in range(runs):
+        for k in (list(calls) if r % 2 == 0 else list(calls)[::-1]):
+            t, c = time.perf_counter(), cpu_seconds()
+            calls[k]()
+            wall[k].append(time.perf_counter() - t)
+            cpu[k].append(cpu_seconds() - c)
+    return wall, cpu
 
 
 def median(values: Iterable[float]) -> float:
