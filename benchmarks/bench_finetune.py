@@ -207,7 +207,8 @@ def run_hf(model_dir: str, splits: dict[str, list], args) -> dict:
         history.append({"epoch": epoch, "train_seconds": seconds, "tokens_per_second": tokens / seconds,
                         "dev_strict_f1": score("dev")})
         print(f"  HF epoch {epoch}: {seconds:.1f}s, dev strict F1 {history[-1]['dev_strict_f1']:.4f}", flush=True)
-    return {"test_strict_f1": score("test"), "history": history, "labels": labels}
+    test = history[-1]["dev_strict_f1"] if args.test_is_dev else score("test")
+    return {"test_strict_f1": test, "history": history, "labels": labels}
 
 
 # ----------------------------------------------------------------------------- our side
@@ -219,19 +220,21 @@ def run_ours(model_dir: str, data_dir: str, work: str, label_all_subwords: bool,
     from gatortron_jax.finetuning.loop import finetune
     from gatortron_jax.inference.evaluate import evaluate_ner
 
-    out = os.path.join(work, f"ours_all{int(label_all_subwords)}")
+    out = os.path.join(work, f"ours_all{int(label_all_subwords)}_seed{args.seed}")
     data = NERDataConfig(task="conll_ner", data_dir=data_dir, dev_split="devel", max_length=args.max_length,
                          overlap=32, label_all_subwords=label_all_subwords)
     train = NERTrainConfig(num_epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=64, seed=args.seed,
                            warmup_ratio=0.1, patience=None, log_every=100)
     opt = OptimizerConfig(learning_rate=args.lr, decay="linear", weight_decay=0.0, clip_grad_norm=1.0, eps=1e-8)
     result = finetune(out, data, train, opt, init_checkpoint=model_dir)
-    test = evaluate_ner(out, data, split="test", batch_size=64)
     history = [{"epoch": h["epoch"], "train_seconds": h["epoch_train_seconds"],
                 "tokens_per_second": h["train_tokens_per_second"], "dev_strict_f1": h["dev_strict_f1"]}
                for h in result["history"]]
-    return {"test_strict_f1": test["scores"]["strict"]["micro"]["f1"], "history": history,
-            "best_epoch": result["best_epoch"]}
+    if args.test_is_dev:  # the last epoch's dev score, as on the HF side: no selection on the split reported
+        test_f1 = history[-1]["dev_strict_f1"]
+    else:
+        test_f1 = evaluate_ner(out, data, split="test", batch_size=64)["scores"]["strict"]["micro"]["f1"]
+    return {"test_strict_f1": test_f1, "history": history, "best_epoch": result["best_epoch"]}
 
 
 def main(argv=None) -> int:
@@ -242,6 +245,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None, help="comma-separated seeds, each run on every side (ours, HF, next seed)")
     p.add_argument("--corpus", default="ncbi", choices=["ncbi", "meddocan"])
     p.add_argument("--data_dir", default=None, help="default ../shared/data/NCBI-disease-IOB or .../MEDDOCAN")
     p.add_argument("--ours", default="first,all", help="label_all_subwords choices to run: first, all or both")
@@ -269,32 +273,49 @@ def main(argv=None) -> int:
 
     ours_init = os.path.join(work, "minilm")
     import_hf(hf_dir, ours_init)
-    results: dict = {"setup": {k: getattr(args, k) for k in ("corpus", "quick", "epochs", "batch_size", "lr", "max_length",
-                                                            "seed")},
-                     "sentences": {k: len(v) for k, v in splits.items()}}
-    for choice in [c.strip() for c in args.ours.split(",") if c.strip()]:
-        name = f"ours ({'all sub-words' if choice == 'all' else 'first sub-word'})"
-        print(f"{name} ...", flush=True)
-        results[name] = run_ours(ours_init, os.path.join(work, "data"), work, choice == "all", args)
-    if not args.skip_hf:
-        print("HF AutoModelForTokenClassification ...", flush=True)
-        results["HF (first sub-word, dynamic padding)"] = run_hf(hf_dir, splits, args)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    args.test_is_dev = args.corpus == "meddocan"
+    results: dict = {"setup": {k: getattr(args, k) for k in ("corpus", "quick", "epochs", "batch_size", "lr", "max_length")}
+                     | {"seeds": seeds}, "sentences": {k: len(v) for k, v in splits.items()}, "runs": {}}
 
-    corpus = "MEDDOCAN train -> dev (as test)" if args.corpus == "meddocan" else "NCBI-disease"
-    print(f"\n{corpus}, all-MiniLM-L6-v2, {args.epochs} epoch(s), batch {args.batch_size}, lr {args.lr}"
-          f"{' (quick subsets)' if args.quick else ''}")
-    print(f"{'run':<40} {'test F1':>8} {'s/epoch':>8} {'tok/s':>8}  dev F1 by epoch")
-    for name, r in results.items():
-        if not isinstance(r, dict) or "history" not in r:
-            continue
-        h = r["history"]
-        s = sum(x["train_seconds"] for x in h) / len(h)
-        t = sum(x["tokens_per_second"] for x in h) / len(h)
-        print(f"{name:<40} {r['test_strict_f1']:>8.4f} {s:>8.1f} {t:>8.0f}  "
-              + " ".join(f"{x['dev_strict_f1']:.4f}" for x in h))
+    def save() -> None:  # after every run: a long run that is stopped keeps what it finished
+        if args.output:
+            with open(args.output, "w") as f:
+                json.dump(results, f, indent=2)
+
+    for seed in seeds:
+        args.seed = seed
+        for choice in [c.strip() for c in args.ours.split(",") if c.strip()]:
+            name = f"ours ({'all sub-words' if choice == 'all' else 'first sub-word'})"
+            print(f"{name}, seed {seed} ...", flush=True)
+            results["runs"].setdefault(name, {})[str(seed)] = run_ours(
+                ours_init, os.path.join(work, "data"), work, choice == "all", args)
+            save()
+        if not args.skip_hf:
+            name = "HF (first sub-word, dynamic padding)"
+            print(f"HF AutoModelForTokenClassification, seed {seed} ...", flush=True)
+            results["runs"].setdefault(name, {})[str(seed)] = run_hf(hf_dir, splits, args)
+            save()
+
+    corpus = "MEDDOCAN train -> dev (as test: last epoch, no selection)" if args.test_is_dev else "NCBI-disease"
+    print(f"\n{corpus}, all-MiniLM-L6-v2, {args.epochs} epoch(s), batch {args.batch_size}, lr {args.lr}, "
+          f"seeds {seeds}{' (quick subsets)' if args.quick else ''}")
+    print(f"{'run':<40} {'seed':>5} {'test F1':>8} {'s/epoch':>8} {'tok/s':>8}  dev F1 by epoch")
+    means = {}
+    for name, by_seed in results["runs"].items():
+        for seed, r in by_seed.items():
+            h = r["history"]
+            s = sum(x["train_seconds"] for x in h) / len(h)
+            t = sum(x["tokens_per_second"] for x in h) / len(h)
+            print(f"{name:<40} {seed:>5} {r['test_strict_f1']:>8.4f} {s:>8.1f} {t:>8.0f}  "
+                  + " ".join(f"{x['dev_strict_f1']:.4f}" for x in h))
+        f1s = [r["test_strict_f1"] for r in by_seed.values()]
+        secs = [x["train_seconds"] for r in by_seed.values() for x in r["history"]]
+        means[name] = {"test_strict_f1": sum(f1s) / len(f1s), "seconds_per_epoch": sum(secs) / len(secs)}
+        print(f"{name:<40} {'mean':>5} {means[name]['test_strict_f1']:>8.4f} {means[name]['seconds_per_epoch']:>8.1f}")
+    results["means"] = means
+    save()
     if args.output:
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
         print(f"wrote {args.output}")
     return 0
 

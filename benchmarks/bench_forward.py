@@ -70,8 +70,9 @@ def padding_mask(batch: int, seq: int):
     return mask
 
 
-def build(shape: tuple[int, ...], seed: int, quantize: str | None = None):
-    """(HF model, our apply fn, our params, inputs) for one shape, same weights."""
+def build(shape: tuple[int, ...], seed: int, quantize: str | None = None, config: dict | None = None):
+    """(HF model, our apply fn, our params, inputs, our config) for one shape, same weights
+    (``config``: EncoderConfig overrides on our side, e.g. ``attention_impl``)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -88,10 +89,11 @@ def build(shape: tuple[int, ...], seed: int, quantize: str | None = None):
                                      max_position_embeddings=max(512, seq), hidden_dropout_prob=0.0,
                                      attention_probs_dropout_prob=0.0, attn_implementation="sdpa")
     hf = transformers.BertModel(hf_cfg, add_pooling_layer=False).eval()
+    overrides = config or {}
     config = config_from_hf(hf.config.to_dict(), use_pooler=False, dropout_rate=0.0, attention_dropout_rate=0.0)
     state = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
     params = jax.device_put(params_from_hf(state, config)["encoder"])
-    config = config.replace(matmul_quantization=quantize)
+    config = config.replace(matmul_quantization=quantize, **overrides)
     model = Encoder(config)
 
     @jax.jit

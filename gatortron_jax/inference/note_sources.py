@@ -83,10 +83,12 @@ class NoteSource:
         table_defaults = ("note_id", "note_text") if self.kind in ("csv", "parquet") else ("id", "text")
         self.id_field = id_field or table_defaults[0]
         self.text_field = text_field or table_defaults[1]
-        self.gold_field = gold_field  # a .jsonl column of gold PHI spans (annotations/note_table.py)
-        if gold_field and self.kind != "jsonl":
-            raise ConfigError(f"--gold_field: only a .jsonl note table carries gold PHI spans, not {self.kind} "
-                              "(convert-notes writes one from annotated notes)")
+        # A table column of gold PHI spans (annotations/note_table.py): a JSON list in .jsonl, a JSON
+        # string in CSV, a JSON string or list<struct<start, end, type>> column in Parquet.
+        self.gold_field = gold_field
+        if gold_field and self.kind == "txt":
+            raise ConfigError("--gold_field: .txt notes carry no gold PHI spans; give a .jsonl, CSV or Parquet "
+                              "note table (convert-notes writes one from annotated notes)")
         self.strict = bool(strict)
         self.show_text = bool(show_text)
         self._txt_files: Optional[list[tuple[str, str]]] = None
@@ -191,8 +193,18 @@ class NoteSource:
         if self.gold_field not in record:
             raise InputError(f"{where}: note {note_id!r}: no {self.gold_field!r} field (give [] for a note "
                              "without PHI)")
+        value = record[self.gold_field]
+        if isinstance(value, (str, bytes)):  # a CSV cell or a Parquet string column: JSON text
+            try:
+                if not value.strip():
+                    raise InputError(f"{where}: note {note_id!r}: {self.gold_field} is empty (give [] for a note "
+                                     "without PHI)")
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{where}: note {note_id!r}: {self.gold_field}: not JSON ({e.msg} at column "
+                                 f"{e.colno}); expected a list of {{\"start\", \"end\", \"type\"}}") from None
         removed = [i for i in range(len(text) - 1) if text[i] == "\r" and text[i + 1] == "\n"] if "\r\n" in text else []
-        return gold_spans(record[self.gold_field], text.replace("\r\n", "\n"), where=where, note_id=note_id,
+        return gold_spans(value, text.replace("\r\n", "\n"), where=where, note_id=note_id,
                           field=self.gold_field, removed=removed)
 
     def _decode_bytes(self, raw: bytes, where: str) -> tuple[str, int]:
@@ -207,7 +219,7 @@ class NoteSource:
     def _table_batches(self) -> Iterator[dict]:
         import pyarrow as pa
 
-        wanted = [self.id_field, self.text_field]
+        wanted = [self.id_field, self.text_field] + ([self.gold_field] if self.gold_field else [])
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -215,7 +227,7 @@ class NoteSource:
             missing = [c for c in wanted if c not in pf.schema_arrow.names]
             if missing:
                 raise InputError(f"{self.path}: no column(s) {missing}; columns are {pf.schema_arrow.names} "
-                                 f"(set --id_field / --text_field)")
+                                 f"(set --id_field / --text_field / --gold_field)")
             batches = pf.iter_batches(batch_size=_RECORD_BATCH_ROWS, columns=wanted)
         else:
             from pyarrow import csv
@@ -228,11 +240,12 @@ class NoteSource:
                     parse_options=csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                     # text as bytes: decoded here under the input policy, not rejected by pyarrow
                     convert_options=csv.ConvertOptions(include_columns=wanted, column_types={
-                        self.id_field: pa.string(), self.text_field: pa.binary()}),
+                        self.id_field: pa.string(), self.text_field: pa.binary(),
+                        **({self.gold_field: pa.string()} if self.gold_field else {})}),
                 )
             except (pa.ArrowInvalid, KeyError) as e:
                 raise InputError(f"{self.path}: cannot read CSV columns {wanted} ({e}); set --id_field / "
-                                 f"--text_field") from None
+                                 f"--text_field / --gold_field") from None
         try:
             for batch in batches:
                 yield batch.to_pydict()
@@ -243,11 +256,14 @@ class NoteSource:
         index = 0
         for cols in self._table_batches():
             ids, texts = cols[self.id_field], cols[self.text_field]
-            for raw_id, text in zip(ids, texts):
+            golds = cols[self.gold_field] if self.gold_field else [None] * len(ids)
+            for raw_id, text, gold in zip(ids, texts, golds):
                 where = f"{self.path} row {index + 1}"
                 if keep(index):
-                    yield self._record(index, where, {self.id_field: raw_id, self.text_field: text},
-                                       f"row{index + 1}", 0)
+                    record = {self.id_field: raw_id, self.text_field: text}
+                    if self.gold_field:
+                        record[self.gold_field] = gold
+                    yield self._record(index, where, record, f"row{index + 1}", 0)
                 else:
                     yield SourceNote(index, "", "", where)
                 index += 1
