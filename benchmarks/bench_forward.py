@@ -216,7 +216,21 @@ def _alternatives(cfg):
         out = jnp.einsum("bnqk,bnkd->bnqd", e, v) / e.sum(-1, keepdims=True)
         return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
 
-    return {"old: [B,S,N,D] einsum + softmax": old_bqhd, "[B,N,S,D], 3 projections, softmax": bnsd_separate,
+    def batch_blocked(p, x, mask, rows):  # the kept path, scores/values a block of batch rows at a time
+        q, k, v = (proj(p, n, x, "bsh,hnd->bnsd") for n in ("query", "key", "value"))
+
+        def row(t):  # one batch row: [N, S, S] scores, 3 MB at 12 heads x 256 positions (cache-sized)
+            q, k, v, m = t
+            logits = jnp.where(m, jnp.einsum("nqd,nkd->nqk", q * (1 / d**0.5), k), neg)
+            e = jnp.exp(logits - logits.max(-1, keepdims=True))
+            return jnp.einsum("nqk,nkd->nqd", e, v) / e.sum(-1, keepdims=True)
+
+        out = jax.lax.map(row, (q, k, v, mask), batch_size=None if rows == 1 else rows)
+        return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
+
+    return {"kept path, attention 1 batch row at a time (lax.map)": lambda p, x, m: batch_blocked(p, x, m, 1),
+            "kept path, attention 4 batch rows at a time (lax.map)": lambda p, x, m: batch_blocked(p, x, m, 4),
+            "old: [B,S,N,D] einsum + softmax": old_bqhd, "[B,N,S,D], 3 projections, softmax": bnsd_separate,
             "[B,N,S,D], q/k/v fused (stacked kernels), deferred normalisation": fused_deferred}
 
 

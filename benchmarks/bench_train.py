@@ -61,18 +61,7 @@ def median_seconds(fn, steps: int) -> float:
 
 
 def child_peak(out: dict, dtype: str = "float32", n: int = 2048) -> None:
-    import jax.numpy as jnp
-    import jax
-
-    a = jnp.ones((n, n), getattr(jnp, dtype))
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    t = time.perf_counter()
-    reps = 10
-    for _ in range(reps):
-        r = f(a)
-    r.block_until_ready()
-    out["gflops"] = 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+    out["gflops"] = common.jnp_matmul_flops(n, dtype) / 1e9
 
 
 def build_mlm_step(shape: dict, seq: int, batch: int, sparse: bool, donate: bool = True,

@@ -119,6 +119,25 @@ def round_robin(calls: "dict[str, Any]", runs: int) -> "tuple[dict[str, list[flo
     return wall, cpu
 
 
+def jnp_matmul_flops(n: int = 2048, dtype: str = "float32", reps: int = 10) -> float:
+    """FLOP/s of a jitted ``n x n`` ``jnp.dot`` in ``dtype`` (fp32 accumulation), ``reps`` calls
+    back to back after one untimed call: the peak that MFU figures divide by, measured in the
+    same process as the step (bench_train on CPU, device_check's bf16 on a GPU)."""
+    import jax
+    import jax.numpy as jnp
+
+    dt = getattr(jnp, dtype)
+    a = jax.random.normal(jax.random.key(0), (n, n), dt)
+    b = jax.random.normal(jax.random.key(1), (n, n), dt)
+    f = jax.jit(lambda x, y: jnp.dot(x, y, preferred_element_type=jnp.float32).astype(dt))
+    f(a, b).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(reps):
+        r = f(a, b)
+    r.block_until_ready()
+    return 2 * n**3 * reps / (time.perf_counter() - t)
+
+
 def median(values: Iterable[float]) -> float:
     return float(statistics.median(list(values)))
 

@@ -58,21 +58,6 @@ def device_facts() -> dict:
             "datasheet_bf16_flops": sheet.bf16_flops_per_s if sheet else None}
 
 
-def matmul_peak(n: int, reps: int) -> float:
-    import jax
-    import jax.numpy as jnp
-
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.bfloat16)
-    b = jax.random.normal(jax.random.key(1), (n, n), jnp.bfloat16)
-    f = jax.jit(lambda x, y: jnp.dot(x, y, preferred_element_type=jnp.float32).astype(jnp.bfloat16))
-    f(a, b).block_until_ready()
-    t = time.perf_counter()
-    for _ in range(reps):
-        r = f(a, b)
-    r.block_until_ready()
-    return 2 * n**3 * reps / (time.perf_counter() - t)
-
-
 def base_train_step(shape: dict, seq: int, batch: int, steps: int) -> dict:
     import jax
 
@@ -238,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
         return out
 
     facts = device_facts()
-    peak = timed("matmul", matmul_peak, 256 if dry else 8192, 3 if dry else 20)
+    peak = timed("matmul", common.jnp_matmul_flops, 256 if dry else 8192, "bfloat16", 3 if dry else 20)
     shape = dict(hidden=64, layers=2, heads=4, mlp=256, vocab=1024) if dry else bench_train.SHAPES["base"]
     seq, batch = (64, 2) if dry else (512, 8)
     train = timed("base_train", base_train_step, shape, seq, batch, 2 if dry else 10)
