@@ -147,7 +147,9 @@ def run_hf(model_dir: str, splits: dict[str, list], args) -> dict:
             enc = tok(words, is_split_into_words=True, truncation=True, max_length=args.max_length)
             prev, lab = None, []
             for w in enc.word_ids():
-                lab.append(-100 if w is None or w == prev else label_to_id[tags[w]])
+                # a type only dev/test has (MEDDOCAN dev: one ID_EMPLEO_PERSONAL_SANITARIO) is not a
+                # class: no label here, and seqeval still counts the gold entity as missed
+                lab.append(-100 if w is None or w == prev else label_to_id.get(tags[w], -100))
                 prev = w
             rows.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": lab,
                          "word_ids": enc.word_ids()})
@@ -250,7 +252,8 @@ def main(argv=None) -> int:
     p.add_argument("--data_dir", default=None, help="default ../shared/data/NCBI-disease-IOB or .../MEDDOCAN")
     p.add_argument("--ours", default="first,all", help="label_all_subwords choices to run: first, all or both")
     p.add_argument("--skip_hf", action="store_true")
-    p.add_argument("--output", default=None, help="JSON results (default: print only)")
+    p.add_argument("--output", default=None, help="JSON results, written after every run (default: print only); "
+                   "rerunning the same command keeps the runs it holds and does the rest")
     args = p.parse_args(argv)
     args.epochs = args.epochs or (2 if args.quick else 3)
     import logging
@@ -278,6 +281,14 @@ def main(argv=None) -> int:
     results: dict = {"setup": {k: getattr(args, k) for k in ("corpus", "quick", "epochs", "batch_size", "lr", "max_length")}
                      | {"seeds": seeds}, "sentences": {k: len(v) for k, v in splits.items()}, "runs": {}}
 
+    if args.output and os.path.isfile(args.output):  # rerun the same command: finished runs are kept, not redone
+        with open(args.output) as f:
+            previous = json.load(f)
+        if previous.get("setup", {}) | {"seeds": seeds} == results["setup"]:
+            results["runs"] = previous.get("runs", {})
+            done = [f"{n} seed {s}" for n, by_seed in results["runs"].items() for s in by_seed]
+            print(f"{args.output}: keeping finished runs ({', '.join(done)})", flush=True)
+
     def save() -> None:  # after every run: a long run that is stopped keeps what it finished
         if args.output:
             with open(args.output, "w") as f:
@@ -287,11 +298,13 @@ def main(argv=None) -> int:
         args.seed = seed
         for choice in [c.strip() for c in args.ours.split(",") if c.strip()]:
             name = f"ours ({'all sub-words' if choice == 'all' else 'first sub-word'})"
+            if str(seed) in results["runs"].get(name, {}):
+                continue
             print(f"{name}, seed {seed} ...", flush=True)
             results["runs"].setdefault(name, {})[str(seed)] = run_ours(
                 ours_init, os.path.join(work, "data"), work, choice == "all", args)
             save()
-        if not args.skip_hf:
+        if not args.skip_hf and str(seed) not in results["runs"].get("HF (first sub-word, dynamic padding)", {}):
             name = "HF (first sub-word, dynamic padding)"
             print(f"HF AutoModelForTokenClassification, seed {seed} ...", flush=True)
             results["runs"].setdefault(name, {})[str(seed)] = run_hf(hf_dir, splits, args)

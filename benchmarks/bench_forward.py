@@ -216,21 +216,7 @@ def _alternatives(cfg):
         out = jnp.einsum("bnqk,bnkd->bnqd", e, v) / e.sum(-1, keepdims=True)
         return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
 
-    def batch_blocked(p, x, mask, rows):  # the kept path, scores/values a block of batch rows at a time
-        q, k, v = (proj(p, n, x, "bsh,hnd->bnsd") for n in ("query", "key", "value"))
-
-        def row(t):  # one batch row: [N, S, S] scores, 3 MB at 12 heads x 256 positions (cache-sized)
-            q, k, v, m = t
-            logits = jnp.where(m, jnp.einsum("nqd,nkd->nqk", q * (1 / d**0.5), k), neg)
-            e = jnp.exp(logits - logits.max(-1, keepdims=True))
-            return jnp.einsum("nqk,nkd->nqd", e, v) / e.sum(-1, keepdims=True)
-
-        out = jax.lax.map(row, (q, k, v, mask), batch_size=None if rows == 1 else rows)
-        return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
-
-    return {"kept path, attention 1 batch row at a time (lax.map)": lambda p, x, m: batch_blocked(p, x, m, 1),
-            "kept path, attention 4 batch rows at a time (lax.map)": lambda p, x, m: batch_blocked(p, x, m, 4),
-            "old: [B,S,N,D] einsum + softmax": old_bqhd, "[B,N,S,D], 3 projections, softmax": bnsd_separate,
+    return {"old: [B,S,N,D] einsum + softmax": old_bqhd, "[B,N,S,D], 3 projections, softmax": bnsd_separate,
             "[B,N,S,D], q/k/v fused (stacked kernels), deferred normalisation": fused_deferred}
 
 
@@ -251,8 +237,12 @@ def attention_ablation(shape: tuple[int, ...], runs: int, seed: int) -> dict:
     h = jnp.asarray(np.random.default_rng(seed).standard_normal((batch, seq, hidden), dtype=np.float32))
     mask = attention_mask(x["j_seg"])
     fns = {}
-    for impl, label in ((None, "library, CPU path (kept)"), ("xla", "library, jax.nn.dot_product_attention (XLA)")):
-        module = SelfAttention(dataclasses.replace(config, attention_impl=impl))
+    variants = [(dict(attention_impl=None, attention_rows_per_block=None), "library, CPU path (kept)"),
+                (dict(attention_impl="xla"), "library, jax.nn.dot_product_attention (XLA)")]
+    variants += [(dict(attention_impl=None, attention_rows_per_block=r), f"library, CPU path, scores {r} batch row(s) "
+                  "at a time") for r in (1, 2, 4, 8) if r < batch]
+    for fields, label in variants:
+        module = SelfAttention(dataclasses.replace(config, **fields))
         fns[label] = jax.jit(lambda p, h, m, module=module: module.apply({"params": p}, h, m, True))
     for label, f in _alternatives(config).items():
         fns[label] = jax.jit(f)
