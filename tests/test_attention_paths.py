@@ -90,27 +90,3 @@ def test_attention_dropout_is_applied_and_seeded(params):
     assert float(off) == pytest.approx(float(_loss_and_grads(BASE, params)[0]), rel=1e-6)
     assert float(a) == float(b) and float(a) != float(c) and float(a) != float(off)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
-
-
-
-@pytest.mark.parametrize("rows", [1, 2])
-def test_attention_rows_per_block_gives_the_unblocked_outputs(params, rows):
-    """Inference scores a block of batch rows at a time (``attention_rows_per_block``): the same
-    hidden states as all rows at once, with packed segments, padding and a remainder block
-    (5 rows in blocks of 2)."""
-    rng = np.random.default_rng(3)
-    ids = jnp.asarray(rng.integers(0, 97, size=(5, 16)))
-    segments = np.ones((5, 16), np.int32)
-    segments[0, 9:] = 2
-    segments[2, 5:] = 0
-    segments[4, 11:] = 0
-    segments = jnp.asarray(segments)
-
-    def hidden(config):
-        fn = lambda p: EncoderForMLM(config).apply({"params": p}, ids, None, None, segments, deterministic=True)[1]  # noqa: E731
-        return np.asarray(fn(params)), str(jax.make_jaxpr(fn)(params)).count("scan[")
-
-    (ref, loops), (got, blocked_loops) = hidden(BASE), hidden(BASE.replace(attention_rows_per_block=rows))
-    assert blocked_loops > loops, "the blocked path did not run"
-    keep = np.asarray(segments) > 0
-    np.testing.assert_allclose(got[keep], ref[keep], rtol=0, atol=2e-6)

@@ -52,11 +52,6 @@ class EncoderConfig:
     # (1.09-1.22x at H256 seq 128 in bench_train --ablations; benchmarks/RESULTS.md).
     remat_policy: str = "dots"
     attention_impl: str | None = None  # None (auto: einsum on CPU, else jax's choice), "einsum", "xla", "cudnn"
-    # Inference on the CPU path (deterministic, no attention dropout): the scores of this many
-    # batch rows at a time (a loop over the batch), so each [rows, heads, seq, seq] score block
-    # stays in cache instead of streaming [batch, heads, seq, seq] through memory. None: all rows
-    # at once. Chosen by benchmarks/bench_forward.py --ablation (RESULTS.md, issue 26).
-    attention_rows_per_block: int | None = None
     # The platform the program is compiled for, when it is not this process's backend: a
     # deviceless compile for a GPU or TPU from a CPU host (plan --target) sets "gpu" or "tpu" so
     # backend-dependent choices (attention path, output-bias form) follow the target.
@@ -87,9 +82,6 @@ class EncoderConfig:
             raise ConfigError(f"EncoderConfig.scan_unroll={self.scan_unroll}; must be >= 1")
         if self.target_platform not in (None, "cpu", "gpu", "cuda", "rocm", "tpu"):
             raise ConfigError(f"EncoderConfig.target_platform={self.target_platform!r}: one of cpu, gpu, tpu")
-        if self.attention_rows_per_block is not None and self.attention_rows_per_block < 1:
-            raise ConfigError(f"EncoderConfig.attention_rows_per_block={self.attention_rows_per_block}; must be "
-                              ">= 1 or None")
         if self.attention_impl not in (None, "einsum", "xla", "cudnn"):
             raise ConfigError(f"EncoderConfig.attention_impl={self.attention_impl!r}")
         if self.matmul_quantization not in (None, "dynamic_int8"):

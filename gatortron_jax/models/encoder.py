@@ -179,7 +179,7 @@ class SelfAttention(nn.Module):
         cfg = self.config
         use_dropout = not deterministic and cfg.attention_dropout_rate > 0.0
         if use_dropout or _use_einsum_attention(cfg):
-            out = self._spelled_out(x, mask, use_dropout, blocked=deterministic)
+            out = self._spelled_out(x, mask, use_dropout)
         else:
             q = checkpoint_name(nn.with_logical_constraint(self.query(x), BSND), "query_proj")
             k = checkpoint_name(nn.with_logical_constraint(self.key(x), BSND), "key_proj")
@@ -188,7 +188,7 @@ class SelfAttention(nn.Module):
             out = self.out(nn.with_logical_constraint(out, BSND))
         return checkpoint_name(_constrain(out), "attention_out")
 
-    def _spelled_out(self, x: Array, mask: Array | None, use_dropout: bool, blocked: bool = False) -> Array:
+    def _spelled_out(self, x: Array, mask: Array | None, use_dropout: bool) -> Array:
         """Attention as matmuls + softmax, in the [batch, heads, seq, kv] layout throughout.
 
         * q/k/v are projected straight into [batch, heads, seq, kv]: no transposing copies
@@ -200,8 +200,6 @@ class SelfAttention(nn.Module):
           — the divide runs over [.., q, kv] instead of the [.., q, k] probabilities (8x fewer
           elements at 256 positions and head dim 32). Attention-prob dropout commutes with the
           per-row divide, so training with dropout keeps the same distribution.
-        * ``blocked`` (inference) with ``attention_rows_per_block``: scores for a few batch rows
-          at a time, so each score block stays in cache (see the config field).
         """
         cfg = self.config
         dtype = cfg.compute_dtype
@@ -212,24 +210,6 @@ class SelfAttention(nn.Module):
                    for w, b in ((wq * scale, bq * scale), (wk, bk), (wv, bv)))
         q, k, v = (checkpoint_name(nn.with_logical_constraint(t, BNSD), name)
                    for t, name in zip((q, k, v), ("query_proj", "key_proj", "value_proj")))
-        rows = cfg.attention_rows_per_block
-        if blocked and rows is not None and rows < q.shape[0]:
-            # A loop over blocks of batch rows: the vmapped body sees one row's [heads, q, k]
-            # scores, the loop keeps each block's in cache (inference only: no dropout here).
-            def one_row(t):
-                return self._attend(t[0][None], t[1][None], t[2][None], None if mask is None else t[3][None])[0]
-
-            out = jax.lax.map(one_row, (q, k, v) + (() if mask is None else (mask,)),
-                              batch_size=None if rows == 1 else rows)
-        else:
-            out = self._attend(q, k, v, mask, use_dropout)
-        wo, bo = self.out.weights()
-        out = nn.with_logical_constraint(out, BNSD)
-        return _project(cfg, "bnsd,ndh->bsh", out, wo) + bo
-
-    def _attend(self, q: Array, k: Array, v: Array, mask: Array | None, use_dropout: bool = False) -> Array:
-        """softmax(q k^T) v for [batch, heads, seq, kv] q/k/v (q already scaled), normalised last."""
-        dtype = self.config.compute_dtype
         logits = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32)
         if mask is not None:
             logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
@@ -239,7 +219,10 @@ class SelfAttention(nn.Module):
         if use_dropout:
             unnormalised = self.dropout(unnormalised, deterministic=False)
         out = jnp.einsum("bnqk,bnkd->bnqd", unnormalised.astype(dtype), v, preferred_element_type=jnp.float32)
-        return (out / denominator).astype(dtype)
+        out = (out / denominator).astype(dtype)
+        wo, bo = self.out.weights()
+        out = nn.with_logical_constraint(out, BNSD)
+        return _project(cfg, "bnsd,ndh->bsh", out, wo) + bo
 
 
 def _use_einsum_attention(cfg: EncoderConfig) -> bool:
