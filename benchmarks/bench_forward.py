@@ -232,6 +232,16 @@ def _alternatives(cfg):
         out = deferred(one("query", 1 / d**0.5), one("key"), one("value"), mask)
         return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
 
+    def canonical_barrier(p, x, mask):  # as above, with an optimization barrier so XLA keeps the [B*S, N*D] output
+        b, s, h = x.shape
+        x2 = x.reshape(b * s, h)
+        ys = jax.lax.optimization_barrier(tuple(
+            x2 @ (p[n]["kernel"].reshape(h, -1) * c) for n, c in (("query", 1 / d**0.5), ("key", 1.0), ("value", 1.0))))
+        q, k, v = ((y + p[n]["bias"].reshape(-1) * c).reshape(b, s, -1, d).transpose(0, 2, 1, 3)
+                   for y, (n, c) in zip(ys, (("query", 1 / d**0.5), ("key", 1.0), ("value", 1.0))))
+        out = deferred(q, k, v, mask)
+        return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
+
     def fused_canonical(p, x, mask):  # one [B*S, H] x [H, 3H] matmul, then one transpose to [3, B, N, S, D]
         b, s, h = x.shape
         w = jnp.concatenate([p["query"]["kernel"].reshape(h, -1) / d**0.5, p["key"]["kernel"].reshape(h, -1),
@@ -261,6 +271,7 @@ def _alternatives(cfg):
     return {"kept path, scores 1 batch row at a time (lax.map)": lambda p, x, m: batch_blocked(p, x, m, 1),
             "kept path, scores 2 batch rows at a time (lax.map)": lambda p, x, m: batch_blocked(p, x, m, 2),
             "q/k/v as [B*S,H] x [H,H] matmuls, then transposed to [B,N,S,D]": canonical_then_transpose,
+            "q/k/v as [B*S,H] x [H,H] matmuls behind an optimization barrier, then transposed": canonical_barrier,
             "q/k/v as one [B*S,H] x [H,3H] matmul, then one transpose": fused_canonical,
             "kept projections, output projection from [B*S, H] rows": canonical_out,
             "old: [B,S,N,D] einsum + softmax": old_bqhd, "[B,N,S,D], 3 projections, softmax": bnsd_separate,

@@ -133,30 +133,43 @@ def test_killed_streamed_audit_resumes_to_the_same_report(setup, tmp_path, repo_
     assert json.loads((out / "summary.json").read_text())["chunks_resumed"] >= 2
 
 
-def test_csv_and_parquet_gold_columns_give_the_jsonl_audit(setup, tmp_path, capsys):
-    """The same table as CSV (gold as JSON text) and Parquet (gold as list<struct>) audits alike;
-    a CSV gold cell that is not JSON is one error naming the file, the row and the note."""
+def _as_tables(good, tmp_path, gold_cells=None):
+    """The note table as CSV (gold as JSON text) and Parquet (gold as list<struct>)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    _, model, table = setup
-    good = rows(table)
-    ref = tmp_path / "ref"
-    assert deid_table(model, table, ref) == 0
-    expected = rows(ref / "leakage.jsonl")
     spans = [[{k: p[k] for k in ("start", "end", "type", "id")} for p in r["phi"]] for r in good]
     ids, texts = [r["id"] for r in good], [r["text"] for r in good]
-    pacsv.write_csv(pa.table({"id": ids, "text": texts, "phi": [json.dumps(s) for s in spans]}), tmp_path / "t.csv")
+    cells = gold_cells(spans) if gold_cells else [json.dumps(s) for s in spans]
+    pacsv.write_csv(pa.table({"id": ids, "text": texts, "phi": cells}), tmp_path / "t.csv")
     pq.write_table(pa.table({"id": ids, "text": texts, "phi": spans}), tmp_path / "t.parquet")
-    for name in ("t.csv", "t.parquet"):
-        out = tmp_path / f"out_{name}"
-        assert deid_table(model, tmp_path / name, out, "--id_field", "id", "--text_field", "text") == 0
-        assert rows(out / "leakage.jsonl") == expected, name
-        assert json.loads((out / "leakage_report.json").read_text())["summary"]["gold_phi"] == sum(map(len, spans))
-    bad = [json.dumps(s) for s in spans]
-    bad[3] = bad[3][:-1]  # truncated JSON
-    pacsv.write_csv(pa.table({"id": ids, "text": texts, "phi": bad}), tmp_path / "bad.csv")
-    assert deid_table(model, tmp_path / "bad.csv", tmp_path / "ob", "--id_field", "id", "--text_field", "text") == 2
+    return tmp_path / "t.csv", tmp_path / "t.parquet"
+
+
+def test_csv_and_parquet_gold_columns_give_the_in_memory_audit(setup, tmp_path, capsys):
+    """The same table as CSV (gold as JSON text) and Parquet (gold as list<struct>) audits as the
+    in-memory XML audit does; a CSV gold cell that is not JSON is one error naming the file, the
+    row and the note."""
+    corpus, model, table = setup
+    assert cli.main(["deid", "--checkpoint", str(model), "--input", str(corpus / "dev" / "xml"),
+                     "--output", str(tmp_path / "mem"), "--mode", "mask"]) == 0
+    mem = json.loads((tmp_path / "mem" / "leakage_report.json").read_text())
+    good = rows(table)
+    for path in _as_tables(good, tmp_path):
+        out = tmp_path / f"out_{path.suffix}"
+        assert deid_table(model, path, out, "--id_field", "id", "--text_field", "text") == 0
+        assert rows(out / "leakage.jsonl") == mem["notes"], path.name
+        report = json.loads((out / "leakage_report.json").read_text())["summary"]
+        assert {k: report[k] for k in mem["summary"]} == mem["summary"], path.name
+
+    def truncated(spans):
+        cells = [json.dumps(s) for s in spans]
+        cells[3] = cells[3][:-1]
+        return cells
+
+    (tmp_path / "bad").mkdir()
+    bad_csv, _ = _as_tables(good, tmp_path / "bad", truncated)
+    assert deid_table(model, bad_csv, tmp_path / "ob", "--id_field", "id", "--text_field", "text") == 2
     err = capsys.readouterr().err
-    assert f"bad.csv row 4: note '{ids[3]}': phi: not JSON" in err, err
+    assert f"t.csv row 4: note '{good[3]['id']}': phi: not JSON" in err, err
