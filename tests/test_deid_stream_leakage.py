@@ -133,43 +133,38 @@ def test_killed_streamed_audit_resumes_to_the_same_report(setup, tmp_path, repo_
     assert json.loads((out / "summary.json").read_text())["chunks_resumed"] >= 2
 
 
-def _as_tables(good, tmp_path, gold_cells=None):
-    """The note table as CSV (gold as JSON text) and Parquet (gold as list<struct>)."""
+
+def test_csv_and_parquet_gold_columns_read_as_the_jsonl_table(setup, tmp_path):
+    """The same table as CSV (gold as JSON text) and Parquet (gold as list<struct>) gives every
+    note the ``.jsonl`` reader's gold spans (the leakage audit downstream is the same code for
+    every kind); a CSV gold cell that is not JSON, or empty, is one error naming the file, the
+    row and the note."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from gatortron_jax.core.errors import InputError
+    from gatortron_jax.inference.note_sources import NoteSource
+
+    _, _, table = setup
+    good = rows(table)
     spans = [[{k: p[k] for k in ("start", "end", "type", "id")} for p in r["phi"]] for r in good]
     ids, texts = [r["id"] for r in good], [r["text"] for r in good]
-    cells = gold_cells(spans) if gold_cells else [json.dumps(s) for s in spans]
-    pacsv.write_csv(pa.table({"id": ids, "text": texts, "phi": cells}), tmp_path / "t.csv")
+
+    def gold_of(path, **kw):
+        return [(n.id, n.text, [(e.start, e.end, e.type, e.id) for e in n.gold])
+                for n in NoteSource(str(path), gold_field="phi", **kw).notes()]
+
+    expected = gold_of(table)
+    assert sum(len(g) for _, _, g in expected) == sum(map(len, spans)) > 0
+    pacsv.write_csv(pa.table({"id": ids, "text": texts, "phi": [json.dumps(s) for s in spans]}), tmp_path / "t.csv")
     pq.write_table(pa.table({"id": ids, "text": texts, "phi": spans}), tmp_path / "t.parquet")
-    return tmp_path / "t.csv", tmp_path / "t.parquet"
-
-
-def test_csv_and_parquet_gold_columns_give_the_in_memory_audit(setup, tmp_path, capsys):
-    """The same table as CSV (gold as JSON text) and Parquet (gold as list<struct>) audits as the
-    in-memory XML audit does; a CSV gold cell that is not JSON is one error naming the file, the
-    row and the note."""
-    corpus, model, table = setup
-    assert cli.main(["deid", "--checkpoint", str(model), "--input", str(corpus / "dev" / "xml"),
-                     "--output", str(tmp_path / "mem"), "--mode", "mask"]) == 0
-    mem = json.loads((tmp_path / "mem" / "leakage_report.json").read_text())
-    good = rows(table)
-    for path in _as_tables(good, tmp_path):
-        out = tmp_path / f"out_{path.suffix}"
-        assert deid_table(model, path, out, "--id_field", "id", "--text_field", "text") == 0
-        assert rows(out / "leakage.jsonl") == mem["notes"], path.name
-        report = json.loads((out / "leakage_report.json").read_text())["summary"]
-        assert {k: report[k] for k in mem["summary"]} == mem["summary"], path.name
-
-    def truncated(spans):
+    for name in ("t.csv", "t.parquet"):
+        assert gold_of(tmp_path / name, id_field="id", text_field="text") == expected, name
+    for k, (cell, msg) in enumerate([(json.dumps(spans[3])[:-1], "phi: not JSON"), ("", "phi is empty")]):
         cells = [json.dumps(s) for s in spans]
-        cells[3] = cells[3][:-1]
-        return cells
-
-    (tmp_path / "bad").mkdir()
-    bad_csv, _ = _as_tables(good, tmp_path / "bad", truncated)
-    assert deid_table(model, bad_csv, tmp_path / "ob", "--id_field", "id", "--text_field", "text") == 2
-    err = capsys.readouterr().err
-    assert f"t.csv row 4: note '{good[3]['id']}': phi: not JSON" in err, err
+        cells[3] = cell
+        path = tmp_path / f"bad{k}.csv"
+        pacsv.write_csv(pa.table({"id": ids, "text": texts, "phi": cells}), path)
+        with pytest.raises(InputError, match=re.escape(f"bad{k}.csv row 4: note '{ids[3]}': {msg}")):
+            gold_of(path, id_field="id", text_field="text")
