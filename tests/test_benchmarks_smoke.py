@@ -191,7 +191,10 @@ def test_bench_train_quick(repo_root, tmp_path):
     assert rows["hf"]["ratio_train"] == 1.0 and not res["ablations"]
 
 
-@pytest.mark.parametrize("mode", [(), ("--forward", "minilm", "--quick")], ids=["train_step", "forward"])
+# The train-step profile runs with the slow tests: the default run profiles the encoder forward
+# (the same trace-to-table code), and device_check's dry run builds the same train step.
+@pytest.mark.parametrize("mode", [pytest.param((), marks=pytest.mark.slow), ("--forward", "minilm", "--quick")],
+                         ids=["train_step", "forward"])
 def test_profile_step_accounts_for_the_step(repo_root, tmp_path, mode):
     """The per-op profile of the real step (or encoder forward): every op is matched to HLO, categories add up."""
     res, stdout = _run(repo_root, tmp_path, "profile_step.py", "--steps", "2", "--top", "5", *mode)

@@ -91,6 +91,9 @@ def test_cli_finetune_evaluate_predict_deid_on_samples(repo_root, tiny_pretraine
     assert f"error: {bad / 'bad.txt'}: not valid UTF-8 at byte offset 23" in err and "SECRETNAME" not in err
 
 
+# Slow (~12 s): the CRF's forward algorithm and Viterbi are checked against brute-force enumeration in
+# tests/test_crf.py (default run); the fine-tuning loop and predictor run in the default CLI test above.
+@pytest.mark.slow
 def test_crf_head_trains_in_process(repo_root, tmp_path):
     """The CRF head through the library entry point: loss falls, checkpoint restores for prediction."""
     from gatortron_jax.inference.ner_predict import NERPredictor
