@@ -44,6 +44,7 @@ NCBI = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "NCBI-disease-
 SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
 QUICK = {"train": 1000, "dev": 200, "test": 200}
 MEDDOCAN = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "MEDDOCAN")
+HF_RUN = "HF (first sub-word, dynamic padding)"
 _MAX_WORDS = 60
 
 
@@ -304,10 +305,9 @@ def main(argv=None) -> int:
             results["runs"].setdefault(name, {})[str(seed)] = run_ours(
                 ours_init, os.path.join(work, "data"), work, choice == "all", args)
             save()
-        if not args.skip_hf and str(seed) not in results["runs"].get("HF (first sub-word, dynamic padding)", {}):
-            name = "HF (first sub-word, dynamic padding)"
+        if not args.skip_hf and str(seed) not in results["runs"].get(HF_RUN, {}):
             print(f"HF AutoModelForTokenClassification, seed {seed} ...", flush=True)
-            results["runs"].setdefault(name, {})[str(seed)] = run_hf(hf_dir, splits, args)
+            results["runs"].setdefault(HF_RUN, {})[str(seed)] = run_hf(hf_dir, splits, args)
             save()
 
     corpus = "MEDDOCAN train -> dev (as test: last epoch, no selection)" if args.test_is_dev else "NCBI-disease"

@@ -221,7 +221,9 @@ def _alternatives(cfg):
         e = jnp.exp(logits - logits.max(-1, keepdims=True))
         return jnp.einsum("bnqk,bnkd->bnqd", e, v) / e.sum(-1, keepdims=True)
 
-    def canonical_then_transpose(p, x, mask):  # x @ W as [B*S, H] x [H, N*D] (no transposed output), then to BNSD
+    # (The library's inference path is these row matmuls behind an optimization barrier: the
+    # "kept" row. Without the barrier, below, XLA lays the product out transposed again.)
+    def canonical_then_transpose(p, x, mask):  # x @ W as [B*S, H] x [H, N*D], then to BNSD, no barrier
         b, s, h = x.shape
 
         def one(name, scale=1.0):
@@ -230,16 +232,6 @@ def _alternatives(cfg):
             return y.transpose(0, 2, 1, 3)
 
         out = deferred(one("query", 1 / d**0.5), one("key"), one("value"), mask)
-        return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
-
-    def canonical_barrier(p, x, mask):  # as above, with an optimization barrier so XLA keeps the [B*S, N*D] output
-        b, s, h = x.shape
-        x2 = x.reshape(b * s, h)
-        ys = jax.lax.optimization_barrier(tuple(
-            x2 @ (p[n]["kernel"].reshape(h, -1) * c) for n, c in (("query", 1 / d**0.5), ("key", 1.0), ("value", 1.0))))
-        q, k, v = ((y + p[n]["bias"].reshape(-1) * c).reshape(b, s, -1, d).transpose(0, 2, 1, 3)
-                   for y, (n, c) in zip(ys, (("query", 1 / d**0.5), ("key", 1.0), ("value", 1.0))))
-        out = deferred(q, k, v, mask)
         return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
 
     def fused_canonical(p, x, mask):  # one [B*S, H] x [H, 3H] matmul, then one transpose to [3, B, N, S, D]
@@ -252,14 +244,14 @@ def _alternatives(cfg):
         out = deferred(qkv[0], qkv[1], qkv[2], mask)
         return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
 
-    def canonical_out(p, x, mask):  # the kept projections; the output projection from [B, S, N*D] rows
+    def canonical_out(p, x, mask):  # einsum projections; the output projection from [B, S, N*D] rows
         q, k, v = (proj(p, n, x, "bsh,hnd->bnsd") for n in ("query", "key", "value"))
         out = deferred(q * (1 / d**0.5), k, v, mask)
         b, n, s, _ = out.shape
         rows = out.transpose(0, 2, 1, 3).reshape(b * s, n * d)
         return (rows @ p["out"]["kernel"].reshape(n * d, -1)).reshape(b, s, -1) + p["out"]["bias"]
 
-    def batch_blocked(p, x, mask, rows):  # the kept path, scores for `rows` batch rows at a time (a loop)
+    def batch_blocked(p, x, mask, rows):  # einsum projections, scores for `rows` batch rows at a time (a loop)
         q, k, v = (proj(p, n, x, "bsh,hnd->bnsd") for n in ("query", "key", "value"))
 
         def one_row(t):  # [N, S, S] scores: 3 MB at 12 heads x 256 positions, cache-sized
@@ -268,12 +260,11 @@ def _alternatives(cfg):
         out = jax.lax.map(one_row, (q * (1 / d**0.5), k, v, mask), batch_size=None if rows == 1 else rows)
         return jnp.einsum("bnsd,ndh->bsh", out, p["out"]["kernel"]) + p["out"]["bias"]
 
-    return {"kept path, scores 1 batch row at a time (lax.map)": lambda p, x, m: batch_blocked(p, x, m, 1),
-            "kept path, scores 2 batch rows at a time (lax.map)": lambda p, x, m: batch_blocked(p, x, m, 2),
+    return {"scores 1 batch row at a time (lax.map), einsum projections": lambda p, x, m: batch_blocked(p, x, m, 1),
+            "scores 2 batch rows at a time (lax.map), einsum projections": lambda p, x, m: batch_blocked(p, x, m, 2),
             "q/k/v as [B*S,H] x [H,H] matmuls, then transposed to [B,N,S,D]": canonical_then_transpose,
-            "q/k/v as [B*S,H] x [H,H] matmuls behind an optimization barrier, then transposed": canonical_barrier,
             "q/k/v as one [B*S,H] x [H,3H] matmul, then one transpose": fused_canonical,
-            "kept projections, output projection from [B*S, H] rows": canonical_out,
+            "einsum projections, output projection from [B*S, H] rows": canonical_out,
             "old: [B,S,N,D] einsum + softmax": old_bqhd, "[B,N,S,D], 3 projections, softmax": bnsd_separate,
             "[B,N,S,D], q/k/v fused (stacked kernels), deferred normalisation": fused_deferred}
 

@@ -316,8 +316,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--gold_field", default=None, help="a note table's column of gold PHI spans "
                    "([{\"start\", \"end\", \"type\"}, ...] in character offsets: a JSON list in .jsonl, JSON "
-                   "text in CSV, JSON text or list<struct> in Parquet; convert-notes --with_gold writes .jsonl): adds leakage_report.json (gold spans surviving the output; no text unless "
-                   "--show_text)")
+                   "text in CSV, JSON text or list<struct> in Parquet; convert-notes --with_gold writes .jsonl): "
+                   "adds leakage_report.json (gold spans surviving the output; no text unless --show_text)")
     g = p.add_argument_group("raw notes with --phi_source model: streamed, resumable, sharded (as predict)")
     flags.add_stream_flags(g)
     flags.add_input_flags(p)

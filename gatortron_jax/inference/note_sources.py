@@ -195,10 +195,10 @@ class NoteSource:
                              "without PHI)")
         value = record[self.gold_field]
         if isinstance(value, (str, bytes)):  # a CSV cell or a Parquet string column: JSON text
+            if not value.strip():
+                raise InputError(f"{where}: note {note_id!r}: {self.gold_field} is empty (give [] for a note "
+                                 "without PHI)")
             try:
-                if not value.strip():
-                    raise InputError(f"{where}: note {note_id!r}: {self.gold_field} is empty (give [] for a note "
-                                     "without PHI)")
                 value = json.loads(value)
             except json.JSONDecodeError as e:
                 raise InputError(f"{where}: note {note_id!r}: {self.gold_field}: not JSON ({e.msg} at column "

@@ -202,8 +202,9 @@ class SelfAttention(nn.Module):
           per-row divide, so training with dropout keeps the same distribution.
         * ``rows_first`` (inference): q/k/v as plain ``[B*S, H] x [H, N*D]`` matmuls held behind an
           optimization barrier, then moved to [B, N, S, D] with the bias. Left to itself XLA:CPU
-          computes the einsum's transpose (``W^T x^T``, after copying x transposed), which ran the
-          q and k projections at ~half the v projection's speed in the MiniLM profile.
+          computes the einsum's transpose (``W^T x^T``, after a transposing copy of x) and copies
+          each result into [B, N, S, D]; the row form cut the MiniLM forward's copies from 118 to
+          48 ms and predict on long notes by 10% (benchmarks/RESULTS.md, issue 26).
         """
         cfg = self.config
         dtype = cfg.compute_dtype
