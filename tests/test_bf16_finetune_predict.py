@@ -78,6 +78,16 @@ def test_bf16_predict_gives_the_fp32_entities(fp32_tagger, tmp_path):
     assert len(bf16.keys() - fp32.keys()) <= 0.05 * len(fp32)
     assert abs(f1_16 - f1_32) <= 0.02
 
+    # evaluate --dtype bfloat16 scores the same run: the recipe says bf16, and its strict F1 on the
+    # test notes is predict's (same windows and decoding; only the batch shapes differ)
+    out = tmp_path / "eval_bf16.json"
+    assert cli.main(["evaluate", "--checkpoint", str(model), "--split", "test", "--dtype", "bfloat16",
+                     "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["recipe"]["compute_dtype"] == "bfloat16" and result["recipe"]["matmul_quantization"] is None
+    print(f"evaluate --dtype bfloat16: strict F1 {result['scores']['strict']['micro']['f1']:.4f}")
+    assert result["scores"]["strict"]["micro"]["f1"] == pytest.approx(f1_16, abs=0.01)
+
 
 # Slow: its own 15-epoch fine-tune in bf16 (~30-60 s on 2 cores: XLA:CPU emulates bf16 arithmetic).
 # In the default run, test_bf16_training.py trains in bf16 with fp32 master weights (the MLM step)

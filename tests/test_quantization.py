@@ -133,6 +133,8 @@ def test_inference_commands_take_int8_and_the_tagger_uses_it(tmp_path, repo_root
                  ["evaluate", "--checkpoint", "m"], ["embed", "--checkpoint", "m", "--input", "i", "--output", "o"]):
         assert flags.quantize_of(parser.parse_args(argv)) is None
         assert flags.quantize_of(parser.parse_args([*argv, "--int8"])) == "dynamic_int8"
+        if argv[0] != "embed":  # the other inference lever (embed: fp32 only)
+            assert parser.parse_args([*argv, "--dtype", "bfloat16"]).dtype == "bfloat16"
     model_dir = make_model_dir(tmp_path / "ner", repo_root)
     stored = (model_dir / "config.json").read_bytes()
     tagger = ScoringTagger(str(model_dir), batch_size=2, quantize="dynamic_int8")

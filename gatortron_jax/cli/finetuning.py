@@ -115,10 +115,10 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
         from gatortron_jax.inference.deid import evaluate_deid_model
 
         result = evaluate_deid_model(args.checkpoint, data, split=args.split, batch_size=args.batch_size,
-                                     quantize=flags.quantize_of(args))
+                                     quantize=flags.quantize_of(args), dtype=args.dtype)
     else:
         result = evaluate_ner(args.checkpoint, data, split=args.split, batch_size=args.batch_size,
-                              quantize=flags.quantize_of(args))
+                              quantize=flags.quantize_of(args), dtype=args.dtype)
     dev_run = None  # the dev notes run through the model once: calibration and the table share it
     if args.target_recall is not None:
         if not _is_deid_task(data.task):
@@ -157,7 +157,7 @@ def _calibrate(args: argparse.Namespace, data) -> tuple[dict, object]:
 
     dev = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits()).documents(data.dev_split, strict=data.strict)
     tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, operating_point=None, patterns=None,
-                           candidates=True, quantize=flags.quantize_of(args))
+                           candidates=True, quantize=flags.quantize_of(args), dtype=args.dtype)
     stored = opl.load_patterns(args.checkpoint)  # the fine-tuning recipe's (PatternConfig), if any
     if args.no_patterns:
         recipe = None
@@ -200,7 +200,7 @@ def _decodings(args: argparse.Namespace, data, dev_run=None) -> dict | None:
             log.warning("%s has no gold PHI: the decodings table is not computed", args.split)
             return None
         tagger = ScoringTagger(args.checkpoint, batch_size=args.batch_size, operating_point=None, patterns=None,
-                               candidates=True, quantize=flags.quantize_of(args))
+                               candidates=True, quantize=flags.quantize_of(args), dtype=args.dtype)
         dev_run = opl.DevRun.of(tagger, gold)
     return decodings.evaluate_decodings(dev_run, task.name, op, recipe,
                                         sentences_dir=decodings.sentences_dir_of(task.split_path(args.split)))
@@ -234,7 +234,7 @@ def _evaluate_sequence_task(args: argparse.Namespace) -> int:
 
     data = gin_config.build(TaskDataConfig) if args.gin_file and sequence_task_bound() else None
     result = evaluate_task(args.checkpoint, data, split=args.split, batch_size=args.batch_size, strict=args.strict,
-                           quantize=flags.quantize_of(args))
+                           quantize=flags.quantize_of(args), dtype=args.dtype)
     out = _write_eval(args, result)
     print(f"{result['task']} / {args.split}: {result['examples']} examples; {result['metric']} {result['value']:.4f}")
     sc = result["scores"]
@@ -283,5 +283,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default=None, help="JSON file (default CHECKPOINT/eval_<task>_<split>.json)")
     p.add_argument("--batch_size", type=int, default=32)
     flags.add_int8_flag(p)
+    flags.add_dtype_flag(p)
     flags.add_input_flags(p)
     p.set_defaults(handler=cmd_evaluate, accepts_gin=True)

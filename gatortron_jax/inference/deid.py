@@ -457,9 +457,10 @@ def write_deid(results: Sequence[DeidResult], output_dir: str, mode: str, fmt: s
 
 
 def evaluate_deid_model(model_dir: str, data, split: str = "test", batch_size: int = 32, *,
-                        quantize: str | None = None) -> dict[str, Any]:
+                        quantize: str | None = None, dtype: str | None = None) -> dict[str, Any]:
     """``evaluate`` for a de-id task: the NER result (strict + lenient per type, with its recipe)
     plus the de-id scores of :func:`gatortron_jax.evaluation.deid_metrics.deid_scores` under ``"deid"``."""
     from gatortron_jax.inference.evaluate import evaluate_ner  # loads JAX and the model; only evaluate needs it
 
-    return evaluate_ner(model_dir, data, split, batch_size, extra_scores={"deid": deid_scores}, quantize=quantize)
+    return evaluate_ner(model_dir, data, split, batch_size, extra_scores={"deid": deid_scores}, quantize=quantize,
+                        dtype=dtype)

@@ -57,11 +57,12 @@ def decoding_recipe(info: Mapping[str, Any]) -> dict[str, Any]:
 
 def evaluate_ner(model_dir: str, data: NERDataConfig, split: str = "test", batch_size: int = 32, *,
                  extra_scores: Mapping[str, Callable[[list, list], Any]] | None = None,
-                 quantize: str | None = None) -> dict[str, Any]:
+                 quantize: str | None = None, dtype: str | None = None) -> dict[str, Any]:
     """Scores a fine-tuned NER model dir on a split of the task in ``data`` (strict + lenient);
     ``extra_scores`` adds ``name: scorer(gold docs, predicted docs)`` (e.g. the de-id scores);
-    ``quantize``: ``EncoderConfig.matmul_quantization`` for this run (recorded in the recipe)."""
-    predictor = NERPredictor(model_dir, batch_size=batch_size, quantize=quantize)
+    ``quantize``: ``EncoderConfig.matmul_quantization`` for this run, ``dtype`` its compute dtype
+    (default: the model's); both recorded in the recipe."""
+    predictor = NERPredictor(model_dir, batch_size=batch_size, quantize=quantize, dtype=dtype)
     task = ner_tasks.get_ner_task(data.task, data.data_dir, data.splits())
     gold = task.documents(split, strict=data.strict)
     tick = time.time()
@@ -73,16 +74,18 @@ def evaluate_ner(model_dir: str, data: NERDataConfig, split: str = "test", batch
         "task": task.name, "split": split, "data_dir": task.data_dir, "model_dir": os.path.abspath(model_dir),
         "documents": len(gold), "fingerprint": ner_tasks.documents_fingerprint(gold),
         "predict_seconds": seconds, "scores": scores,
-        "recipe": {**recipe(model_dir, predictor.config, splits), "matmul_quantization": quantize},
+        "recipe": {**recipe(model_dir, predictor.config, splits), "matmul_quantization": quantize,
+                   "compute_dtype": predictor.dtype},
         "official": official_scores(task.name, gold, pred),  # what `score` gives predict's files (None: no script)
         **{name: scorer(gold, pred) for name, scorer in (extra_scores or {}).items()},
     }
 
 
 def evaluate_task(model_dir: str, data: TaskDataConfig | None = None, split: str = "test",
-                  batch_size: int = 32, *, strict: bool = False, quantize: str | None = None) -> dict[str, Any]:
+                  batch_size: int = 32, *, strict: bool = False, quantize: str | None = None,
+                  dtype: str | None = None) -> dict[str, Any]:
     """Scores a fine-tuned sequence-task / QA model dir on a split; the JSON lists every (id, gold, pred)."""
-    predictor = TaskPredictor(model_dir, batch_size=batch_size, quantize=quantize)
+    predictor = TaskPredictor(model_dir, batch_size=batch_size, quantize=quantize, dtype=dtype)
     if data is None:
         data = predictor.data_config()
     task = predictor.task
@@ -112,5 +115,6 @@ def evaluate_task(model_dir: str, data: TaskDataConfig | None = None, split: str
     return {"task": task.name, "split": split, "data_dir": data.data_dir or task.data_dir,
             "model_dir": os.path.abspath(model_dir), "examples": len(examples), "predict_seconds": seconds,
             "metric": scores["metric"], "value": scores["value"], "scores": scores, "read": ex_set.summary,
-            "encoding": enc, "recipe": {**recipe(model_dir, predictor.config, splits), "matmul_quantization": quantize},
+            "encoding": enc, "recipe": {**recipe(model_dir, predictor.config, splits), "matmul_quantization": quantize,
+                                        "compute_dtype": predictor.dtype},
             "predictions": [{"id": e.id, "gold": g, "pred": p} for e, g, p in zip(examples, gold, preds)]}

@@ -86,11 +86,11 @@ class NERModelDir:
 class NERPredictor(NERModelDir):
     """Loads a fine-tuned model dir once; ``predict(docs)`` returns docs with entities."""
 
-    def __init__(self, model_dir: str, batch_size: int = 32, quantize: str | None = None):
+    def __init__(self, model_dir: str, batch_size: int = 32, quantize: str | None = None, dtype: str | None = None):
         from gatortron_jax.models.token_classification import predict_labels
         from gatortron_jax.finetuning.supervised import load_for_inference
 
-        super().__init__(model_dir, quantize=quantize)
+        super().__init__(model_dir, dtype=dtype, quantize=quantize)
         self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(
             self.model, model_dir, batch_size, predict_labels
         )

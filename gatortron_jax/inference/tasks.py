@@ -29,7 +29,7 @@ from gatortron_jax.text.offsets import OffsetTokenizer
 class TaskPredictor:
     """Loads a fine-tuned sequence-task model dir once; ``predict(examples)`` → labels, scores or answers."""
 
-    def __init__(self, model_dir: str, batch_size: int = 32, quantize: str | None = None):
+    def __init__(self, model_dir: str, batch_size: int = 32, quantize: str | None = None, dtype: str | None = None):
         self.model_dir = model_dir
         self.config = read_model_info(model_dir)
         self.adapter = adapters.for_model_info(self.config, model_dir)
@@ -43,6 +43,9 @@ class TaskPredictor:
         self.qa = sec["kind"] == "qa"
         self.with_null = bool(sec.get("with_null"))
         model_config = model_config_of(model_dir, self.config).replace(matmul_quantization=quantize)
+        if dtype:  # compute dtype only; weights are restored as stored
+            model_config = model_config.replace(dtype=dtype)
+        self.dtype = model_config.dtype
         self.model = self.adapter.build_model(model_config, sec)
         self.tokenizer = OffsetTokenizer(require_vocab(model_dir, self.config))
         self.partitioner, self.batch_size, self.params, self._predict = load_for_inference(

@@ -54,12 +54,35 @@ def _constrain(x: Array, names: tuple[str, ...] = BATCH_LENGTH_EMBED) -> Array:
     return nn.with_logical_constraint(x, names)
 
 
+def _accumulate_in_f32(cfg: EncoderConfig) -> bool:
+    """bf16 matmuls on CPU ask for an f32 result, then cast back to bf16.
+
+    XLA:CPU has no bf16 x bf16 -> bf16 dot kernel: it upcasts both operands and runs the fp32
+    kernel, so bf16 compute ran at fp32 speed. A bf16 x bf16 -> f32 dot maps onto the CPU's
+    native bf16 dot-product instructions (AVX512_BF16, AMX): 390 vs 207 GFLOP/s at 2048^2 on the
+    AVX512_BF16 CPU here (benchmarks/RESULTS.md, issue 26). GPUs and TPUs keep their programs:
+    they accumulate in f32 inside the bf16 kernel already.
+    """
+    return cfg.compute_dtype != jnp.float32 and cfg.platform == "cpu"
+
+
+def _f32_accumulating_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None,
+                                  **kwargs):
+    """``lax.dot_general`` with an f32 result cast to the operands' dtype (flax ``Dense``'s hook)."""
+    out = jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision,
+                              preferred_element_type=jnp.float32, **kwargs)
+    return out.astype(lhs.dtype)
+
+
 def _project(cfg: EncoderConfig, equation: str, x: Array, kernel: Array) -> Array:
-    """A dense projection's einsum: today's fp32/bf16 einsum, or with
-    ``cfg.matmul_quantization="dynamic_int8"`` the int8 one (models/quantization.py)."""
-    if cfg.matmul_quantization is None:
-        return jnp.einsum(equation, x, kernel)
-    return int8_einsum(equation, x, kernel)
+    """A dense projection's einsum: fp32/bf16 (bf16 accumulating in f32 on CPU, see
+    :func:`_accumulate_in_f32`), or with ``cfg.matmul_quantization="dynamic_int8"`` the int8 one
+    (models/quantization.py)."""
+    if cfg.matmul_quantization is not None:
+        return int8_einsum(equation, x, kernel)
+    if _accumulate_in_f32(cfg):
+        return jnp.einsum(equation, x, kernel, preferred_element_type=jnp.float32).astype(x.dtype)
+    return jnp.einsum(equation, x, kernel)
 
 
 def gelu(x: Array) -> Array:
@@ -251,7 +274,9 @@ class Mlp(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         cfg = self.config
-        dot_general = int8_dot_general if cfg.matmul_quantization else None  # None: flax's lax.dot_general
+        dot_general = (int8_dot_general if cfg.matmul_quantization
+                       else _f32_accumulating_dot_general if _accumulate_in_f32(cfg)
+                       else None)  # None: flax's lax.dot_general
         h = nn.Dense(
             cfg.mlp_dim,
             dtype=cfg.compute_dtype,
