@@ -10,7 +10,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 
+
+# Slow (~27 s on 2 cores): a benchmark script's smoke test, not a user command. Run it (`pytest -m slow
+# tests/test_device_check.py`) before a device session; the pieces it times are the library's, each
+# tested in the default run (train step, tagger fine-tune/predict, bf16 vs fp32 agreement).
+@pytest.mark.slow
 def test_device_check_dry_run(repo_root, tmp_path):
     results = repo_root / "benchmarks" / "RESULTS.md"
     before = results.read_bytes() if results.exists() else None
