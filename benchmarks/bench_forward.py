@@ -185,7 +185,8 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize:
                           batch=batch, seq=seq),
                flops=flops, tokens=tokens, max_abs_diff=max_diff, ours_compile_s=compile_s,
                attention_impl=config.attention_impl, platform=config.platform, quantize=quantize, dtype=dtype)
-    for side, ts in (("ours", t_ours), ("hf", t_hf)):
+    sides = {"ours": t_ours, "hf": t_hf} | ({"hf_bf16": wall["hf_bf16"]} if "hf_bf16" in wall else {})
+    for side, ts in sides.items():
         res[side] = dict(runs_s=ts, min_s=min(ts), median_s=common.median(ts), tokens_per_s=tokens / min(ts),
                          gflops=flops / min(ts) / 1e9)
     res["speedup_min"] = res["hf"]["min_s"] / res["ours"]["min_s"]
@@ -194,10 +195,7 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize:
         res["quantized_speedup_min"] = res["ours_fp32"]["min_s"] / res["ours"]["min_s"]
         res["quantized_speedup_median"] = res["ours_fp32"]["median_s"] / res["ours"]["median_s"]
     res["speedup_median"] = res["hf"]["median_s"] / res["ours"]["median_s"]
-    if "hf_bf16" in wall:
-        t = wall["hf_bf16"]
-        res["hf_bf16"] = dict(runs_s=t, min_s=min(t), median_s=common.median(t), tokens_per_s=tokens / min(t),
-                              gflops=flops / min(t) / 1e9)
+    if "hf_bf16" in res:
         res["speedup_vs_hf_bf16_min"] = res["hf_bf16"]["min_s"] / res["ours"]["min_s"]
         res["speedup_vs_hf_bf16_median"] = res["hf_bf16"]["median_s"] / res["ours"]["median_s"]
     return res
@@ -342,10 +340,10 @@ def run(args: argparse.Namespace) -> dict:
                 torch_gflops=max(peaks_before["torch_gflops"], peaks_after["torch_gflops"]),
                 n=args.peak_n, before=peaks_before, after=peaks_after)
     for r in results.values():
-        r["ours"]["fraction_of_peak"] = r["ours"]["gflops"] / peak["jax_gflops"]
-        r["hf"]["fraction_of_peak"] = r["hf"]["gflops"] / peak["torch_gflops"]
-        if "hf_bf16" in r:
-            r["hf_bf16"]["fraction_of_peak"] = r["hf_bf16"]["gflops"] / peak["torch_gflops"]
+        for side, stack_peak in (("ours", peak["jax_gflops"]), ("hf", peak["torch_gflops"]),
+                                 ("hf_bf16", peak["torch_gflops"])):
+            if side in r:
+                r[side]["fraction_of_peak"] = r[side]["gflops"] / stack_peak
     return dict(config=dict(runs=args.runs, seed=args.seed, cpus=common.cpu_count(), torch_threads=torch.get_num_threads(),
                             devices=jax.device_count(), xla_flags=os.environ.get("XLA_FLAGS", ""),
                             quantize=args.quantize, dtype=args.dtype),

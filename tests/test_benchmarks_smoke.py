@@ -191,8 +191,8 @@ def test_bench_train_quick(repo_root, tmp_path):
     assert rows["hf"]["ratio_train"] == 1.0 and not res["ablations"]
 
 
-# The train-step profile runs with the slow tests: the default run profiles the encoder forward
-# (the same trace-to-table code), and device_check's dry run builds the same train step.
+# The train-step profile runs with the slow tests (as does device_check's dry run, which builds the
+# same train step): the default run profiles the encoder forward (the same trace-to-table code).
 @pytest.mark.parametrize("mode", [pytest.param((), marks=pytest.mark.slow), ("--forward", "minilm", "--quick")],
                          ids=["train_step", "forward"])
 def test_profile_step_accounts_for_the_step(repo_root, tmp_path, mode):

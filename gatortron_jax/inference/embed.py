@@ -182,7 +182,7 @@ def embed_file(model_dir: str, input_path: str, output_path: str, *, max_length:
     def model() -> Embedder:  # loaded at the first full chunk, so bad input lines fail fast
         if not loaded:
             config, params, vocab = load_model_dir(model_dir, encoder_only=True)
-            config = config.replace(matmul_quantization=quantize)  # int8 dense matmuls for this run only
+            config = config.for_inference(quantize=quantize)  # int8 dense matmuls for this run only
             if vocab is None:
                 raise InputError(f"{os.path.join(model_dir, 'config.json')}: no vocab recorded (key vocab.path)")
             loaded["embedder"] = Embedder(config, params["encoder"], vocab, max_length=max_length, overlap=overlap,

@@ -72,12 +72,9 @@ class NERModelDir:
         self.task = ner.get("task")
         self.output_format = ner.get("output_format", "brat")
         self.first_subword = not ner.get("label_all_subwords", True)  # decode as the model was labelled
-        model_config = EncoderConfig.from_dict(self.config["model_config"])
-        if dtype:  # compute dtype only; weights are restored as stored (bf16 matmuls on GPU/TPU)
-            model_config = model_config.replace(dtype=dtype)
+        # "dynamic_int8": int8 dense matmuls for this run only (models/quantization.py)
+        model_config = EncoderConfig.from_dict(self.config["model_config"]).for_inference(dtype, quantize)
         self.dtype = model_config.dtype
-        # "dynamic_int8": int8 dense matmuls for this run only (models/quantization.py); params as stored
-        model_config = model_config.replace(matmul_quantization=quantize)
         self.matmul_quantization = quantize
         self.model = EncoderForTokenClassification(model_config, len(self.labels), use_crf=bool(ner["use_crf"]))
         self.tokenizer = windowing.OffsetTokenizer(require_vocab(model_dir, self.config))

@@ -42,9 +42,7 @@ class TaskPredictor:
         self.max_length = int(sec["max_length"])
         self.qa = sec["kind"] == "qa"
         self.with_null = bool(sec.get("with_null"))
-        model_config = model_config_of(model_dir, self.config).replace(matmul_quantization=quantize)
-        if dtype:  # compute dtype only; weights are restored as stored
-            model_config = model_config.replace(dtype=dtype)
+        model_config = model_config_of(model_dir, self.config).for_inference(dtype, quantize)
         self.dtype = model_config.dtype
         self.model = self.adapter.build_model(model_config, sec)
         self.tokenizer = OffsetTokenizer(require_vocab(model_dir, self.config))

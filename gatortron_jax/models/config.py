@@ -111,6 +111,11 @@ class EncoderConfig:
     def replace(self, **changes: Any) -> "EncoderConfig":
         return dataclasses.replace(self, **changes)
 
+    def for_inference(self, dtype: str | None = None, quantize: str | None = None) -> "EncoderConfig":
+        """This config with one inference run's overrides (``--dtype``, ``--int8``): compute
+        ``dtype`` (None: as stored) and ``matmul_quantization``. Params are restored as stored."""
+        return self.replace(dtype=dtype or self.dtype, matmul_quantization=quantize)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
