@@ -38,6 +38,12 @@ cast at use, bf16 matmuls accumulating in f32) and HF twice: fp32, and under
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` (oneDNN's bf16 kernels), like for like. On a CPU
 without native bf16 dot instructions neither side gains.
 
+Our fp32 forward is jitted as predict jits it, with ``core.compiler_options`` (Eigen dots on
+CPU, attention scores in cache-sized row blocks); the same forward with
+``cpu_inference_kernels="xla_default"`` (XLA:CPU's YNNPACK dots, whole-batch scores) is timed in
+the same rounds and reported beside it, so every fp32 run shows what that choice is worth on its
+machine.
+
 ``XLA_FLAGS`` / ``--xla_flags`` are set before JAX starts; torch uses ``torch.get_num_threads()``
 (= the CPUs), XLA:CPU its own pool over the same CPUs.
 """
@@ -76,6 +82,11 @@ def padding_mask(batch: int, seq: int):
     return mask
 
 
+def forward_of(model):
+    """The encoder forward as predict runs it: (params, ids, segment ids) -> last hidden states."""
+    return lambda p, ids, segment_ids: model.apply({"params": p}, ids, None, None, segment_ids)[0]
+
+
 def build(shape: tuple[int, ...], seed: int, quantize: str | None = None, config: dict | None = None):
     """(HF model, our apply fn, our params, inputs, our config) for one shape, same weights
     (``config``: EncoderConfig overrides on our side, e.g. ``attention_impl``)."""
@@ -86,6 +97,7 @@ def build(shape: tuple[int, ...], seed: int, quantize: str | None = None, config
     import transformers
 
     from gatortron_jax.convert.hf import config_from_hf, params_from_hf
+    from gatortron_jax.core.compiler_options import inference_compiler_options
     from gatortron_jax.models.encoder import Encoder
 
     layers, hidden, heads, ffn, batch, seq = shape
@@ -100,11 +112,7 @@ def build(shape: tuple[int, ...], seed: int, quantize: str | None = None, config
     state = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
     params = jax.device_put(params_from_hf(state, config)["encoder"])
     config = config.replace(matmul_quantization=quantize, **overrides)
-    model = Encoder(config)
-
-    @jax.jit
-    def ours(p, ids, segment_ids):
-        return model.apply({"params": p}, ids, None, None, segment_ids)[0]
+    ours = jax.jit(forward_of(Encoder(config)), compiler_options=inference_compiler_options(config))
 
     rng = np.random.default_rng(seed)
     mask = padding_mask(batch, seq)
@@ -144,6 +152,7 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize:
     import numpy as np
     import torch
 
+    from gatortron_jax.core.compiler_options import inference_compiler_options
     from gatortron_jax.models.encoder import Encoder
 
     layers, hidden, heads, ffn, batch, seq = shape
@@ -166,10 +175,14 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize:
     calls = {"ours": run_ours, "hf": run_hf}
     lower = bool(quantize) or dtype != "float32"
     if lower:  # our fp32 forward too, same params and inputs, in the same rounds: int8's / bf16's own speed-up
-        fp32 = jax.jit(lambda p, i, s: Encoder(config.replace(matmul_quantization=None, dtype="float32")).apply(
-            {"params": p}, i, None, None, s)[0])
+        fp32_config = config.replace(matmul_quantization=None, dtype="float32")
+        fp32 = jax.jit(forward_of(Encoder(fp32_config)), compiler_options=inference_compiler_options(fp32_config))
         jax.block_until_ready(fp32(params, x["j_ids"], x["j_seg"]))
         calls["ours_fp32"] = lambda: jax.block_until_ready(fp32(params, x["j_ids"], x["j_seg"]))
+    elif inference_compiler_options(config):  # the same forward with XLA:CPU's own choices (YNNPACK dots)
+        xla_default = jax.jit(forward_of(Encoder(config.replace(cpu_inference_kernels="xla_default"))))
+        jax.block_until_ready(xla_default(params, x["j_ids"], x["j_seg"]))
+        calls["ours_xla_default"] = lambda: jax.block_until_ready(xla_default(params, x["j_ids"], x["j_seg"]))
     if dtype == "bfloat16":  # like for like: HF under torch's CPU bf16 autocast (oneDNN bf16 kernels)
         def run_hf_bf16():
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -195,6 +208,11 @@ def run_shape(name: str, shape: tuple[int, ...], runs: int, seed: int, quantize:
         res["quantized_speedup_min"] = res["ours_fp32"]["min_s"] / res["ours"]["min_s"]
         res["quantized_speedup_median"] = res["ours_fp32"]["median_s"] / res["ours"]["median_s"]
     res["speedup_median"] = res["hf"]["median_s"] / res["ours"]["median_s"]
+    if "ours_xla_default" in wall:
+        ts = wall["ours_xla_default"]
+        res["ours_xla_default"] = dict(runs_s=ts, min_s=min(ts), median_s=common.median(ts))
+        res["xla_default_speedup_vs_hf_min"] = res["hf"]["min_s"] / min(ts)
+        res["eigen_over_xla_default_min"] = min(ts) / res["ours"]["min_s"]
     if "hf_bf16" in res:
         res["speedup_vs_hf_bf16_min"] = res["hf_bf16"]["min_s"] / res["ours"]["min_s"]
         res["speedup_vs_hf_bf16_median"] = res["hf_bf16"]["median_s"] / res["ours"]["median_s"]
@@ -390,6 +408,11 @@ def report(res: dict) -> str:
             lines.append(f"- {name}: ours {r['quantize'] or r['dtype']} / ours fp32 (same rounds) = "
                          f"{r['quantized_speedup_min']:.2f}x (min), {r['quantized_speedup_median']:.2f}x (median); "
                          f"ours fp32 {r['ours_fp32']['min_s'] * 1e3:,.0f} ms (min).")
+        if "ours_xla_default" in r:
+            lines.append(f"- {name}: the same fp32 forward with `cpu_inference_kernels=\"xla_default\"` (YNNPACK "
+                         f"dots, whole-batch scores) {r['ours_xla_default']['min_s'] * 1e3:,.0f} ms (min), "
+                         f"{r['xla_default_speedup_vs_hf_min']:.2f}x HF; ours (`auto`: Eigen dots, row-blocked "
+                         f"scores) / it = {r['eigen_over_xla_default_min']:.2f}x (same rounds).")
     for name, variants in res.get("ablation", {}).items():
         base = variants["library, CPU path (kept)"]["min_s"]
         cpu_base = variants["library, CPU path (kept)"]["cpu_median_s"]

@@ -59,18 +59,25 @@ def _data_root(shared_data, tmp_path, with_ncbi: bool):
     return root
 
 
-def test_benchmark_cli_table_skip_resume_recipe_compare(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch):
-    """Default suite: BIOSSES only (3 tiny runs: seed 0, resumed with seed 1, recipe re-run)."""
-    _benchmark_flow(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch, with_ncbi=False)
+def test_benchmark_cli_table_skips_and_recipe(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch):
+    """Default suite: one tiny BIOSSES run through the CLI, its table, the skipped tasks and the
+    recorded recipe (resume, recipe re-run and compare: the slow tests below)."""
+    _benchmark_flow(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch, with_ncbi=False, full=False)
+
+
+@pytest.mark.slow  # two more tiny runs (~40 s)
+def test_benchmark_resume_recipe_rerun_compare(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch):
+    """BIOSSES: seed 0, resumed with seed 1 (seed 0 not redone), recipe re-run, compare."""
+    _benchmark_flow(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch, with_ncbi=False, full=True)
 
 
 @pytest.mark.slow
 def test_benchmark_with_ner_task(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch):
     """The same flow with the NER task too (NCBI tiny slice): 5 runs."""
-    _benchmark_flow(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch, with_ncbi=True)
+    _benchmark_flow(shared_data, repo_root, tiny_pretrained, tmp_path, monkeypatch, with_ncbi=True, full=True)
 
 
-def _benchmark_flow(shared_data, repo_root, init, tmp_path, monkeypatch, with_ncbi):
+def _benchmark_flow(shared_data, repo_root, init, tmp_path, monkeypatch, with_ncbi, full):
     import jax
 
     monkeypatch.chdir(repo_root)
@@ -99,6 +106,8 @@ def _benchmark_flow(shared_data, repo_root, init, tmp_path, monkeypatch, with_nc
     md = (out / "results.md").read_text()
     assert "| BIOSSES | Pearson r |" in md and "skipped" in md
     assert ("| NCBI-disease | strict entity F1 |" in md) == with_ncbi
+    if not full:
+        return
 
     # resume: a second seed; finished (task, seed) runs are not redone
     stamp = (out / "runs" / "biosses_sts" / "seed0" / "finetune.log").stat().st_mtime_ns

@@ -27,7 +27,7 @@ TYPES = ("problem", "test", "treatment")
 def make_model_dir(model_dir: pathlib.Path, repo_root: pathlib.Path, *, use_crf: bool = False, o_bias: float = 0.5,
                    max_length: int = 64, overlap: int = 16, label_all_subwords: bool = True,
                    types: tuple = TYPES, task: str = "i2b2_2010_ner", output_format: str = "i2b2_2010",
-                   extra: dict | None = None) -> pathlib.Path:
+                   extra: dict | None = None, config_overrides: dict | None = None) -> pathlib.Path:
     import jax
     import optax
 
@@ -39,7 +39,7 @@ def make_model_dir(model_dir: pathlib.Path, repo_root: pathlib.Path, *, use_crf:
     from gatortron_jax.models.model_dir import copy_vocab
     from gatortron_jax.models.token_classification import EncoderForTokenClassification
 
-    config = EncoderConfig(**TINY)
+    config = EncoderConfig(**{**TINY, **(config_overrides or {})})
     labels = windowing.label_list(list(types), "BIO")
     model = EncoderForTokenClassification(config, len(labels), use_crf=use_crf)
     partitioner = partitioning.Partitioner(partitioning.create_mesh(-1, 1, 1))

@@ -174,6 +174,28 @@ def test_offsets_match_hf(pair, sentences) -> None:
                 assert all(unicodedata.category(c) == "Mn" for c in text[he:e])
 
 
+def test_random_mixes_of_ascii_and_unicode_match_hf(pair) -> None:
+    """The normaliser takes ASCII a run at a time and other chars one at a time, and words are
+    found by one regex over ASCII stand-ins: random strings that cross those boundaries at every
+    position (controls inside ASCII runs, accents after ASCII letters, Unicode spaces and
+    punctuation between words) must still give HF's ids and offsets."""
+    import random
+
+    ours, hf = pair
+    alphabet = list("aAbBcCeEzZ09 .,;(-/\t\n\r") + [
+        "\x00", "\x07", "\x0b", "\x1f", "\x7f", "\u00ad", "\u200b", "\ufffd", "é", "É", "\u0301", "中", "Σ",
+        "ß", "İ", "µ", "°", "\u00a0", "\u3000", "\u2028", "ﬁ", "💊", "«", "—", "½"]
+    rng = random.Random(0)
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(400)]
+    assert [ours.encode(t) for t in texts] == _hf_ids(hf, texts)
+    for text in texts:
+        expected = hf(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        _, starts, ends = ours.encode_with_offsets(text)
+        assert len(starts) == len(expected)
+        for s, e, (hs, he) in zip(starts, ends, expected):  # as test_offsets_match_hf: accents stay inside
+            assert (s, e) == (hs, he) or (ours.lowercase and s == hs and e > he), (text, s, e, hs, he)
+
+
 def test_offsets_examples(vocab_files) -> None:
     v = WordPieceVocabulary(vocab_files["uncased"], lowercase=True)
     text = "Pt café cafe\u0301 zzz."

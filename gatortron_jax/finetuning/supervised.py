@@ -16,6 +16,7 @@ import optax
 
 from gatortron_jax.core import partitioning
 from gatortron_jax.core.checkpoints import restore_params
+from gatortron_jax.core.compiler_options import inference_compiler_options
 from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer
 from gatortron_jax.core.train_state import TrainState, abstract_train_state
 from gatortron_jax.finetuning.config import FinetuneConfig
@@ -141,7 +142,8 @@ def compile_supervised(model, optimizer: optax.GradientTransformation, loss_of: 
             train_step, in_shardings=(shardings, data_sharding, partitioner.replicated),
             out_shardings=(shardings, partitioner.replicated), donate_argnums=(0,),
         )
-        p_predict = jax.jit(lambda p, b: predict_of(model, p, b), in_shardings=(shardings.params, data_sharding))
+        p_predict = jax.jit(lambda p, b: predict_of(model, p, b), in_shardings=(shardings.params, data_sharding),
+                            compiler_options=inference_compiler_options(model.config))
     return p_train, p_predict
 
 
@@ -153,5 +155,6 @@ def load_for_inference(model, model_dir: str, batch_size: int, predict_of):
     abstract, _ = abstract_train_state(model, optax.identity(), partitioner)
     params = restore_params(model_dir, abstract.params)
     with partitioner.activate():
-        predict_fn = jax.jit(lambda p, b: predict_of(model, p, b))
+        predict_fn = jax.jit(lambda p, b: predict_of(model, p, b),
+                             compiler_options=inference_compiler_options(model.config))
     return partitioner, batch_size, params, predict_fn

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gatortron_jax.core.compiler_options import inference_compiler_options
 from gatortron_jax.core.errors import InputError
 from gatortron_jax.text.windows import max_context_owners, plan_windows  # the one planner and owner rule
 
@@ -58,7 +59,8 @@ class Embedder:
                              f"{self.capacity} text tokens)")
         model = Encoder(config.replace(use_pooler=False, dropout_rate=0.0, attention_dropout_rate=0.0))
         params = {k: v for k, v in encoder_params.items() if k != "pooler"}
-        self._forward = jax.jit(lambda p, ids, seg: model.apply({"params": p}, ids, None, None, seg)[0])
+        self._forward = jax.jit(lambda p, ids, seg: model.apply({"params": p}, ids, None, None, seg)[0],
+                                compiler_options=inference_compiler_options(model.config))
         self._params = params
 
     def _run(self, rows: list[list[int]]) -> list[np.ndarray]:

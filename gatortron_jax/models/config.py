@@ -62,6 +62,11 @@ class EncoderConfig:
     # on XLA:CPU). Params stay fp32; None is the exact fp32/bf16 path. The encoder refuses to
     # train with it set. Set by predict/deid/evaluate --int8 on the loaded config, never stored.
     matmul_quantization: str | None = None
+    # fp32 inference on CPU: "auto" compiles deterministic programs with Eigen dots and computes
+    # attention scores in cache-sized row blocks (core/compiler_options.py: 1.2x the MiniLM
+    # forward of XLA's defaults on the x86 CPUs measured); "xla_default" keeps XLA:CPU's own
+    # choices (YNNPACK dots, whole-batch scores), for comparison or a CPU where they win.
+    cpu_inference_kernels: str = "auto"
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPES or self.param_dtype not in _DTYPES:
@@ -84,6 +89,9 @@ class EncoderConfig:
             raise ConfigError(f"EncoderConfig.target_platform={self.target_platform!r}: one of cpu, gpu, tpu")
         if self.attention_impl not in (None, "einsum", "xla", "cudnn"):
             raise ConfigError(f"EncoderConfig.attention_impl={self.attention_impl!r}")
+        if self.cpu_inference_kernels not in ("auto", "xla_default"):
+            raise ConfigError(f"EncoderConfig.cpu_inference_kernels={self.cpu_inference_kernels!r}: 'auto' or "
+                              "'xla_default'")
         if self.matmul_quantization not in (None, "dynamic_int8"):
             raise ConfigError(f"EncoderConfig.matmul_quantization={self.matmul_quantization!r}: None or "
                               "'dynamic_int8'")

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
 
+from gatortron_jax.core.compiler_options import fp32_cpu_inference
 from gatortron_jax.core.errors import ConfigError
 from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.quantization import int8_dot_general, int8_einsum
@@ -219,15 +220,14 @@ class SelfAttention(nn.Module):
           compute time measured no faster on CPU: the stack copies 3 H^2 weights per call.)
         * 1/sqrt(kv) is folded into the q kernel and bias (a [H, N, D] multiply instead of one
           over every activation).
-        * Softmax normalisation is deferred: exp(logits - max) @ v, then divided by the row sums
-          — the divide runs over [.., q, kv] instead of the [.., q, k] probabilities (8x fewer
-          elements at 256 positions and head dim 32). Attention-prob dropout commutes with the
-          per-row divide, so training with dropout keeps the same distribution.
+        * Softmax normalisation is deferred (:func:`_attention_core`).
         * ``rows_first`` (inference): q/k/v as plain ``[B*S, H] x [H, N*D]`` matmuls held behind an
           optimization barrier, then moved to [B, N, S, D] with the bias. Left to itself XLA:CPU
           computes the einsum's transpose (``W^T x^T``, after a transposing copy of x) and copies
           each result into [B, N, S, D]; the row form cut the MiniLM forward's copies from 118 to
-          48 ms and predict on long notes by 10% (benchmarks/RESULTS.md, issue 26).
+          48 ms and predict on long notes by 10% (benchmarks/RESULTS.md, issue 26). The scores
+          are then computed a block of batch rows at a time, sized to stay in cache
+          (:func:`_score_rows_per_block`).
         """
         cfg = self.config
         dtype = cfg.compute_dtype
@@ -246,19 +246,74 @@ class SelfAttention(nn.Module):
             q, k, v = (_project(cfg, "bsh,hnd->bnsd", x, w) + b[:, None, :] for w, b in weights)
         q, k, v = (checkpoint_name(nn.with_logical_constraint(t, BNSD), name)
                    for t, name in zip((q, k, v), ("query_proj", "key_proj", "value_proj")))
-        logits = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32)
-        if mask is not None:
-            logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
-        # Shift by the row max for range only; softmax is invariant to it, so no gradient flows.
-        unnormalised = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
-        denominator = unnormalised.sum(-1, keepdims=True)
-        if use_dropout:
-            unnormalised = self.dropout(unnormalised, deterministic=False)
-        out = jnp.einsum("bnqk,bnkd->bnqd", unnormalised.astype(dtype), v, preferred_element_type=jnp.float32)
-        out = (out / denominator).astype(dtype)
+        dropout = (lambda p: self.dropout(p, deterministic=False)) if use_dropout else None
+        rows = q.shape[0]
+        if rows_first and fp32_cpu_inference(cfg):
+            rows = _score_rows_per_block(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+        if rows < q.shape[0]:
+            out = _attention_in_row_blocks(q, k, v, mask, rows)
+        else:
+            out = _attention_core(q, k, v, mask, dropout)
         wo, bo = self.out.weights()
         out = nn.with_logical_constraint(out, BNSD)
         return _project(cfg, "bnsd,ndh->bsh", out, wo) + bo
+
+
+def _attention_core(q: Array, k: Array, v: Array, mask: Array | None,
+                    dropout: Callable[[Array], Array] | None = None) -> Array:
+    """softmax(q k^T, masked) v on [batch, heads, seq, kv] (q already scaled), normalised late.
+
+    ``exp(logits - max) @ v`` is divided by the row sums afterwards: the divide runs over
+    [.., q, kv] instead of the [.., q, k] probabilities (8x fewer elements at 256 positions and
+    head dim 32). Attention-prob dropout commutes with the per-row divide, so training with
+    dropout keeps the same distribution.
+    """
+    logits = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32)
+    if mask is not None:
+        logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+    # Shift by the row max for range only; softmax is invariant to it, so no gradient flows.
+    unnormalised = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
+    denominator = unnormalised.sum(-1, keepdims=True)
+    if dropout is not None:
+        unnormalised = dropout(unnormalised)
+    out = jnp.einsum("bnqk,bnkd->bnqd", unnormalised.astype(q.dtype), v, preferred_element_type=jnp.float32)
+    return (out / denominator).astype(q.dtype)
+
+
+# Scores of one block of batch rows, [rows, heads, q, k] fp32, sized to stay in cache (L2 + a
+# share of L3 on the CPUs measured): see _score_rows_per_block.
+SCORE_BLOCK_BYTES = 4 * 2**20
+
+
+def _score_rows_per_block(batch: int, heads: int, q_len: int, k_len: int) -> int:
+    """Batch rows per block of the CPU inference attention: the largest divisor of ``batch``
+    whose fp32 scores fit :data:`SCORE_BLOCK_BYTES` (at least 1); ``batch`` means one block.
+
+    Measured on the whole MiniLM forward (6 x H384, 12 heads), Eigen dots, 2 cores: 32 x 256
+    one row at a time (3 MiB of scores) 1,223 vs 1,279 ms; 64 x 128, 2-8 rows 1,144-1,150 vs
+    1,184 ms; 256 x 32 and 8 x 192 within noise; GatorTron-base 4 x 512 (16.8 MiB a row)
+    633 vs 638 ms (benchmarks/RESULTS.md, issue 26). Only fp32 CPU inference blocks
+    (``core.compiler_options.fp32_cpu_inference``): with YNNPACK's dots (bf16, int8) the same
+    blocking made the MiniLM forward 1.3x slower.
+    """
+    fit = max(1, SCORE_BLOCK_BYTES // (heads * q_len * k_len * 4))
+    return max(d for d in range(1, min(batch, fit) + 1) if batch % d == 0)
+
+
+def _attention_in_row_blocks(q: Array, k: Array, v: Array, mask: Array | None, rows: int) -> Array:
+    """:func:`_attention_core` a block of ``rows`` batch rows at a time (``lax.map``, inference).
+
+    The [B, N, S, S] scores of a whole batch (100 MB at MiniLM's 32 x 256) go through memory
+    four times (dot, mask, max, exp); a block's scores stay in cache between those passes.
+    """
+    batch = q.shape[0]
+    blocks = lambda t: t.reshape(batch // rows, rows, *t.shape[1:])  # noqa: E731
+    if mask is None:
+        out = jax.lax.map(lambda a: _attention_core(*a, None), (blocks(q), blocks(k), blocks(v)))
+    else:
+        mask = jnp.broadcast_to(mask, (batch,) + mask.shape[1:])
+        out = jax.lax.map(lambda a: _attention_core(*a), (blocks(q), blocks(k), blocks(v), blocks(mask)))
+    return out.reshape(q.shape)
 
 
 def _use_einsum_attention(cfg: EncoderConfig) -> bool:

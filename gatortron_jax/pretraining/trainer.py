@@ -27,6 +27,7 @@ from gatortron_jax.models.config import EncoderConfig
 from gatortron_jax.models.heads import EncoderForMLM
 from gatortron_jax.pretraining import steps
 from gatortron_jax.core.checkpoints import Checkpointer, restore_params
+from gatortron_jax.core.compiler_options import inference_compiler_options
 from gatortron_jax.core.partitioning import MeshConfig
 from gatortron_jax.pretraining.config import MLMDataConfig, TrainConfig
 from gatortron_jax.core.optimizer import OptimizerConfig, make_optimizer, make_schedule
@@ -255,7 +256,8 @@ def train_mlm(
             train_step, in_shardings=(shardings, data_sharding, partitioner.replicated),
             out_shardings=(shardings, partitioner.replicated), donate_argnums=(0,),
         )
-        p_eval = jax.jit(eval_step, in_shardings=(shardings.params, data_sharding), out_shardings=partitioner.replicated)
+        p_eval = jax.jit(eval_step, in_shardings=(shardings.params, data_sharding), out_shardings=partitioner.replicated,
+                         compiler_options=inference_compiler_options(model_config))
 
     def evaluate(params) -> dict[str, float]:
         local = _eval_batches(cache, train, local_batch, tables, n_proc)

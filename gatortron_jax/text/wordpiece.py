@@ -91,6 +91,37 @@ def _is_punctuation(ch: str) -> bool:
     return unicodedata.category(ch).startswith("P")
 
 
+# ASCII fast path of the normaliser: ASCII controls other than tab/newline/CR are dropped
+# (category Cc), tab/newline/CR become spaces; every other ASCII char is kept as is (NFD and
+# accent stripping leave ASCII unchanged; no ASCII char is CJK).
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_ASCII_DROPPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASCII_TO_SPACE = str.maketrans("\t\n\r", "   ")
+_ASCII_PUNCT = r"!-/:-@\[-`{-~"  # _is_punctuation's ASCII ranges
+_ASCII_WORD = re.compile(rf"[{_ASCII_PUNCT}]|[^ {_ASCII_PUNCT}]+")
+
+
+def _ascii_stand_in(ch: str) -> str:
+    """An ASCII char that splits words like ``ch`` does: " ", "!" (punctuation) or "a"."""
+    return " " if _is_whitespace(ch) else "!" if _is_punctuation(ch) else "a"
+
+
+def _normalize_ascii(text: str, begin: int, end: int, parts: list[str], starts: list[int], ends: list[int]) -> None:
+    """Normalise the ASCII run ``text[begin:end]``, appending to the outputs."""
+    run = text[begin:end]
+    if _ASCII_DROPPED.search(run) is None:
+        parts.append(run.translate(_ASCII_TO_SPACE))
+        starts.extend(range(begin, end))
+        ends.extend(range(begin + 1, end + 1))
+        return
+    keep = [i for i in range(begin, end) if _ASCII_DROPPED.match(text[i]) is None]
+    if not keep:
+        return  # parts hold no empty strings: the accent rule reads the last char emitted
+    parts.append("".join(text[i] for i in keep).translate(_ASCII_TO_SPACE))
+    starts.extend(keep)
+    ends.extend(i + 1 for i in keep)
+
+
 def read_vocab_file(path: str) -> list[str]:
     """Tokens of a BERT ``vocab.txt`` in id order, validated.
 
@@ -271,44 +302,58 @@ class WordPieceVocabulary(seqio.Vocabulary):
         Returns the normalised string plus, per normalised char, start/end offsets into
         ``text``. Dropped controls map to nothing; a stripped combining accent widens the
         span of the character it sits on, so "e\\u0301" maps back as one glyph.
+
+        Runs of ASCII (nearly all of a clinical note) are normalised a run at a time with
+        ``str.translate`` (their offsets are a ``range``); only non-ASCII characters take the
+        per-character Unicode path. Same output as the per-character loop everywhere
+        (tests/test_wordpiece.py compares both, and HF's tokenizer).
         """
-        chars: list[str] = []
+        parts: list[str] = []
         starts: list[int] = []
         ends: list[int] = []
-
-        def emit(s: str, i: int) -> None:
-            for c in s:
-                chars.append(c)
-                starts.append(i)
-                ends.append(i + 1)
-
-        for i, ch in enumerate(text):
-            if _is_dropped(ch):
-                continue
-            if _is_whitespace(ch):
-                emit(" ", i)
-                continue
-            out = ch
-            if self._lowercase:
-                out = "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
-                if not out:
-                    if chars and chars[-1] != " " and ends[-1] == i:
-                        ends[-1] = i + 1
-                    continue
-            if _is_cjk(ord(ch)):
-                out = f" {out} "
-            emit(out, i)
-        normalized = "".join(chars)
+        pos = 0
+        for m in _NON_ASCII_RUN.finditer(text):
+            if pos < m.start():
+                _normalize_ascii(text, pos, m.start(), parts, starts, ends)
+            self._normalize_unicode(text, m.start(), m.end(), parts, starts, ends)
+            pos = m.end()
+        if pos < len(text):
+            _normalize_ascii(text, pos, len(text), parts, starts, ends)
+        normalized = "".join(parts)
         if self._lowercase:
             lowered = normalized.replace("\u03a3", "\u03c3").lower()  # no final-sigma rule (see docstring)
             if len(lowered) == len(normalized):
                 normalized = lowered
             else:  # some char lower-cases to several; lower per char to keep alignment
-                parts = [c.lower() for c in normalized]
-                starts = [s for p, s in zip(parts, starts) for _ in p]
-                ends = [e for p, e in zip(parts, ends) for _ in p]
-                normalized = "".join(parts)
+                per_char = [c.lower() for c in normalized]
+                starts = [s for p, s in zip(per_char, starts) for _ in p]
+                ends = [e for p, e in zip(per_char, ends) for _ in p]
+                normalized = "".join(per_char)
         return normalized, starts, ends
+
+    def _normalize_unicode(self, text: str, begin: int, end: int, parts: list[str], starts: list[int],
+                           ends: list[int]) -> None:
+        """The per-character normaliser for ``text[begin:end]``, appending to the outputs."""
+        for i in range(begin, end):
+            ch = text[i]
+            if _is_dropped(ch):
+                continue
+            if _is_whitespace(ch):
+                out = " "
+            else:
+                out = ch
+                if self._lowercase:
+                    out = "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
+                    if not out:  # a lone combining mark: it joins the glyph before it
+                        if parts and parts[-1][-1] != " " and ends[-1] == i:
+                            ends[-1] = i + 1
+                        continue
+                if _is_cjk(ord(ch)):
+                    out = f" {out} "
+            for c in out:
+                parts.append(c)
+                starts.append(i)
+                ends.append(i + 1)
 
     def _wordpiece(self, word: str) -> tuple[tuple[int, int, int], ...] | None:
         """Greedy longest-match-first split: ((id, start, end) in ``word`` chars, ...) or None for [UNK]."""
@@ -339,22 +384,15 @@ class WordPieceVocabulary(seqio.Vocabulary):
         return result
 
     def _words(self, normalized: str) -> Iterable[tuple[int, int]]:
-        """[start, end) spans of BERT basic-tokenizer words in the normalised string."""
-        begin = None
-        for j, c in enumerate(normalized):
-            if _is_whitespace(c):
-                if begin is not None:
-                    yield begin, j
-                begin = None
-            elif _is_punctuation(c):
-                if begin is not None:
-                    yield begin, j
-                begin = None
-                yield j, j + 1
-            elif begin is None:
-                begin = j
-        if begin is not None:
-            yield begin, len(normalized)
+        """[start, end) spans of BERT basic-tokenizer words in the normalised string.
+
+        One regex pass: each non-ASCII char is first replaced by an ASCII stand-in of its class
+        (space, punctuation, word char), which keeps every offset.
+        """
+        if not normalized.isascii():
+            others = set("".join(_NON_ASCII_RUN.findall(normalized)))
+            normalized = normalized.translate({ord(c): _ascii_stand_in(c) for c in others})
+        return (m.span() for m in _ASCII_WORD.finditer(normalized))
 
     def encode_with_offsets(self, text: str) -> tuple[list[int], list[int], list[int]]:
         """(ids, starts, ends): ``text[starts[k]:ends[k]]`` is the source of token ``k``.
