@@ -1,13 +1,13 @@
 """Per-program XLA compiler options: which CPU matmul library an inference program uses.
 
 XLA:CPU (jax 0.10.2) hands dots to YNNPACK by default (``ynn_fusion`` ops in the compiled
-program). Which library wins depends on the dot's element type, measured on the 2-core
+program). Which library wins depends on the dot's element type and size, measured on the 2-core
 AVX512_BF16 x86 VM here with ``benchmarks/bench_forward.py``, ours against HF ``BertModel`` in the
 same process (benchmarks/RESULTS.md, issue 26):
 
 * **fp32**: Eigen is faster at the encoder's shapes. MiniLM 32 x 256 forward 1,439 -> 1,329 ms
-  (0.93x -> 1.06x HF); the batched score and value matmuls at head dim 32 are 2.5x and 1.6x
-  faster in Eigen.
+  (0.93x -> 1.06x HF); the batched score and value matmuls at head dim 32 are 2.4x and 1.6x
+  faster in Eigen. Below :data:`MIN_HIDDEN_SIZE` it is the other way round.
 * **bf16** (f32-accumulating dots) and **int8**: YNNPACK is what makes them fast. With Eigen, the
   bf16 MiniLM forward is 1.42x slower and the int8 one 2.7x slower.
 * ``xla_cpu_enable_fast_min_max``: XLA's NaN-propagating max does not vectorise; the softmax row
@@ -58,8 +58,11 @@ def inference_compiler_options(config: Any) -> dict[str, Any] | None:
 
     :data:`FP32_CPU_INFERENCE` when :func:`fp32_cpu_inference`, less an option that
     ``XLA_FLAGS`` names (the user's choice wins); otherwise None (XLA's defaults and the user's
-    flags apply: a user who chooses the dot library in ``XLA_FLAGS`` gets XLA's kernels throughout). Every product site that jits a deterministic forward passes this: predict,
-    deid, evaluate, embed, fine-tuning's dev predictions and pretraining's eval step.
+    flags apply: a user who chooses the dot library in ``XLA_FLAGS`` gets XLA's kernels
+    throughout). Every product site that jits a deterministic forward passes this: predict,
+    deid, evaluate, embed, fine-tuning's dev predictions and pretraining's eval step. A program
+    jitted without it still computes the same numbers, but runs the row-blocked attention on
+    YNNPACK's dots, which is slower.
     """
     if not fp32_cpu_inference(config):
         return None

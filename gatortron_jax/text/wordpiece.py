@@ -91,13 +91,15 @@ def _is_punctuation(ch: str) -> bool:
     return unicodedata.category(ch).startswith("P")
 
 
-# ASCII fast path of the normaliser: ASCII controls other than tab/newline/CR are dropped
-# (category Cc), tab/newline/CR become spaces; every other ASCII char is kept as is (NFD and
-# accent stripping leave ASCII unchanged; no ASCII char is CJK).
+# ASCII fast path of the normaliser and word splitter. Its character classes are read off the
+# per-character predicates above, so there is one definition of each: ASCII controls other than
+# tab/newline/CR are dropped, tab/newline/CR become spaces, every other ASCII char is kept as is
+# (NFD and accent stripping leave ASCII unchanged; no ASCII char is CJK).
+_ASCII = [chr(c) for c in range(128)]
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
-_ASCII_DROPPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ASCII_TO_SPACE = str.maketrans("\t\n\r", "   ")
-_ASCII_PUNCT = r"!-/:-@\[-`{-~"  # _is_punctuation's ASCII ranges
+_ASCII_DROPPED = re.compile("[" + re.escape("".join(c for c in _ASCII if _is_dropped(c))) + "]")
+_ASCII_TO_SPACE = str.maketrans({c: " " for c in _ASCII if _is_whitespace(c) and not _is_dropped(c)})
+_ASCII_PUNCT = re.escape("".join(c for c in _ASCII if _is_punctuation(c)))
 _ASCII_WORD = re.compile(rf"[{_ASCII_PUNCT}]|[^ {_ASCII_PUNCT}]+")
 
 
